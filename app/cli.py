@@ -1,0 +1,37 @@
+"""The `pricer` command. Each area registers its own commands; heavy imports stay inside them,
+so `pricer --help` is quick and a stage needs only its own extras installed."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+cli = typer.Typer(
+    name="pricer",
+    help="Pricer: curate, evaluate, train and serve a product price estimator.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# Each module has `register(cli: typer.Typer) -> None`.
+COMMAND_MODULES = (
+    "app.data.commands",         # curate, data chart
+    "app.estimators.commands",   # fit
+    "app.evaluation.commands",   # evaluate, leaderboard
+    "app.models_store",          # model prepare
+    "app.training.commands",     # train, merge
+    "app.api.commands",          # serve
+    "app.bench.commands",        # bench
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(cli)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Settings: one object, built once from PRICER_* variables (and .env), passed down.
+
+Every stage reads the same Settings so that the device (CPU or GPU), the model and the store are
+configuration, never a fork of the code. Each field's description is the documentation that
+docs/operations.md's settings table is made from.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRICER_", env_file=".env", extra="ignore")
+
+    # --- HTTP service
+    host: str = Field("127.0.0.1", description="Address the service listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the service listens on.")
+    api_key: SecretStr | None = Field(None, description="Bearer key for estimates; unset: none needed.")
+    admin_key: SecretStr | None = Field(None, description="Bearer key for adapter admin; unset: none needed.")
+    max_batch: int = Field(64, ge=1, description="Most items in one POST /v1/estimate/batch (over it: 413).")
+    max_inflight: int = Field(256, ge=1, description="Most requests in flight before answering 429.")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted (over it: 413).")
+    log_level: str = Field("info", description="Log level (debug, info, warning, error).")
+    log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
+
+    # --- Model store and model
+    models_dir: Path = Field(Path("models"), description="The model store: base/ and adapters/ below it.")
+    base_model: str = Field("smollm2-135m", description="A name under the store's base/, or a path to an HF-format model folder.")
+    adapter_policy: Literal["manual", "latest", "best"] = Field("best", description="Which adapter version becomes active: manual, latest or best (validation mean error).")
+    default_adapter: str | None = Field("pricer-smollm2", description="Adapter name served when a request pins none and no active state is persisted; empty: the base model.")
+    keep_loaded: int = Field(2, ge=1, description="Adapter versions kept loaded in the engine for quick rollback.")
+    watch_adapters: bool = Field(True, description="Watch the adapter store for new versions while running.")
+    watch_poll_seconds: float = Field(2.0, gt=0, description="Polling interval when file events are unavailable.")
+    smoke_items: int = Field(4, ge=0, description="Items a new adapter must price (parseably) before it can be activated.")
+
+    # --- Engine (vLLM)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
+    dtype: str = Field("bfloat16", description="Model dtype in the engine.")
+    max_model_len: int = Field(512, ge=64, description="Engine context length (prompt + answer).")
+    prompt_token_budget: int = Field(400, ge=16, description="Most prompt tokens; longer descriptions are cut with the model's tokenizer.")
+    max_lora_rank: int = Field(32, ge=1, description="Largest LoRA rank the engine accepts.")
+    max_loras: int = Field(4, ge=1, description="Adapters resident in one batch.")
+    max_num_seqs: int = Field(64, ge=1, description="Most sequences the engine schedules at once.")
+    kv_cache_gib: float = Field(1.0, gt=0, description="KV cache size on the CPU (VLLM_CPU_KVCACHE_SPACE), GiB.")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="Share of GPU memory vLLM may take.")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (tensor parallelism).")
+    top_logprobs: int = Field(20, ge=1, le=20, description="Alternatives per decoding step used to build the price distribution.")
+    interval_level: float = Field(0.8, gt=0, lt=1, description="Nominal coverage of the [low, high] interval.")
+
+    # --- Frontier estimator (any OpenAI-compatible chat API)
+    frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")
+    frontier_model: str = Field("gpt-4o-mini", description="Model name at that API.")
+    frontier_api_key: SecretStr | None = Field(None, description="Key for that API.")
+
+    @cached_property
+    def base_dir(self) -> Path:
+        return self.models_dir / "base"
+
+    @cached_property
+    def adapters_dir(self) -> Path:
+        return self.models_dir / "adapters"
+
+    def base_model_path(self) -> Path:
+        """`base_model` as a folder: a path if it is one, else a name under the store's base/."""
+        candidate = Path(self.base_model).expanduser()
+        if candidate.is_absolute() or candidate.exists() or "/" in self.base_model:
+            return candidate
+        return self.base_dir / self.base_model
