@@ -28,3 +28,64 @@ def make_items(n: int, seed: int = 0) -> list[Item]:
         )
         items.append(Item(title=title, category=_CATEGORIES[i % len(_CATEGORIES)], price=price, text=f"{title}\n{body}"))
     return items
+
+
+def make_lora_adapter(
+    base_dir,
+    store_dir,
+    name: str = "test-adapter",
+    version: str = "20260101-000000-s1",
+    rank: int = 8,
+    seed: int = 0,
+    weight_std: float = 0.3,
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    mean_error: float | None = 100.0,
+    write_manifest: bool = True,
+    **manifest_fields,
+):
+    """A real peft LoRA adapter for the model in `base_dir`, written as a store version
+    `store_dir/<name>/<version>/`. `weight_std` is large on purpose: tiny random LoRA weights leave
+    greedy outputs unchanged, and tests want an adapter that visibly changes them."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from app.adapters.manifest import Manifest, ValidationScores
+    from app.models_store import fingerprint
+
+    base_dir, store_dir = Path(base_dir), Path(store_dir)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), lora_dropout=0.0, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for param_name, param in peft_model.named_parameters():
+            if "lora_" in param_name:
+                param.normal_(0.0, weight_std)
+    final = store_dir / name / version
+    tmp = store_dir / name / f".{version}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    peft_model.save_pretrained(tmp, safe_serialization=True)
+    if write_manifest:
+        fields = dict(
+            name=name,
+            version=version,
+            base_model=base_dir.name,
+            base_fingerprint=fingerprint(base_dir),
+            lora_rank=rank,
+            lora_alpha=2 * rank,
+            target_modules=list(targets),
+            data_hash="sha256:test",
+            steps=1,
+            validation=None if mean_error is None else ValidationScores(n=4, mean_error=mean_error, rmsle=1.0, hit_rate=0.5),
+        )
+        fields.update(manifest_fields)
+        Manifest(**fields).write(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
