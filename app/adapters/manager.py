@@ -1,0 +1,352 @@
+"""The adapter manager: what the service asks for an adapter, and how versions are swapped.
+
+Every request takes a lease on the version that answers it; activation loads the new version
+under a fresh lora_id, switches new requests to it in one step, and unloads an old version only
+once its last lease is released (keeping `keep_loaded` versions resident for quick rollback).
+Activations and store rescans are serialized by one lock; requests never wait for that lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.adapters import metrics, policy, state
+from app.adapters.store import AdapterVersion, parse_pin, read_version, scan
+from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
+from app.config import Settings
+from app.engine.base import AdapterLoadError, AdapterRef, Engine
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAdapterError(LookupError):
+    """No such adapter name or version in the store (-> 404)."""
+
+
+class AdapterUnavailableError(RuntimeError):
+    """The version exists but was rejected or cannot be loaded (-> 409); the message says why."""
+
+
+@dataclass
+class _Entry:
+    version: AdapterVersion
+    rejected: str | None = None
+    checked: bool = False  # passed the static checks
+    smoked: dict | None = None  # passed the smoke check (result)
+    ref: AdapterRef | None = None  # loaded in the engine under this id
+    leases: int = 0
+    last_used: int = 0
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class AdapterManager:
+    def __init__(self, settings: Settings, engine: Engine, base_dir: Path):
+        self.settings = settings
+        self.engine = engine
+        self.base_dir = Path(base_dir)
+        self.adapters_dir = Path(settings.adapters_dir)
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._active: AdapterRef | None = None
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._tick = itertools.count(1)
+        self._base: BaseFacts | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._watcher = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.adapters_dir.mkdir(parents=True, exist_ok=True)
+        self._base = await asyncio.to_thread(read_base_facts, self.base_dir)
+        async with self._lock:
+            await self._rescan_locked(apply_policy=False)
+            await self._restore_locked()
+        if self.settings.watch_adapters:
+            from app.adapters.watcher import StoreWatcher
+
+            self._watcher = StoreWatcher(self.adapters_dir, self.rescan, self.settings.watch_poll_seconds)
+            await self._watcher.start()
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.close()
+            self._watcher = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._active = None
+        for entry in self._entries.values():
+            ref, entry.ref = entry.ref, None
+            if ref is not None:
+                try:
+                    await self.engine.remove_adapter(ref)
+                except Exception as e:  # shutting down: log, go on
+                    log.warning("unloading %s at shutdown failed: %s", ref.label, e)
+
+    # ------------------------------------------------------------------ serving
+    @property
+    def active(self) -> AdapterRef | None:
+        return self._active
+
+    @asynccontextmanager
+    async def lease(self, pinned: str | None) -> AsyncIterator[AdapterRef | None]:
+        """The version that answers one request, kept loaded until the request is done."""
+        entry = await self._lease_entry(pinned)
+        metrics.ADAPTER_REQUESTS.labels(adapter="" if entry is None else entry.version.name).inc()
+        if entry is None:
+            yield None
+            return
+        ref = entry.ref
+        try:
+            yield ref
+        finally:
+            entry.leases -= 1
+            if entry.leases == 0:
+                self._schedule(self._evict_excess())
+
+    async def _lease_entry(self, pinned: str | None) -> _Entry | None:
+        for _ in range(5):
+            if pinned is None or pinned == "":
+                ref = self._active
+                if ref is None:
+                    return None
+                entry = self._entries[(ref.name, ref.version)]
+            else:
+                entry = self._resolve_pin(pinned)
+                await self._ensure_loaded(entry)
+            # No await between this check and the increment: an unload cannot slip in.
+            if entry.ref is not None:
+                entry.leases += 1
+                entry.last_used = next(self._tick)
+                return entry
+        raise AdapterUnavailableError(f"adapter {pinned!r} was unloaded while being leased; retry")
+
+    def _resolve_pin(self, pinned: str) -> _Entry:
+        name, version = parse_pin(pinned)
+        if version is not None:
+            entry = self._entries.get((name, version))
+            if entry is None:
+                raise UnknownAdapterError(f"no adapter version {name}@{version}")
+            if entry.rejected:
+                raise AdapterUnavailableError(f"{name}@{version} was rejected: {entry.rejected}")
+            return entry
+        if self._active is not None and self._active.name == name:
+            return self._entries[(name, self._active.version)]
+        rows = [e for e in self._entries.values() if e.version.name == name]
+        if not rows:
+            raise UnknownAdapterError(f"no adapter named {name!r}")
+        usable = {e.version.key: e for e in rows if not e.rejected}
+        if not usable:
+            raise AdapterUnavailableError(f"every version of {name!r} was rejected")
+        best = policy.ranked([e.version for e in usable.values()], self.settings.adapter_policy)[0]
+        return usable[best.key]
+
+    # ------------------------------------------------------------------ admin
+    def snapshot(self) -> list[dict]:
+        return [self._describe(e) for _, e in sorted(self._entries.items())]
+
+    async def activate(self, name: str, version: str) -> dict:
+        async with self._lock:
+            entry = self._entries.get((name, version))
+            if entry is None:  # arrived since the last scan?
+                await self._rescan_locked(apply_policy=False)
+                entry = self._entries.get((name, version))
+            if entry is None:
+                raise UnknownAdapterError(f"no adapter version {name}@{version}")
+            await self._activate_locked(entry)
+            return self._describe(entry)
+
+    async def unload(self, name: str, version: str) -> None:
+        entry = self._entries.get((name, version))
+        if entry is None:
+            raise UnknownAdapterError(f"no adapter version {name}@{version}")
+        if self._active is not None and self._active == entry.ref:
+            raise AdapterUnavailableError(f"{name}@{version} is active; activate another version before unloading it")
+        entry.last_used = -1  # first in line for eviction; unloaded now, or when its last lease ends
+        await self._evict_excess(also=entry)
+
+    async def rescan(self) -> None:
+        """Pick up versions that appeared (the watcher calls this) and apply the policy to them."""
+        async with self._lock:
+            await self._rescan_locked(apply_policy=True)
+
+    # ------------------------------------------------------------------ internals
+    async def _rescan_locked(self, apply_policy: bool) -> None:
+        found = await asyncio.to_thread(scan, self.adapters_dir)
+        seen = {v.key for v in found}
+        new = [v for v in found if v.key not in self._entries]
+        for gone in [k for k, e in self._entries.items() if k not in seen and e.ref is None]:
+            del self._entries[gone]
+        for version in new:
+            entry = self._entries[version.key] = _Entry(version)
+            await self._check(entry)
+            log.info("adapter version found: %s (%s)", version.label, entry.rejected or "ok")
+        if apply_policy and new:
+            await self._apply_policy_locked([self._entries[v.key] for v in new])
+
+    async def _apply_policy_locked(self, new: list[_Entry]) -> None:
+        mode = self.settings.adapter_policy
+        if mode == "manual":
+            return
+        tracked = self._active.name if self._active else (self.settings.default_adapter or None)
+        for entry in sorted(new, key=lambda e: e.version.version):
+            if entry.rejected or (tracked and entry.version.name != tracked):
+                continue
+            try:
+                await self._ensure_loaded(entry)  # full validation, smoke check included
+            except AdapterUnavailableError as e:
+                log.warning("new version %s not activated: %s", entry.version.label, e)
+                continue
+            active = self._entries[(self._active.name, self._active.version)].version if self._active else None
+            if policy.should_replace(mode, entry.version, active):
+                await self._activate_locked(entry)
+            else:
+                log.info("new version %s loaded, not activated (policy %s)", entry.version.label, mode)
+        await self._evict_excess()
+
+    async def _restore_locked(self) -> None:
+        persisted = state.load_active(self.settings.models_dir)
+        if isinstance(persisted, tuple) and persisted in self._entries:
+            try:
+                await self._activate_locked(self._entries[persisted])
+                return
+            except AdapterUnavailableError as e:
+                log.warning("persisted active version %s@%s cannot be served: %s", *persisted, e)
+        elif isinstance(persisted, tuple):
+            log.warning("persisted active version %s@%s is no longer in the store", *persisted)
+        elif persisted is None:
+            log.info("persisted state: the base model was active")
+            metrics.set_active(None, None)
+            return
+        name = self.settings.default_adapter
+        candidates = [e.version for e in self._entries.values() if e.version.name == name and not e.rejected]
+        for version in policy.ranked(candidates, self.settings.adapter_policy):
+            try:
+                await self._activate_locked(self._entries[version.key])
+                return
+            except AdapterUnavailableError as e:
+                log.warning("cannot activate %s at start: %s", version.label, e)
+        metrics.set_active(None, None)
+        log.info("serving the base model (no usable version of %r)", name)
+
+    async def _activate_locked(self, entry: _Entry) -> None:
+        started = time.perf_counter()
+        ref = await self._ensure_loaded(entry)
+        key = (ref.name, ref.version)
+        entry.leases += 1  # hold it: no eviction between loading and switching
+        try:
+            await asyncio.to_thread(state.save_active, self.settings.models_dir, key)
+        except OSError as e:  # keep serving; the next start may restore an older version
+            log.error("cannot persist the active adapter version: %s", e)
+        finally:
+            entry.leases -= 1
+        previous, self._active = self._active, ref
+        entry.last_used = next(self._tick)
+        metrics.set_active(*key)
+        metrics.ADAPTER_SWAP_SECONDS.observe(time.perf_counter() - started)
+        log.info("active adapter: %s (was %s)", ref.label, previous.label if previous else "the base model")
+        self._schedule(self._evict_excess())
+
+    async def _check(self, entry: _Entry) -> None:
+        if entry.checked or entry.rejected:
+            return
+        try:
+            await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base, self.settings.max_lora_rank)
+        except AdapterRejected as e:
+            self._reject(entry, str(e))
+            return
+        entry.checked = True
+
+    def _reject(self, entry: _Entry, reason: str) -> None:
+        entry.rejected = reason
+        metrics.ADAPTER_LOADS.labels(result="rejected").inc()
+        metrics.ADAPTER_REJECTED.set(sum(1 for e in self._entries.values() if e.rejected))
+        log.warning("adapter version %s rejected: %s", entry.version.label, reason)
+
+    async def _ensure_loaded(self, entry: _Entry) -> AdapterRef:
+        async with entry.load_lock:
+            if entry.ref is not None:
+                return entry.ref
+            await self._check(entry)
+            if entry.rejected:
+                raise AdapterUnavailableError(f"{entry.version.label} was rejected: {entry.rejected}")
+            v = entry.version
+            ref = AdapterRef(v.name, v.version, v.path.resolve(), next(self._ids))
+            try:
+                await self.engine.add_adapter(ref)
+            except AdapterLoadError as e:
+                self._reject(entry, f"the engine refused it: {e}")
+                raise AdapterUnavailableError(f"{v.label} was rejected: {entry.rejected}") from None
+            except Exception as e:
+                metrics.ADAPTER_LOADS.labels(result="failed").inc()
+                raise AdapterUnavailableError(f"{v.label} could not be loaded: {e}") from e
+            if entry.smoked is None:
+                try:
+                    entry.smoked = await smoke_check(self.engine, ref, self.settings.smoke_items)
+                except AdapterRejected as e:
+                    await self._remove(ref)
+                    self._reject(entry, str(e))
+                    raise AdapterUnavailableError(f"{v.label} was rejected: {e}") from None
+            entry.ref = ref
+            entry.last_used = next(self._tick)
+            metrics.ADAPTER_LOADS.labels(result="ok").inc()
+            log.info("adapter %s loaded (lora_id %d)", v.label, ref.lora_id)
+        self._schedule(self._evict_excess())
+        return ref
+
+    async def _evict_excess(self, also: _Entry | None = None) -> None:
+        """Unload versions beyond keep_loaded (least recently used first, never the active one,
+        never one with leases: its last lease schedules this again)."""
+        loaded = [e for e in self._entries.values() if e.ref is not None and e.ref != self._active]
+        loaded.sort(key=lambda e: e.last_used, reverse=True)
+        room = max(0, self.settings.keep_loaded - (1 if self._active else 0))
+        excess = loaded[room:]
+        if also is not None and also.ref is not None and also not in excess:
+            excess.append(also)
+        for entry in excess:
+            if entry.leases == 0 and entry.ref is not None and entry.ref != self._active:
+                ref, entry.ref = entry.ref, None  # before any await: new leases load it afresh
+                await self._remove(ref)
+
+    async def _remove(self, ref: AdapterRef) -> None:
+        try:
+            await self.engine.remove_adapter(ref)
+            log.info("adapter %s unloaded (lora_id %d)", ref.label, ref.lora_id)
+        except Exception as e:
+            log.warning("unloading %s failed: %s", ref.label, e)
+
+    def _schedule(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _describe(self, entry: _Entry) -> dict:
+        v = entry.version
+        if entry.rejected:
+            status = "rejected"
+        elif entry.ref is not None and entry.ref == self._active:
+            status = "active"
+        elif entry.ref is not None:
+            status = "loaded"
+        else:
+            status = "available"
+        m = v.manifest
+        return {
+            "name": v.name,
+            "version": v.version,
+            "status": status,
+            "reason": entry.rejected,
+            "validation": m.validation.model_dump() if m and m.validation else None,
+            "lora_rank": m.lora_rank if m else None,
+            "base_model": m.base_model if m else None,
+            "created_at": m.created_at.isoformat() if m else None,
+            "smoke": entry.smoked,
+            "in_flight": entry.leases,
+        }

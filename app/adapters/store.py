@@ -1,0 +1,104 @@
+"""The adapter store on disk: `<adapters_dir>/<name>/<version>/`, scanned into AdapterVersion rows.
+
+A folder counts as a version only once its manifest.json is there (training writes it last and
+renames the folder into place). Hidden folders (training's temporary `.<version>.tmp-*`) are never
+versions. Version names sort chronologically (`<UTC YYYYmmdd-HHMMSS>-s<step>`), so "latest" is the
+greatest name.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from app.adapters.manifest import MANIFEST, Manifest
+
+log = logging.getLogger(__name__)
+
+# Names travel in URLs and in "name@version" pins: keep them to a safe alphabet.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class AdapterVersion:
+    """One version folder as found on disk. `manifest` is None when it could not be read, and
+    `problem` then says why (such a version is rejected, never served)."""
+
+    name: str
+    version: str
+    path: Path
+    manifest: Manifest | None
+    problem: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def mean_error(self) -> float | None:
+        if self.manifest is None or self.manifest.validation is None:
+            return None
+        return self.manifest.validation.mean_error
+
+
+def is_safe_name(value: str) -> bool:
+    return bool(SAFE_NAME.match(value)) and ".." not in value
+
+
+def parse_pin(pin: str) -> tuple[str, str | None]:
+    """"name" -> (name, None); "name@version" -> (name, version)."""
+    name, sep, version = pin.partition("@")
+    return name, (version if sep else None)
+
+
+def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion | None:
+    """The version folder `name/version`, or None when it is not (yet) a version: no folder, or
+    no manifest (half-written)."""
+    path = Path(adapters_dir) / name / version
+    if not is_safe_name(name) or not is_safe_name(version):
+        return None
+    if not path.is_dir() and not path.is_symlink():
+        return None
+    if not (path / MANIFEST).exists():
+        return None
+    try:
+        manifest = Manifest.read(path)
+    except (OSError, ValueError, ValidationError) as e:
+        return AdapterVersion(name, version, path, None, f"unreadable manifest: {_short(e)}")
+    if (manifest.name, manifest.version) != (name, version):
+        return AdapterVersion(
+            name, version, path, manifest,
+            f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}",
+        )
+    return AdapterVersion(name, version, path, manifest)
+
+
+def scan(adapters_dir: Path) -> list[AdapterVersion]:
+    """Every version in the store, sorted by (name, version)."""
+    adapters_dir = Path(adapters_dir)
+    found: list[AdapterVersion] = []
+    if not adapters_dir.is_dir():
+        return found
+    for name_dir in sorted(adapters_dir.iterdir()):
+        if name_dir.name.startswith(".") or not name_dir.is_dir():
+            continue
+        for version_dir in sorted(name_dir.iterdir()):
+            if version_dir.name.startswith("."):
+                continue
+            row = read_version(adapters_dir, name_dir.name, version_dir.name)
+            if row is not None:
+                found.append(row)
+    return found
+
+
+def _short(error: Exception) -> str:
+    text = str(error).replace("\n", " ")
+    return text if len(text) <= 300 else text[:297] + "..."
