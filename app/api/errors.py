@@ -1,0 +1,186 @@
+"""Every error the service answers is application/problem+json (RFC 9457).
+
+`ProblemError` is what routes (ours and the adapter admin router) raise; the handlers here turn
+it, FastAPI's validation errors, Starlette's HTTP errors, the adapter manager's errors and engine
+failures into one shape: type, title, status, detail, instance, request_id. A client's mistake is
+always a 4xx; only the engine or a bug answers 5xx, and a bug never leaks a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.api.request_context import current_request_id
+from app.engine.base import EngineDeadError, EngineError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://pricer.dev/problems/"  # documentation anchors in docs/api.md, not fetched
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem+json document. `type` is a short slug (e.g. "unknown-adapter")
+    or a full URI; `headers` are added to the response (e.g. Retry-After)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.type = type or _default_slug(status)
+        self.headers = headers or {}
+        self.extra = extra
+
+
+_SLUGS = {
+    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+    409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type", 422: "invalid-request",
+    429: "too-many-requests", 500: "internal-error", 503: "unavailable",
+}
+
+
+def _default_slug(status: int) -> str:
+    return _SLUGS.get(status, "error")
+
+
+def problem_body(
+    status: int, title: str, detail: str, type: str | None = None, instance: str | None = None, **extra: Any
+) -> bytes:
+    slug = type or _default_slug(status)
+    request_id = current_request_id()
+    doc = {
+        "type": slug if "://" in slug else TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": request_id,
+        **extra,
+    }
+    return json.dumps(doc, ensure_ascii=False, default=str).encode()
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    type: str | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> Response:
+    body = problem_body(status, title, detail, type=type, instance=instance, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple | list) -> str:
+    """("body", "items", 2, "title") -> "items[2].title"; the leading "body" is implied."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def describe_validation(errors: list[dict]) -> tuple[str, list[dict]]:
+    fields = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "malformed JSON")
+            position = error["loc"][-1] if error.get("loc") else "?"
+            fields.append({"field": "body", "message": f"body is not valid JSON: {reason} at character {position}"})
+            continue
+        if error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
+            fields.append({"field": "body", "message": "the request body is empty: send a JSON object"})
+            continue
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        fields.append({"field": _field_path(error.get("loc", ())), "message": message})
+    detail = "; ".join(f"{f['field']}: {f['message']}" if f["field"] != "body" else f["message"] for f in fields)
+    return detail, fields
+
+
+async def _problem_error(request: Request, exc: ProblemError) -> Response:
+    return problem_response(
+        exc.status, exc.title, exc.detail, type=exc.type, headers=exc.headers, instance=request.url.path, **exc.extra
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    detail, fields = describe_validation(list(exc.errors()))
+    return problem_response(
+        422, "Invalid request", detail, type="invalid-request", instance=request.url.path, errors=fields
+    )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        detail = f"the request body is not valid UTF-8 ({cause.reason} at byte {cause.start}); send UTF-8 JSON"
+    elif exc.status_code == 404:
+        detail = f"no route {request.method} {request.url.path}; see GET /docs for the API"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}; see GET /docs for the API"
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
+        exc.status_code, "HTTP error"
+    )
+    return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
+
+
+async def _unknown_adapter(request: Request, exc: Exception) -> Response:
+    return problem_response(404, "Unknown adapter", str(exc), type="unknown-adapter", instance=request.url.path)
+
+
+async def _adapter_unavailable(request: Request, exc: Exception) -> Response:
+    return problem_response(409, "Adapter unavailable", str(exc), type="adapter-unavailable", instance=request.url.path)
+
+
+async def _engine_error(request: Request, exc: EngineError) -> Response:
+    dead = isinstance(exc, EngineDeadError)
+    log.error("engine failure: %s", exc, extra={"route": request.url.path, "engine_dead": dead})
+    detail = (
+        "the inference engine has stopped; the service must be restarted"
+        if dead
+        else f"the inference engine failed on this request ({exc}); retry later"
+    )
+    return problem_response(
+        503, "Engine unavailable", detail, type="engine-unavailable", headers={"Retry-After": "5"}, instance=request.url.path
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return problem_response(
+        500, "Internal error", "an unexpected error occurred; report the request_id", instance=request.url.path
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(EngineError, _engine_error)
+    try:
+        from app.adapters.manager import AdapterUnavailableError, UnknownAdapterError
+    except ImportError:  # the adapter manager not built yet: nothing of its kind can be raised
+        pass
+    else:
+        app.add_exception_handler(UnknownAdapterError, _unknown_adapter)
+        app.add_exception_handler(AdapterUnavailableError, _adapter_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

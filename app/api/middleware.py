@@ -1,0 +1,155 @@
+"""One pure-ASGI middleware for what every request shares: its id, the in-flight limit, the body
+size limit, the request metrics and the access log line.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path: no extra task or stream copy
+per request. Probes and /metrics are neither limited nor counted as in flight, so an overloaded
+service still answers its orchestrator.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import metrics
+from app.api.errors import PROBLEM_JSON, problem_body
+from app.api.request_context import REQUEST_ID_HEADER, accept_request_id, reset_request_id, set_request_id
+
+access_log = logging.getLogger("pricer.access")
+log = logging.getLogger(__name__)
+
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from `receive` when a streamed body passes the limit. An HTTPException, so FastAPI's
+    body reader lets it through to the problem+json handler as a 413."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is over {limit} bytes (PRICER_MAX_BODY_BYTES); send less")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template ("/v1/adapters/{name}/{version}/activate"): bounded label values."""
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path", "unmatched")
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match != Match.NONE:
+            return getattr(candidate, "path", "unmatched")
+    return "unmatched"
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, max_inflight: int, max_body_bytes: int):
+        self.app = app
+        self.max_inflight = max_inflight
+        self.max_body_bytes = max_body_bytes
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        request_id = accept_request_id(_header(scope, _REQUEST_ID_HEADER_BYTES))
+        token = set_request_id(request_id)
+        id_header = (_REQUEST_ID_HEADER_BYTES, request_id.encode())
+        state = {"status": 500, "started": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"], state["started"] = message["status"], True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        limited = scope["path"] not in UNLIMITED_PATHS
+        try:
+            rejection = self._reject(scope, limited)
+            if rejection is not None:
+                await _send_problem(send_with_id, scope, *rejection)
+                return
+            if limited:
+                self.inflight += 1
+                metrics.INFLIGHT.inc()
+            try:
+                await self.app(scope, self._limit_body(receive), send_with_id)
+            finally:
+                if limited:
+                    self.inflight -= 1
+                    metrics.INFLIGHT.dec()
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not state["started"]:
+                await _send_problem(
+                    send_with_id, scope, 500, "Internal error", "an unexpected error occurred; report the request_id", {}
+                )
+        finally:
+            duration = time.perf_counter() - started_at
+            route = route_template(scope)
+            status = state["status"]
+            metrics.REQUESTS.labels(route, str(status)).inc()
+            metrics.REQUEST_DURATION.labels(route).observe(duration)
+            access_log.info(
+                "%s %s %s", scope["method"], route, status,
+                extra={"method": scope["method"], "route": route, "status": status, "duration_ms": round(duration * 1000, 2)},
+            )
+            reset_request_id(token)
+
+    def _reject(self, scope: Scope, limited: bool) -> tuple | None:
+        if limited and self.inflight >= self.max_inflight:
+            return (
+                429, "Too many requests",
+                f"{self.inflight} requests are in flight (limit {self.max_inflight}, PRICER_MAX_INFLIGHT); retry after a second",
+                {"Retry-After": "1"},
+            )
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                too_large = int(length) > self.max_body_bytes
+            except ValueError:
+                return (400, "Bad request", "the Content-Length header is not a number", {})
+            if too_large:
+                return (
+                    413, "Payload too large",
+                    f"the request body is {int(length)} bytes, over the limit of {self.max_body_bytes} (PRICER_MAX_BODY_BYTES)",
+                    {},
+                )
+        return None
+
+    def _limit_body(self, receive: Receive) -> Receive:
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        return limited_receive
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str, headers: dict) -> None:
+    body = problem_body(status, title, detail, instance=scope["path"])
+    raw_headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,47 @@
+"""Probes and metrics: /healthz (the process lives), /readyz (the engine is up, warmed and
+healthy), /metrics (prometheus-client's default registry: ours and vLLM's vllm:*)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.responses import JSONResponse, Response
+
+from app.api import metrics
+from app.api.errors import problem_response
+from app.engine.base import EngineError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process lives")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The engine is started, warmed and healthy", responses={503: {"description": "Not ready"}})
+async def readyz(request: Request) -> Response:
+    lifecycle = request.app.state.lifecycle
+    if not lifecycle.ready:
+        detail = lifecycle.not_ready_reason()
+        return problem_response(503, "Not ready", detail, type="not-ready", headers={"Retry-After": "5"})
+    engine = request.app.state.engine
+    try:
+        await engine.check_health()
+    except EngineError as e:
+        return problem_response(503, "Not ready", f"the inference engine is dead: {e}", type="not-ready")
+    if not engine.ready:
+        return problem_response(503, "Not ready", "the inference engine is not ready", type="not-ready")
+    active = request.app.state.adapters.active
+    return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None})
+
+
+@router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
+async def metrics_endpoint(request: Request) -> Response:
+    lifecycle = request.app.state.lifecycle
+    if lifecycle.ready:
+        active = request.app.state.adapters.active
+        metrics.set_model_info(request.app.state.engine.model_name, active.label if active else None)
+    body = await run_in_threadpool(generate_latest, REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
