@@ -181,7 +181,7 @@ class AdapterManager:
     async def _rescan_locked(self, apply_policy: bool) -> None:
         found = await asyncio.to_thread(scan, self.adapters_dir)
         seen = {v.key for v in found}
-        new = [v for v in found if v.key not in self._entries]
+        new = [v for v in found if v.key not in self._entries or self._changed_since_rejected(v)]
         for gone in [k for k, e in self._entries.items() if k not in seen and e.ref is None]:
             del self._entries[gone]
         for version in new:
@@ -190,6 +190,12 @@ class AdapterManager:
             log.info("adapter version found: %s (%s)", version.label, entry.rejected or "ok")
         if apply_policy and new:
             await self._apply_policy_locked([self._entries[v.key] for v in new])
+
+    def _changed_since_rejected(self, version: AdapterVersion) -> bool:
+        """A rejected version whose files changed (e.g. a plain `cp -r` that wrote the manifest
+        before the weights) is examined again rather than rejected for good."""
+        entry = self._entries[version.key]
+        return bool(entry.rejected) and entry.ref is None and entry.version.stamp != version.stamp
 
     async def _apply_policy_locked(self, new: list[_Entry]) -> None:
         mode = self.settings.adapter_policy

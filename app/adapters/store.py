@@ -33,6 +33,7 @@ class AdapterVersion:
     path: Path
     manifest: Manifest | None
     problem: str | None = None
+    stamp: tuple = ()  # (file, size, mtime) of the folder's files: a rejected version is re-examined when it changes
 
     @property
     def key(self) -> tuple[str, str]:
@@ -69,16 +70,28 @@ def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion 
         return None
     if not (path / MANIFEST).exists():
         return None
+    stamp = folder_stamp(path)
     try:
         manifest = Manifest.read(path)
     except (OSError, ValueError, ValidationError) as e:
-        return AdapterVersion(name, version, path, None, f"unreadable manifest: {_short(e)}")
+        return AdapterVersion(name, version, path, None, f"unreadable manifest: {_short(e)}", stamp)
     if (manifest.name, manifest.version) != (name, version):
         return AdapterVersion(
             name, version, path, manifest,
-            f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}",
+            f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}", stamp,
         )
-    return AdapterVersion(name, version, path, manifest)
+    return AdapterVersion(name, version, path, manifest, None, stamp)
+
+
+def folder_stamp(path: Path) -> tuple:
+    stamp = []
+    try:
+        for file in sorted(path.iterdir()):
+            info = file.stat()
+            stamp.append((file.name, info.st_size, info.st_mtime_ns))
+    except OSError:
+        pass
+    return tuple(stamp)
 
 
 def scan(adapters_dir: Path) -> list[AdapterVersion]:
