@@ -13,10 +13,8 @@ from app.api.request_context import RequestIdFilter
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-def setup_logging(level: str = "info", json_logs: bool = True) -> None:
-    # vLLM installs its own handler on import unless told not to; we want its records in our format.
-    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
-    handler = logging.StreamHandler(sys.stderr)
+def build_handler(json_logs: bool = True, stream=None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
     if json_logs:
         from pythonjsonlogger.json import JsonFormatter
@@ -30,6 +28,13 @@ def setup_logging(level: str = "info", json_logs: bool = True) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    return handler
+
+
+def setup_logging(level: str = "info", json_logs: bool = True) -> None:
+    # vLLM installs its own handler on import unless told not to; we want its records in our format.
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+    handler = build_handler(json_logs)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

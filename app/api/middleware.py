@@ -99,7 +99,7 @@ class ServiceMiddleware:
             metrics.REQUEST_DURATION.labels(route).observe(duration)
             access_log.info(
                 "%s %s %s", scope["method"], route, status,
-                extra={"method": scope["method"], "route": route, "status": status, "duration_ms": round(duration * 1000, 2)},
+                extra={"request_id": request_id, "method": scope["method"], "route": route, "status": status, "duration_ms": round(duration * 1000, 2)},
             )
             reset_request_id(token)
 
