@@ -1,0 +1,95 @@
+"""The admin API over HTTP (FakeEngine: this tests routing, auth and error mapping, not inference)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from app.api.app import create_app
+from app.engine.fake import FakeEngine
+from tests.adapters.conftest import store_settings
+from tests.factories import make_lora_adapter
+
+V1, V2 = "20260101-000000-s10", "20260102-000000-s20"
+ADMIN = {"Authorization": "Bearer admin-secret"}
+
+
+@pytest.fixture
+def store(models_dir, tiny_model_dir):
+    adapters = models_dir / "adapters"
+    make_lora_adapter(tiny_model_dir, adapters, "pa", V1, rank=4, seed=1, mean_error=90.0)
+    make_lora_adapter(tiny_model_dir, adapters, "pa", V2, rank=4, seed=2, mean_error=120.0)
+    return adapters
+
+
+@asynccontextmanager
+async def service(models_dir, base, **overrides):
+    settings = store_settings(models_dir, base, admin_key="admin-secret", **overrides)
+    app = create_app(settings, FakeEngine(model_dir=base))
+    async with app.router.lifespan_context(app):
+        await app.state.lifecycle.wait_ready()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pricer.test") as client:
+            yield client
+
+
+async def test_list_activate_rollback_unload(models_dir, tiny_model_dir, store):
+    async with service(models_dir, tiny_model_dir) as client:
+        listing = (await client.get("/v1/adapters", headers=ADMIN)).json()
+        assert listing["active"] == f"pa@{V2}" and listing["policy"] == "latest"
+        rows = {r["version"]: r for r in listing["adapters"]}
+        assert rows[V2]["status"] == "active" and rows[V1]["status"] == "available"
+        assert rows[V1]["validation"]["mean_error"] == 90.0
+
+        answer = await client.post("/v1/estimate", json={"title": "Desk lamp"})
+        assert answer.json()["adapter"] == f"pa@{V2}"
+
+        rolled = await client.post(f"/v1/adapters/pa/{V1}/activate", headers=ADMIN)
+        assert rolled.status_code == 200 and rolled.json()["active"] == f"pa@{V1}"
+        assert (await client.post("/v1/estimate", json={"title": "Desk lamp"})).json()["adapter"] == f"pa@{V1}"
+        pinned = await client.post("/v1/estimate", json={"title": "Desk lamp", "adapter": f"pa@{V2}"})
+        assert pinned.json()["adapter"] == f"pa@{V2}"
+
+        unloaded = await client.delete(f"/v1/adapters/pa/{V2}", headers=ADMIN)
+        assert unloaded.status_code == 200
+        rows = {r["version"]: r["status"] for r in (await client.get("/v1/adapters", headers=ADMIN)).json()["adapters"]}
+        assert rows == {V1: "active", V2: "available"}
+
+
+async def test_admin_errors_are_problems(models_dir, tiny_model_dir, store):
+    async with service(models_dir, tiny_model_dir) as client:
+        assert (await client.get("/v1/adapters")).status_code == 401
+        wrong = await client.get("/v1/adapters", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["content-type"].startswith("application/problem+json")
+        missing = await client.post("/v1/adapters/pa/20990101-000000-s1/activate", headers=ADMIN)
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+        active = await client.delete(f"/v1/adapters/pa/{V2}", headers=ADMIN)
+        assert active.status_code == 409 and "active" in active.json()["detail"]
+        unknown_pin = await client.post("/v1/estimate", json={"title": "Lamp", "adapter": "nope"})
+        assert unknown_pin.status_code == 404
+
+
+async def test_rejected_version_answers_409(models_dir, tiny_model_dir, store):
+    (store / "pa" / V1 / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    async with service(models_dir, tiny_model_dir) as client:
+        response = await client.post(f"/v1/adapters/pa/{V1}/activate", headers=ADMIN)
+        assert response.status_code == 409 and "safetensors" in response.json()["detail"]
+        pinned = await client.post("/v1/estimate", json={"title": "Lamp", "adapter": f"pa@{V1}"})
+        assert pinned.status_code == 409
+        listing = (await client.get("/v1/adapters", headers=ADMIN)).json()
+        assert listing["active"] == f"pa@{V2}"
+        assert {r["version"]: r["status"] for r in listing["adapters"]}[V1] == "rejected"
+
+
+async def test_metrics_exposed(models_dir, tiny_model_dir, store):
+    async with service(models_dir, tiny_model_dir) as client:
+        await client.post("/v1/estimate", json={"title": "Desk lamp"})
+        await client.post(f"/v1/adapters/pa/{V1}/activate", headers=ADMIN)
+        text = (await client.get("/metrics")).text
+        assert f'pricer_adapter_active_info{{name="pa",version="{V1}"}} 1.0' in text
+        assert f'pricer_adapter_active_info{{name="pa",version="{V2}"}}' not in text
+        assert 'pricer_adapter_loads_total{result="ok"}' in text
+        assert "pricer_adapter_swap_seconds_count" in text
+        assert 'pricer_adapter_requests_total{adapter="pa"}' in text
