@@ -112,7 +112,6 @@ def exposed_names(exposition: str) -> set[str]:
     }
     names = set()
     for family in text_string_to_metric_families(exposition):
-        names.add(family.name)
         names.update(family.name + s for s in suffixes.get(family.type, ("",)))
         names.update(sample.name for sample in family.samples)
     return names
