@@ -1,0 +1,108 @@
+"""The `http` estimator: scores a running Pricer service through POST /v1/estimate/batch.
+
+`pricer evaluate --estimator http --url http://127.0.0.1:8000` prices each item the way a client
+of the service would; the API key comes from PRICER_API_KEY. An item's curated text is sent back
+as title + description, which the service composes into the same text (compose_text is idempotent
+on curated text), so the served model sees what the `llm` estimator gives it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from app.estimators.base import Estimator, EstimatorOptions
+from app.items import Item, scrub
+
+RETRY_STATUSES = {429, 503}
+
+
+class ServiceError(RuntimeError):
+    """The service answered an error that retrying will not fix; the message carries its detail."""
+
+
+def item_body(item: Item) -> dict:
+    """The request body for an item: title and the rest of its curated text."""
+    head, sep, rest = item.text.partition("\n")
+    if sep and head == scrub(item.title):
+        return {"title": item.title, "description": rest}
+    return {"description": item.text}
+
+
+class HttpEstimator(Estimator):
+    name = "http"
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        batch_size: int = 32,
+        timeout_s: float = 600.0,
+        retries: int = 20,
+        adapter: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.batch_size = batch_size
+        self.retries = retries
+        self.adapter = adapter
+        self.model: str | None = None
+        self.adapters_seen: set[str | None] = set()
+        self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport)
+
+    @classmethod
+    def create(cls, options: EstimatorOptions) -> HttpEstimator:
+        if not options.url:
+            raise ValueError("the http estimator needs the service's address: --url http://127.0.0.1:8000")
+        key = options.settings.api_key.get_secret_value() if options.settings.api_key else None
+        return cls(options.url, api_key=key, batch_size=min(32, options.settings.max_batch), adapter=options.adapter)
+
+    def predict(self, items: Sequence[Item]) -> list[float]:
+        prices: list[float] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            bodies = [item_body(item) | ({"adapter": self.adapter} if self.adapter else {}) for item in chunk]
+            estimates = self._post({"items": bodies})["estimates"]
+            if len(estimates) != len(chunk):
+                raise ServiceError(f"the service answered {len(estimates)} estimates for {len(chunk)} items")
+            for estimate in estimates:
+                self.model = estimate["model"]
+                self.adapters_seen.add(estimate["adapter"])
+                prices.append(float(estimate["price"]))
+        return prices
+
+    def _post(self, body: dict) -> dict:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._client.post("/v1/estimate/batch", json=body)
+            except httpx.TransportError as e:
+                if attempt == self.retries:
+                    raise ServiceError(f"cannot reach the service at {self._client.base_url}: {e}") from e
+                time.sleep(min(2.0 * (attempt + 1), 10.0))
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                time.sleep(_retry_after(response))
+                continue
+            if response.status_code != 200:
+                raise ServiceError(f"the service answered {response.status_code}: {_detail(response)}")
+            return response.json()
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("retry-after", "1")), 0.1), 30.0)
+    except ValueError:
+        return 1.0
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text[:300]))
+    except ValueError:
+        return response.text[:300]
