@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve
     "app.bench.commands",        # bench
+    "app.bench.swaps",           # bench-swaps (adapter swaps under load)
 )
 
 for _module in COMMAND_MODULES:
