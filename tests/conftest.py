@@ -13,6 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from tests.factories import make_items
 
@@ -43,3 +44,43 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir) -> Path:
 @pytest.fixture
 def items():
     return make_items(40, seed=0)
+
+
+# --- The shared vLLM engine (one per test session; engine start is 15-25 s)
+
+
+def tiny_engine_settings(model_dir: Path, **overrides):
+    """Small engine settings for the tiny model: the store is the folder above base/."""
+    from app.config import Settings
+
+    values = dict(
+        models_dir=Path(model_dir).parent.parent,
+        base_model=str(model_dir),
+        default_adapter=None,
+        max_model_len=512,
+        prompt_token_budget=400,
+        max_num_seqs=16,
+        max_loras=2,
+        max_lora_rank=16,
+        kv_cache_gib=1,
+        device="cpu",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def engine_settings(tiny_model_dir):
+    return tiny_engine_settings(tiny_model_dir)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def vllm_engine(engine_settings):
+    """A started VllmEngine on the tiny model, shared by every test in the session. Tests must not
+    close it; tests that need a dead engine build their own."""
+    from app.engine.vllm_engine import VllmEngine
+
+    engine = VllmEngine(engine_settings, engine_settings.base_model_path())
+    await engine.start()
+    yield engine
+    await engine.close()

