@@ -128,3 +128,16 @@ def test_scrapes_every_api_replica_under_the_compose_alias(config):
         aliases = compose["services"][service]["networks"]["default"]["aliases"]
         assert set(sd["names"]) <= set(aliases)
         assert str(sd["port"]) in compose["services"][service]["expose"]
+
+
+def test_promtool_accepts_the_file_where_installed():
+    """Prometheus's own checker where it is installed (Debian: apt-get install prometheus); the schema
+    above is what runs everywhere else."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (it is not on PyPI)")
+    result = subprocess.run([promtool, "check", "config", str(PROMETHEUS_YML)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
