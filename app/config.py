@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     frontier_model: str = Field("gpt-4o-mini", description="Model name at that API.")
     frontier_api_key: SecretStr | None = Field(None, description="Key for that API.")
 
+    # --- Curation (the course's rules; token budgets use the tokenizer below)
+    curate_tokenizer: Path | None = Field(None, description="Tokenizer folder for curation budgets; unset: models/base/smollm2-135m, else the packaged SmolLM2 GGUF.")
+    curate_min_tokens: int = Field(150, ge=1, description="Curation keeps items with more tokens than this (title + text).")
+    curate_max_tokens: int = Field(160, ge=1, description="Curation cuts each item's text to this many tokens.")
+    curate_min_chars: int = Field(300, ge=0, description="Curation keeps items whose description, features and details have more characters than this.")
+
     @cached_property
     def base_dir(self) -> Path:
         return self.models_dir / "base"
