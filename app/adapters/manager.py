@@ -26,6 +26,10 @@ from app.engine.base import AdapterLoadError, AdapterRef, Engine
 log = logging.getLogger(__name__)
 
 
+# One counter per process: managers that share an engine (tests, a restarted app) never reuse an id.
+_LORA_IDS = itertools.count(1)
+
+
 class UnknownAdapterError(LookupError):
     """No such adapter name or version in the store (-> 404)."""
 
@@ -55,7 +59,6 @@ class AdapterManager:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._active: AdapterRef | None = None
         self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
         self._tick = itertools.count(1)
         self._base: BaseFacts | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -284,7 +287,7 @@ class AdapterManager:
             if entry.rejected:
                 raise AdapterUnavailableError(f"{entry.version.label} was rejected: {entry.rejected}")
             v = entry.version
-            ref = AdapterRef(v.name, v.version, v.path.resolve(), next(self._ids))
+            ref = AdapterRef(v.name, v.version, v.path.resolve(), next(_LORA_IDS))
             try:
                 await self.engine.add_adapter(ref)
             except AdapterLoadError as e:
