@@ -17,7 +17,7 @@ class BowRidgeEstimator(SklearnEstimator):
         from sklearn.pipeline import make_pipeline
 
         return make_pipeline(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, strip_accents="unicode"),
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, strip_accents="unicode"),
             Ridge(alpha=1.0),
         )
 

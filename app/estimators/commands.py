@@ -1,7 +1,36 @@
-"""Commands of this area (filled in by the issue that builds it)."""
+"""`pricer fit`: fit an estimator on items and save it to a folder that `evaluate --estimator DIR` loads."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(cli: typer.Typer) -> None:
-    return None
+    @cli.command("fit")
+    def fit_command(
+        estimator: Annotated[str, typer.Option(help="A registry name: random, constant, features-lr, bow-ridge, embed-gbm, embed-rf.")],
+        data: Annotated[Path, typer.Option(help="Items JSONL to fit on.")],
+        out: Annotated[Path, typer.Option(help="Folder to save the fitted estimator into (replaced if present).")],
+        seed: Annotated[int, typer.Option(help="Seed for estimators that draw at random.")] = 42,
+    ) -> None:
+        """Fit an estimator and save it (estimator.json plus skops/JSON files; no pickle)."""
+        from app.config import Settings
+        from app.estimators.base import EstimatorOptions, create
+        from app.items import ItemsFileError, load_items
+
+        try:
+            items = load_items(data)
+            model = create(estimator, EstimatorOptions(settings=Settings(), seed=seed))
+            started = time.perf_counter()
+            model.fit(items)
+            model.save(out)
+        except (FileNotFoundError, ItemsFileError, ValueError, NotImplementedError) as e:
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(json.dumps({"estimator": estimator, "items": len(items), "out": str(out),
+                               "fit_seconds": round(time.perf_counter() - started, 3)}))

@@ -33,6 +33,7 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams["text.parse_math"] = False  # prices carry "$": no mathtext
     return plt
 
 
