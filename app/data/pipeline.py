@@ -17,7 +17,7 @@ def curate_rows(rows: Iterable[RawRow], curator: Curator, summary: Summary) -> l
     from tqdm import tqdm
 
     items = []
-    for raw in tqdm(rows, desc="curate", unit="row", mininterval=1.0):
+    for raw in tqdm(rows, desc="curate", unit="row", mininterval=1.0, disable=None):
         summary.read += 1
         where = f"{raw.source}:{raw.line}"
         if raw.row is None:

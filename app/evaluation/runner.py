@@ -58,7 +58,7 @@ def predict_all(estimator: Estimator, items: Sequence[Item], chunk: int = 64, la
     from tqdm import tqdm
 
     guesses: list[float] = []
-    with tqdm(total=len(items), desc=label or estimator.name or "predict", unit="item", leave=False) as bar:
+    with tqdm(total=len(items), desc=label or estimator.name or "predict", unit="item", leave=False, disable=None) as bar:
         for start in range(0, len(items), chunk):
             batch = items[start : start + chunk]
             out = list(estimator.predict(batch))
