@@ -82,7 +82,7 @@ class FakeEngine(Engine):
 
     @staticmethod
     def base_price(text: str) -> float:
-        digest = hashlib.sha256(text.encode()).digest()
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
         return float(1 + int.from_bytes(digest[:4], "big") % 999)
 
     def _price(self, text: str, adapter: AdapterRef | None) -> PriceEstimate:
