@@ -33,7 +33,8 @@ def interpolate(expr: str, rate_interval: str) -> str:
 
 
 def legend(fmt: str, labels: dict) -> str:
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m[1], ""), fmt or "") or ",".join(f"{k}={v}" for k, v in labels.items())
+    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m[1]) or "(none)", fmt or "")
+    return text or ",".join(f"{k}={v}" for k, v in labels.items()) or "value"
 
 
 def fmt(unit: str | None, value: float) -> str:
@@ -123,7 +124,7 @@ def render(prom: Prometheus, board: dict, out: Path, rate_interval: str, subtitl
 
     def box(grid):
         x, y, w, h = grid["x"] / 24, grid["y"] / height, grid["w"] / 24, grid["h"] / height
-        return [x + 0.035 * w, top * (1 - y - h) + 0.25 * h * top / 2, w * 0.93, h * top * 0.72]
+        return [x + 0.035, top * (1 - y - h) + 0.25 * h * top / 2, w - 0.045, h * top * 0.72]
 
     for panel in panels:
         if panel["type"] == "row":
@@ -153,10 +154,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--step", type=float, default=5, help="seconds between points")
     parser.add_argument("--rate-interval", default="30s", help="what $__rate_interval becomes")
+    parser.add_argument("--end", type=float, default=None, help="unix time of the right edge (default: now)")
     parser.add_argument("--subtitle", default="")
     parser.add_argument("--out", type=Path, default=Path("docs/dashboard.png"))
     args = parser.parse_args()
-    end = time.time()
+    end = args.end or time.time()
     prom = Prometheus(args.prometheus, end - 60 * args.minutes, end, args.step)
     render(prom, json.loads(args.dashboard.read_text()), args.out, args.rate_interval, args.subtitle)
     print(args.out)

@@ -1,0 +1,36 @@
+"""docs/operations.md holds the settings table exactly as Settings makes it, and covers what operators need."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from tests.deploy import settings_table
+from tests.deploy.tools import ROOT
+
+DOC = ROOT / "docs" / "operations.md"
+
+
+def test_settings_table_matches_the_code():
+    text = DOC.read_text()
+    expected = f"{settings_table.START}\n{settings_table.render()}\n{settings_table.END}"
+    assert expected in text, "regenerate it: python -m tests.deploy.settings_table"
+
+
+def test_every_setting_is_documented():
+    table = settings_table.render()
+    for name in Settings.model_fields:
+        assert f"`PRICER_{name.upper()}`" in table
+
+
+def test_covers_operations():
+    text = DOC.read_text()
+    for needle in (
+        "docker compose up -d",
+        "--profile train run --rm trainer",
+        "/activate",
+        "--scale api=",
+        "PRICER_TENSOR_PARALLEL_SIZE",
+        "accelerate",
+        "upstream",
+        "docs/dashboard.png",
+    ):
+        assert needle in text, needle
