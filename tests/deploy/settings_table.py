@@ -1,5 +1,6 @@
 """The settings table of docs/operations.md, made from Settings.model_fields so that it cannot drift:
-`python -m tests.deploy.settings_table` prints it; test_operations_doc checks the doc holds exactly it."""
+`python -m tests.deploy.settings_table` prints it, `--write` puts it into the doc; test_operations_doc
+checks the doc holds exactly it."""
 
 from __future__ import annotations
 
@@ -33,7 +34,30 @@ def render() -> str:
     return "\n".join(lines)
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def block() -> str:
+    return f"{START}\n{render()}\n{END}"
+
+
+def write(doc: Path = DOC) -> None:
+    """Replace the table between the markers in the doc (atomically)."""
+    import re
+
+    from app.items import atomic_write_text
+
+    text = doc.read_text()
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{doc}: no settings-table markers")
+    atomic_write_text(doc, pattern.sub(lambda _: block(), text))
+
+
 if __name__ == "__main__":
-    print(START)
-    print(render())
-    print(END)
+    import sys
+
+    if "--write" in sys.argv:
+        write()
+    else:
+        print(block())
