@@ -1,0 +1,62 @@
+"""Trainer checkpoints become adapter versions: models/adapters/<name>/<version>/.
+
+A version is built under a hidden temporary folder inside the adapter's folder (scanners skip
+names starting with "."), the manifest is written last, and the folder is renamed into place,
+so a reader sees either no version or a whole one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Manifest, ValidationScores
+
+
+def version_name(step: int, now: datetime | None = None) -> str:
+    """`<UTC YYYYmmdd-HHMMSS>-s<step>`: sorts chronologically (the step is zero-padded so that
+    two saves within one second still sort by step)."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-s{step:06d}"
+
+
+def export_version(
+    model,
+    adapters_dir: Path,
+    name: str,
+    step: int,
+    manifest_fields: dict,
+    validate: Callable[[Path], ValidationScores | None] | None = None,
+) -> Path:
+    """Save a peft model's adapter as a new version of `name`; returns the version folder.
+
+    `validate(tmp_folder)` runs after the weights are written and before the manifest is, so the
+    manifest carries the scores of exactly these weights."""
+    adapter_root = Path(adapters_dir) / name
+    adapter_root.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(timezone.utc)
+    version = version_name(step, created)
+    tmp = adapter_root / f".{version}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / "README.md").unlink(missing_ok=True)  # peft's model card template: noise in the store
+        for required in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+            if not (tmp / required).is_file():
+                raise RuntimeError(f"adapter export wrote no {required} in {tmp}")
+        validation = validate(tmp) if validate is not None else None
+        while (adapter_root / version).exists():  # same second, same step (a resumed run): next second
+            time.sleep(1)
+            created = datetime.now(timezone.utc)
+            version = version_name(step, created)
+        manifest = Manifest(name=name, version=version, steps=step, validation=validation, created_at=created, **manifest_fields)
+        manifest.write(tmp)
+        os.replace(tmp, adapter_root / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return adapter_root / version

@@ -1,0 +1,64 @@
+"""`pricer merge`: an adapter folded into its base, written as a plain HF model under base/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from app.adapters.manifest import Manifest
+from app.config import Settings
+from app.items import atomic_write_text
+
+
+class MergeError(RuntimeError):
+    """An adapter that cannot be merged as asked; the message says why."""
+
+
+def merge(adapter: Path, settings: Settings, name: str | None = None, base: str | None = None,
+          store: Path | None = None, force: bool = False) -> Path:
+    """Merge `adapter` into its base in bf16 (a QLoRA adapter too: its base is loaded unquantized,
+    which is the dequantized model) and write `<store>/base/<name>/` atomically."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from app.models_store import fingerprint, is_model_folder
+
+    adapter = Path(adapter)
+    try:
+        manifest = Manifest.read(adapter)
+    except FileNotFoundError:
+        raise MergeError(f"{adapter} is not an adapter version (no manifest.json)") from None
+    store = Path(store) if store else settings.models_dir
+    base_settings = settings.model_copy(update={"models_dir": store, "base_model": base or manifest.base_model})
+    base_path = base_settings.base_model_path()
+    if not is_model_folder(base_path):
+        raise MergeError(f"base {base_settings.base_model!r} not found at {base_path}; pass --base")
+    if fingerprint(base_path) != manifest.base_fingerprint:
+        raise MergeError(f"{adapter} was trained on another base than {base_path} (fingerprints differ)")
+    name = name or f"{manifest.name}-{manifest.version}-merged"
+    dest = store / "base" / name
+    if dest.exists() and not force:
+        raise MergeError(f"{dest} exists; pass --force to replace it")
+
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16)
+    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        source = {"merged_from": str(adapter), "adapter": f"{manifest.name}@{manifest.version}",
+                  "base": str(base_path), "base_fingerprint": manifest.base_fingerprint, "qlora": manifest.qlora}
+        atomic_write_text(tmp / "pricer-source.json", json.dumps(source, indent=2))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest

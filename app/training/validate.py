@@ -1,0 +1,114 @@
+"""Validation inside training: transformers + peft (the trainer image has no vLLM), with the
+service's decoding (app.decoding: the price from the per-step top-k logprobs of the greedy
+answer), so that a manifest's scores are the scores the service would get."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.adapters.manifest import ValidationScores
+from app.items import Item, NoPriceError, build_prompt
+
+TOP_K = 20
+
+
+@dataclass
+class Answer:
+    """One greedy answer: its steps (chosen token + top-k alternatives) and the service's price."""
+
+    text: str
+    price: float | None
+    steps: list = field(default_factory=list)
+
+
+def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int = 16, point: str = "mean") -> list[Answer]:
+    """Answers exactly as the service decodes them (app.decoding): a greedy generation allowed only
+    number tokens, "." and end-of-sequence, and the price from the per-step top-k logprobs.
+    Batched with left padding, under no_grad, in eval mode."""
+    import torch
+
+    from app.decoding import ANSWER_MAX_TOKENS, answer_token_ids, estimate_from_steps, steps_from_scores
+
+    allowed = answer_token_ids(tokenizer)
+    was_training = model.training
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    answers: list[Answer] = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), batch_size):
+                batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True)
+                batch = {k: v.to(model.device) for k, v in batch.items()}
+                out = model.generate(
+                    **batch, max_new_tokens=ANSWER_MAX_TOKENS, do_sample=False, output_scores=True,
+                    return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id,
+                    prefix_allowed_tokens_fn=lambda *_: allowed,
+                )
+                rows = steps_from_scores(out.scores, out.sequences, batch["input_ids"].shape[1], tokenizer, top_k=TOP_K)
+                for steps in rows:
+                    try:
+                        estimate = estimate_from_steps(steps, point=point)
+                        answers.append(Answer(text=estimate.text, price=estimate.price, steps=steps))
+                    except NoPriceError:
+                        answers.append(Answer(text="".join(s.chosen for s in steps), price=None, steps=steps))
+    finally:
+        tokenizer.padding_side = side
+        if was_training:
+            model.train()
+    return answers
+
+
+def decoder_name(point: str = "mean") -> str:
+    return f"app.decoding:{point}"
+
+
+def score(truths: Sequence[float], guesses: Sequence[float]):
+    """app.evaluation.score when present, else the course's Tester formulas (DESIGN.md)."""
+    try:
+        from app.evaluation import score as shared_score  # type: ignore[attr-defined]
+
+        return shared_score(truths, guesses)
+    except ImportError:
+        pass
+    errors = [abs(g - t) for t, g in zip(truths, guesses)]
+    n = max(1, len(errors))
+    rmsle = math.sqrt(sum((math.log(t + 1) - math.log(g + 1)) ** 2 for t, g in zip(truths, guesses)) / n)
+    hits = sum(1 for e, t in zip(errors, truths) if e < 40 or e / t < 0.2)
+    return _Scores(mean_error=sum(errors) / n, rmsle=rmsle, hit_rate=hits / n)
+
+
+@dataclass
+class _Scores:
+    mean_error: float
+    rmsle: float
+    hit_rate: float
+
+
+def validate(model, tokenizer, items: Sequence[Item], data: str | None = None, batch_size: int = 16, point: str = "mean") -> ValidationScores:
+    """Score the model on items with the service's point (`mean`); the median and greedy-text
+    points of the same generations are recorded beside it. No readable price counts as $0."""
+    from app.decoding import estimate_from_steps
+
+    answers = generate_answers(model, tokenizer, [build_prompt(i.text) for i in items], batch_size=batch_size, point=point)
+    truths = [i.price for i in items]
+    by_point = {}
+    for other in ("mean", "median", "greedy"):
+        guesses = []
+        for answer in answers:
+            try:
+                guesses.append(estimate_from_steps(answer.steps, point=other).price)
+            except NoPriceError:
+                guesses.append(0.0)
+        s = score(truths, guesses)
+        by_point[other] = {"mean_error": round(s.mean_error, 2), "rmsle": round(s.rmsle, 4), "hit_rate": round(s.hit_rate, 4),
+                           "distinct": len({round(g) for g in guesses})}
+    guesses = [a.price if a.price is not None else 0.0 for a in answers]
+    scores = score(truths, guesses)
+    return ValidationScores(
+        n=len(items), mean_error=round(scores.mean_error, 4), rmsle=round(scores.rmsle, 4),
+        hit_rate=round(scores.hit_rate, 4), data=data, decoding=decoder_name(point),
+        unparsed=sum(1 for a in answers if a.price is None), by_point=by_point,
+    )
