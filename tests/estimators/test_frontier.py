@@ -1,0 +1,67 @@
+"""The frontier estimator against an OpenAI-compatible API (httpx's mock transport stands in for
+the network: the request it sends and the answers it reads are what is checked)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.estimators import frontier
+from app.estimators.base import EstimatorOptions, create
+from app.estimators.frontier import FrontierError, FrontierEstimator, messages_for
+from tests.factories import make_items
+
+
+def _reply(content: str) -> httpx.Response:
+    return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": content}}]})
+
+
+def test_sends_the_course_prompt_and_parses_answers():
+    seen = []
+    answers = iter(["1,299.99", "45 dollars", "no idea"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return _reply(next(answers))
+
+    items = make_items(3)
+    est = FrontierEstimator("https://api.example/v1", "gpt-test", "sk-test", transport=httpx.MockTransport(handler))
+    assert est.predict(items) == [1299.99, 45.0, 0.0]
+    assert est.unparsed == 1
+    request = seen[0]
+    assert str(request.url) == "https://api.example/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-test"
+    body = json.loads(request.content)
+    assert body["model"] == "gpt-test" and body["temperature"] == 0 and body["max_tokens"] <= 8
+    assert body["messages"] == messages_for(items[0])
+    assert body["messages"][-1] == {"role": "assistant", "content": "Price is $"}
+    assert body["messages"][1]["content"] == f"How much does this cost?\n\n{items[0].text}"
+    est.close()
+
+
+def test_retries_rate_limits_then_fails_clearly(monkeypatch):
+    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+    statuses = iter([429, 503, 200])
+
+    def flaky(request):
+        status = next(statuses)
+        return _reply("12.00") if status == 200 else httpx.Response(status, text="slow down")
+
+    est = FrontierEstimator("https://api.example/v1", "m", None, transport=httpx.MockTransport(flaky))
+    assert est.predict(make_items(1)) == [12.0]
+
+    refused = FrontierEstimator("https://api.example/v1", "m", "bad",
+                                transport=httpx.MockTransport(lambda r: httpx.Response(401, text="invalid key")))
+    with pytest.raises(FrontierError, match="401: invalid key"):
+        refused.predict(make_items(1))
+
+
+def test_settings_choose_url_model_and_key():
+    settings = Settings(frontier_base_url="https://llm.example/v1", frontier_model="m1", frontier_api_key="k1")
+    est = create("frontier", EstimatorOptions(settings=settings))
+    assert str(est.client.base_url) == "https://llm.example/v1/"
+    assert est.model == "m1" and est.client.headers["authorization"] == "Bearer k1"
+    est.close()
