@@ -13,6 +13,13 @@ from app.items import build_prompt
 MAX_CHARS_PER_TOKEN = 32
 
 
+def token_budget(settings) -> int:
+    """Most prompt tokens: the setting, and room for the answer within the context."""
+    from app.decoding import ANSWER_MAX_TOKENS
+
+    return min(settings.prompt_token_budget, settings.max_model_len - ANSWER_MAX_TOKENS)
+
+
 class PromptCutter:
     def __init__(self, tokenizer, budget: int):
         self.tokenizer = tokenizer
@@ -55,6 +62,10 @@ class PromptCutter:
             if len(ids) <= self.budget:
                 return ids
         return self._encode(build_prompt(self.cut_text(text)))
+
+    def prompt_text_one(self, text: str) -> str:
+        """The prompt as text (what raw vLLM is sent in the benchmark): the same cut."""
+        return self.tokenizer.decode(self.prompt_ids_one(text), skip_special_tokens=True)
 
     def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.prompt_ids_one(text) for text in texts]

@@ -25,7 +25,7 @@ from app.decoding import (
     tokenizer_family,
 )
 from app.engine.base import AdapterLoadError, AdapterRef, Engine, EngineDeadError, EngineError, PriceEstimate
-from app.engine.prompts import PromptCutter
+from app.engine.prompts import PromptCutter, token_budget
 from app.items import NoPriceError
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,7 @@ class VllmEngine(Engine):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, str(self.model_dir))
-        budget = min(self.settings.prompt_token_budget, self.settings.max_model_len - ANSWER_MAX_TOKENS)
-        self._cutter = PromptCutter(tokenizer, budget)
+        self._cutter = PromptCutter(tokenizer, token_budget(self.settings))
         self._family = tokenizer_family(tokenizer)
         self._params = SamplingParams(
             temperature=0.0,

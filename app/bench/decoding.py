@@ -1,0 +1,85 @@
+"""Decoding measurement: from one greedy generation per item, score three point prices (the greedy
+text, the distribution's mean, its median) and measure how often the truth falls inside the
+served [low, high] interval at the nominal level.
+
+`pricer bench-decoding --data FILE [--adapter A] [--limit N] [--json]`
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+
+from app.engine.base import PriceEstimate
+from app.items import NoPriceError, parse_price
+
+
+def summarize(truths: Sequence[float], estimates: Sequence[PriceEstimate], level: float) -> dict:
+    """Scores per point rule, interval coverage and width. Pure: testable without an engine."""
+    from app.evaluation.metrics import score
+
+    if not estimates or len(truths) != len(estimates):
+        raise ValueError(f"{len(estimates)} estimates for {len(truths)} truths")
+    greedy = []
+    for e in estimates:
+        try:
+            greedy.append(parse_price(e.text))
+        except NoPriceError:
+            greedy.append(e.detail.get("median", e.price))
+    points = {
+        "greedy": greedy,
+        "mean": [e.detail.get("mean", e.price) for e in estimates],
+        "median": [e.detail.get("median", e.price) for e in estimates],
+        "served": [e.price for e in estimates],
+    }
+    inside = sum(e.low <= t <= e.high for t, e in zip(truths, estimates))
+    widths = sorted(e.high - e.low for e in estimates)
+    return {
+        "n": len(truths),
+        "interval_level": level,
+        "coverage": inside / len(truths),
+        "median_interval_width": widths[len(widths) // 2],
+        "distinct_greedy": len(set(greedy)),
+        "scores": {name: score(truths, guesses).to_dict() for name, guesses in points.items()},
+    }
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("bench-decoding")
+    def bench_decoding(
+        data: Path = typer.Option(..., help="Items JSONL (e.g. ../shared/data/val.jsonl)."),
+        adapter: str = typer.Option(None, help="An adapter folder or name[@version]; default: the best version of the default adapter, else the base."),
+        limit: int = typer.Option(None, help="Only the first N items."),
+        as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
+    ) -> None:
+        """Interval coverage and greedy / mean / median scores of the in-process LLM on DATA."""
+        from app.config import Settings
+        from app.estimators.llm import LlmEstimator, resolve_adapter
+        from app.items import load_items
+
+        settings = Settings()
+        try:
+            items = load_items(data, limit=limit)
+            estimator = LlmEstimator(settings, resolve_adapter(settings, adapter))
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        started = time.perf_counter()
+        try:
+            estimates = estimator.estimates(items)
+        finally:
+            estimator.close()
+        result = summarize([i.price for i in items], estimates, settings.interval_level)
+        result.update(model=settings.base_model, adapter=estimator.label, seconds=round(time.perf_counter() - started, 1))
+        typer.echo(
+            f"{result['n']} items, adapter {result['adapter']}: truth inside [low, high] "
+            f"{result['coverage']:.1%} (nominal {settings.interval_level:.0%}), median width ${result['median_interval_width']:.0f}"
+        )
+        for name, s in result["scores"].items():
+            typer.echo(f"  {name:7s} mean error ${s['mean_error']:.2f}  RMSLE {s['rmsle']:.2f}  hits {s['hit_rate']:.1%}")
+        if as_json:
+            typer.echo(json.dumps(result))

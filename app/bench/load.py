@@ -1,0 +1,87 @@
+"""A closed-loop async HTTP load generator and its statistics.
+
+`concurrency` workers each send one request, wait for the answer, and send the next, until
+`requests` have been sent. Latency is measured per request on the client (send to full answer);
+throughput is completed requests over the wall time of the whole run. Errors are counted by
+status code ("connection" when no HTTP answer came back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class LoadResult:
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)  # successful requests only
+    errors: Counter = field(default_factory=Counter)  # status (as text) -> count
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms)
+
+    def summary(self) -> dict:
+        return {
+            "requests": self.ok + sum(self.errors.values()),
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "requests_per_s": round(self.ok / self.seconds, 3) if self.seconds > 0 else 0.0,
+            "p50_ms": round(percentile(self.latencies_ms, 50), 2),
+            "p95_ms": round(percentile(self.latencies_ms, 95), 2),
+            "p99_ms": round(percentile(self.latencies_ms, 99), 2),
+            "errors": dict(sorted(self.errors.items())),
+        }
+
+
+# send(i) -> HTTP status code; raises on transport errors
+Send = Callable[[int], Awaitable[int]]
+
+
+async def run_load(send: Send, concurrency: int, requests: int) -> LoadResult:
+    counter = itertools.count()
+    result = LoadResult(seconds=0.0)
+
+    async def worker() -> None:
+        while (i := next(counter)) < requests:
+            started = time.perf_counter()
+            try:
+                status = await send(i)
+            except Exception as e:  # counted, never raised: a load test reports failures
+                result.errors[f"connection ({type(e).__name__})"] += 1
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if 200 <= status < 300:
+                result.latencies_ms.append(elapsed_ms)
+            else:
+                result.errors[str(status)] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def format_summary(label: str, summary: dict) -> str:
+    errors = ", ".join(f"{k}: {v}" for k, v in summary["errors"].items()) or "none"
+    return (
+        f"{label}: {summary['requests_per_s']:.2f} requests/s ({summary['ok']}/{summary['requests']} ok in "
+        f"{summary['seconds']:.1f} s), latency p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
+        f"p99 {summary['p99_ms']:.1f} ms; errors: {errors}"
+    )

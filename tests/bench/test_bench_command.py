@@ -1,0 +1,55 @@
+"""`pricer bench` against a real HTTP server running the app on the fake engine (the HTTP layer
+only: nothing here says anything about vLLM's speed)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from app.api.app import create_app
+from app.cli import cli
+from app.config import Settings
+from app.engine.fake import FakeEngine
+from app.items import write_items
+from tests.api.live_server import live_server
+from tests.factories import make_items
+
+
+def _app(tmp_path, **overrides):
+    base = tmp_path / "base" / "fake"
+    base.mkdir(parents=True)
+    (base / "config.json").write_text("{}")
+    values = dict(models_dir=tmp_path, base_model=str(base), watch_adapters=False, default_adapter=None)
+    values.update(overrides)
+    return create_app(Settings(**values), FakeEngine(model_dir=base, latency_s=0.005))
+
+
+def test_bench_reports_throughput_latency_and_json(tmp_path):
+    data = tmp_path / "items.jsonl"
+    write_items(data, make_items(12, seed=1))
+    with live_server(_app(tmp_path)) as url:
+        result = CliRunner().invoke(cli, ["bench", "--url", url, "--data", str(data), "--concurrency", "3", "--requests", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["requests"] == 30 and summary["ok"] == 30 and summary["errors"] == {}
+    assert summary["requests_per_s"] > 0
+    assert 5 <= summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+    assert summary["model"] == "fake-model"
+    assert "requests/s" in result.output
+
+
+def test_bench_counts_rejected_requests_by_status(tmp_path):
+    data = tmp_path / "items.jsonl"
+    write_items(data, make_items(4, seed=1))
+    with live_server(_app(tmp_path, api_key="secret")) as url:
+        wrong = CliRunner().invoke(cli, ["bench", "--url", url, "--data", str(data), "--requests", "5", "--api-key", "nope"])
+        right = CliRunner().invoke(cli, ["bench", "--url", url, "--data", str(data), "--requests", "5", "--api-key", "secret", "--json"])
+    assert wrong.exit_code == 1 and "401" in wrong.output  # the probe request says why
+    assert json.loads(right.output.strip().splitlines()[-1])["ok"] == 5
+
+
+def test_bench_with_a_missing_data_file_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--data", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 2
+    assert "not found" in result.output
