@@ -109,6 +109,14 @@ def describe_validation(errors: list[dict]) -> tuple[str, list[dict]]:
         if error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
             fields.append({"field": "body", "message": "the request body is empty: send a JSON object"})
             continue
+        if tuple(error.get("loc", ())) == ("body",) and error.get("type") == "model_attributes_type":
+            hint = (
+                "send it with Content-Type: application/json"
+                if isinstance(error.get("input"), (bytes, bytearray))
+                else 'e.g. {"title": "...", "description": "..."}'
+            )
+            fields.append({"field": "body", "message": f"the body must be a JSON object; {hint}"})
+            continue
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         fields.append({"field": _field_path(error.get("loc", ())), "message": message})
     detail = "; ".join(f"{f['field']}: {f['message']}" if f["field"] != "body" else f["message"] for f in fields)
