@@ -228,11 +228,13 @@ def iter_items(path: Path | str, skipped: list[SkippedRow] | None = None) -> Ite
 
 def load_items(path: Path | str, limit: int | None = None) -> list[Item]:
     """All items of a JSONL file (the first `limit`), failing on the first bad row."""
-    items = []
+    items: list[Item] = []
+    if limit is not None and limit <= 0:
+        return items
     for item in iter_items(path):
-        if limit is not None and len(items) >= limit:
-            break
         items.append(item)
+        if limit is not None and len(items) >= limit:
+            break  # before reading further: rows past the limit are not read, so cannot fail
     return items
 
 

@@ -187,3 +187,12 @@ def test_item_rejects_non_finite_and_zero_prices():
     for bad in (0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError):
             Item(**_item(price=bad))
+
+
+def test_limit_stops_before_reading_rows_past_it(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps(_item()) + "\n" + "not json\n")
+    assert len(load_items(path, limit=1)) == 1
+    assert load_items(path, limit=0) == []
+    with pytest.raises(ItemsFileError):
+        load_items(path, limit=2)
