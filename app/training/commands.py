@@ -84,13 +84,16 @@ def register(cli: typer.Typer) -> None:
         base: str = typer.Option(None, help="Base to merge into (default: the one the manifest names, checked by fingerprint)."),
         store: Path = typer.Option(None, help="Model store (default PRICER_MODELS_DIR)."),
         force: bool = typer.Option(False, help="Replace an existing merged model of that name."),
+        dtype: str = typer.Option("bfloat16", help="Weights dtype of the merged model (bfloat16, float16, float32)."),
     ) -> None:
         """Merge an adapter into its base (dequantized if QLoRA) as an HF model vLLM can serve."""
         from app.config import Settings
         from app.training.merge import MergeError, merge
 
         try:
-            path = merge(adapter, Settings(), name=name, base=base, store=store, force=force)
+            if dtype not in ("bfloat16", "float16", "float32"):
+                raise MergeError(f"unknown dtype {dtype!r}: bfloat16, float16 or float32")
+            path = merge(adapter, Settings(), name=name, base=base, store=store, force=force, dtype=dtype)
         except (MergeError, FileNotFoundError, ValueError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None

@@ -17,9 +17,9 @@ class MergeError(RuntimeError):
 
 
 def merge(adapter: Path, settings: Settings, name: str | None = None, base: str | None = None,
-          store: Path | None = None, force: bool = False) -> Path:
-    """Merge `adapter` into its base in bf16 (a QLoRA adapter too: its base is loaded unquantized,
-    which is the dequantized model) and write `<store>/base/<name>/` atomically."""
+          store: Path | None = None, force: bool = False, dtype: str = "bfloat16") -> Path:
+    """Merge `adapter` into its base in `dtype` (a QLoRA adapter too: its base is loaded
+    unquantized, which is the dequantized model) and write `<store>/base/<name>/` atomically."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -43,7 +43,7 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
     if dest.exists() and not force:
         raise MergeError(f"{dest} exists; pass --force to replace it")
 
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     dest.parent.mkdir(parents=True, exist_ok=True)

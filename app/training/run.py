@@ -134,6 +134,13 @@ def sft_config(config: TrainConfig, work_dir: Path):
 
 def train(config: TrainConfig, settings: Settings | None = None, command: str | None = None, fresh: bool = False) -> list[Path]:
     """Run (or resume) training; returns the adapter versions it exported, oldest first."""
+    trainer, exporter, resume = build_trainer(config, settings, command, fresh)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return exporter.versions
+
+
+def build_trainer(config: TrainConfig, settings: Settings | None = None, command: str | None = None, fresh: bool = False):
+    """(SFTTrainer, its ExportCallback, whether it resumes a checkpoint), ready to `train()`."""
     import shutil
 
     from peft import get_peft_model
@@ -194,8 +201,7 @@ def train(config: TrainConfig, settings: Settings | None = None, command: str | 
     from app.items import atomic_write_text
 
     atomic_write_text(work_dir / RUN_FILE, config.model_dump_json(indent=2))
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    return exporter.versions
+    return trainer, exporter, resume
 
 
 def validate_fresh(base: str, adapter_dir: Path, tokenizer, items, data: str, batch_size: int):
