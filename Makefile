@@ -52,7 +52,8 @@ check: install
 
 adapter: install
 	$(PRICER) model prepare smollm2-135m
-	$(PRICER) train --preset smollm2-cpu --data $(DATA)/train.jsonl --val $(DATA)/val.jsonl
+	# --fresh: a reproduction starts from step 0, not from an earlier run's checkpoints (runs/).
+	$(PRICER) train --preset smollm2-cpu --data $(DATA)/train.jsonl --val $(DATA)/val.jsonl --fresh
 
 leaderboard: install
 	$(PRICER) leaderboard --train $(DATA)/train.jsonl --data $(DATA)/val.jsonl \
