@@ -49,7 +49,7 @@ COPY deploy/docker-entrypoint.sh /usr/local/bin/pricer-entrypoint
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/pricer \
     HF_HUB_OFFLINE=1 \
-    VLLM_CPU_KVCACHE_SPACE=2 \
+    PRICER_KV_CACHE_GIB=2 \
     PRICER_MODELS_DIR=/models \
     PRICER_HOST=0.0.0.0 \
     PRICER_PORT=8000 \
