@@ -136,7 +136,7 @@ def test_every_variable_has_a_default():
     text = COMPOSE_FILE.read_text()
     variables = re.findall(r"\$\{([^}]*)\}", text)
     assert variables
-    assert [v for v in variables if ":-" not in v] == []
+    assert [v for v in variables if not re.fullmatch(r"\w+:?-.*", v)] == []
 
 
 def test_no_secret_is_written_in_the_file(raw):
@@ -157,3 +157,6 @@ def test_settings_come_from_the_environment(tmp_path):
     assert env["PRICER_BASE_MODEL"] == "llama31-8b-merged"
     assert env["PRICER_API_KEY"] == "k1"
     assert env["PRICER_TENSOR_PARALLEL_SIZE"] == "2"
+    assert unset["PRICER_DEFAULT_ADAPTER"] == "pricer-smollm2"
+    base_only = compose_config(tmp_path, PRICER_DEFAULT_ADAPTER="")["services"]["api"]["environment"]
+    assert base_only["PRICER_DEFAULT_ADAPTER"] == "", "an empty value must reach the service (serve the base)"
