@@ -73,9 +73,10 @@ class EmbedGbmEstimator(_EmbedEstimator):
     name = "embed-gbm"
 
     def build_model(self):
-        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.ensemble import HistGradientBoostingRegressor
 
-        return GradientBoostingRegressor(n_estimators=300, learning_rate=0.05, max_depth=4, subsample=0.8, random_state=42)
+        # On val.jsonl: $117.95 here against $120.25 (defaults) and $122-123 for GradientBoostingRegressor.
+        return HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=42)
 
 
 class EmbedRfEstimator(_EmbedEstimator):
