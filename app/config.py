@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (tensor parallelism).")
     top_logprobs: int = Field(20, ge=1, le=20, description="Alternatives per decoding step used to build the price distribution.")
     interval_level: float = Field(0.8, gt=0, lt=1, description="Nominal coverage of the [low, high] interval.")
+    point_rule: Literal["auto", "mean", "median", "greedy"] = Field("auto", description="Point price from the decoded distribution: auto = mean for number-token tokenizers (the course's), median for digit tokenizers (better on val).")
 
     # --- Frontier estimator (any OpenAI-compatible chat API)
     frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")

@@ -60,7 +60,7 @@ def test_digit_family_length_comes_from_the_end_probability():
     steps = [step("1", d1=1.0), step("2", d2=0.5, dot=0.5), step(".", dot=1.0)]
     dist = digit_distribution(steps)
     assert dist == pytest.approx({1: 0.5, 12: 0.5})
-    assert estimate_from_steps(steps, family="digit").price == pytest.approx(6.5)
+    assert estimate_from_steps(steps, family="digit", point="mean").price == pytest.approx(6.5)
 
 
 def test_digit_family_combines_positions_along_the_greedy_path():
@@ -77,7 +77,7 @@ def test_digit_family_combines_positions_along_the_greedy_path():
     assert dist[1200] == pytest.approx(0.6 * 0.5 * 0.8 * 0.1)
     assert sum(dist.values()) == pytest.approx(1.0)
     expected_mean = sum(v * p for v, p in dist.items())
-    estimate = estimate_from_steps(steps, level=0.8, family="digit")
+    estimate = estimate_from_steps(steps, level=0.8, family="digit", point="mean")
     assert estimate.price == pytest.approx(expected_mean)
     assert estimate.low <= estimate.price <= estimate.high
     assert estimate.low == quantile(dist, 0.1)
@@ -91,11 +91,21 @@ def test_median_and_greedy_points():
     assert estimate_from_steps(steps, family="digit", point="mean").price == pytest.approx(0.7 + 2.7)
 
 
+def test_default_point_is_the_mean_for_number_tokens_and_the_median_for_digits():
+    digits = [step("1", d1=0.7, d9=0.3), step(".", dot=1.0)]
+    assert estimate_from_steps(digits).price == 1 == estimate_from_steps(digits, point="auto").price
+    assert estimate_from_steps(digits).detail["point"] == "median"
+    numbers = [step("120", n120=0.5, n100=0.5), step(".", dot=1.0)]
+    assert estimate_from_steps(numbers).price == 110
+    assert estimate_from_steps(numbers).detail["point"] == "mean"
+
+
 def test_interval_is_widened_to_hold_the_point():
     # 95% at 10, 5% at 9000: the mean (459.5) lies above the 90% quantile (10)
     steps = [step("1", d1=0.95, d9=0.05), step("0", d0=1.0), step("0", d0=0.05, dot=0.95), step(".", dot=1.0)]
-    estimate = estimate_from_steps(steps, level=0.8, family="digit")
+    estimate = estimate_from_steps(steps, level=0.8, family="digit", point="mean")
     assert estimate.low <= estimate.price <= estimate.high
+    assert estimate.high > quantile(digit_distribution(steps), 0.9)
 
 
 def test_generation_cut_by_max_tokens_keeps_the_open_mass():

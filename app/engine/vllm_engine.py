@@ -190,7 +190,7 @@ class VllmEngine(Engine):
             for token_id, by_id in zip(completion.token_ids, completion.logprobs or [])
         ]
         try:
-            return estimate_from_steps(steps, self.settings.interval_level, family=self._family)
+            return estimate_from_steps(steps, self.settings.interval_level, family=self._family, point=self.settings.point_rule)
         except NoPriceError as e:  # cannot happen with the answer tokens constrained; say so if it does
             raise EngineError(f"the model wrote no price: {e}") from e
 
