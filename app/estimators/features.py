@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
-from app.estimators.storage import MODEL_FILE, estimator_folder, dump_model, load_model, read_meta
+from app.estimators.storage import MODEL_FILE, load_model, read_meta
 from app.items import Item
 
 _POUNDS_PER = {"pound": 1.0, "lb": 1.0, "ounce": 1 / 16, "oz": 1 / 16, "kilogram": 2.20462, "kg": 2.20462, "gram": 0.00220462, "g": 0.00220462}
@@ -128,12 +128,6 @@ class FeaturesLinearEstimator(SklearnEstimator):
 
     def meta(self) -> dict:
         return {"brands": sorted(self.brands)}
-
-    def save(self, directory: Path) -> None:
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: nothing to save before fit")
-        with estimator_folder(directory, self.name, self.meta()) as tmp:
-            dump_model(self.model, tmp / MODEL_FILE)
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> FeaturesLinearEstimator:
