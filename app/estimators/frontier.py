@@ -50,6 +50,8 @@ class FrontierEstimator(Estimator):
         return cls(options.url or s.frontier_base_url, s.frontier_model, key, seed=options.seed)
 
     def answer(self, item: Item) -> str:
+        import httpx
+
         body = {
             "model": self.model,
             "messages": messages_for(item),
@@ -58,7 +60,13 @@ class FrontierEstimator(Estimator):
             "seed": self.seed,
         }
         for attempt in range(self.retries + 1):
-            response = self.client.post("chat/completions", json=body)
+            try:
+                response = self.client.post("chat/completions", json=body)
+            except httpx.TransportError as e:
+                if attempt < self.retries:
+                    time.sleep(min(2**attempt, 10))
+                    continue
+                raise FrontierError(f"cannot reach {self.client.base_url}: {e}") from None
             if response.status_code in _RETRY_STATUS and attempt < self.retries:
                 time.sleep(min(2**attempt, 10))
                 continue

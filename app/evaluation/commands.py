@@ -11,9 +11,9 @@ import typer
 from app.items import ItemsFileError
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _load(path: Path, limit: int | None = None):
@@ -60,6 +60,8 @@ def register(cli: typer.Typer) -> None:
             run = run_estimator(estimator, items, _options(adapter, url, seed), train_items)
         except _CLIENT_ERRORS as e:
             _fail(str(e))
+        except RuntimeError as e:  # an API or engine that failed: not the caller's mistake
+            _fail(str(e), code=1)
         s = run.score
         typer.echo(s.title(estimator) + f" (n={s.n}, green/orange/red {s.green}/{s.orange}/{s.red})")
         if report:
@@ -96,6 +98,8 @@ def register(cli: typer.Typer) -> None:
                 run = run_estimator(name, items, options, train_items)
             except _CLIENT_ERRORS as e:
                 _fail(f"{name}: {e}")
+            except RuntimeError as e:
+                _fail(f"{name}: {e}", code=1)
             typer.echo(run.score.title(name), err=True)
             runs.append(run)
         typer.echo(f"\nScored on {len(items)} items of {data}" + (f", fitted on {len(train_items)} of {train}" if train_items else ""))

@@ -65,3 +65,29 @@ def test_settings_choose_url_model_and_key():
     assert str(est.client.base_url) == "https://llm.example/v1/"
     assert est.model == "m1" and est.client.headers["authorization"] == "Bearer k1"
     est.close()
+
+
+def test_an_unreachable_api_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+
+    def down(request):
+        raise httpx.ConnectError("connection refused", request=request)
+
+    est = FrontierEstimator("https://api.example/v1", "m", None, retries=1, transport=httpx.MockTransport(down))
+    with pytest.raises(FrontierError, match="cannot reach https://api.example/v1/"):
+        est.predict(make_items(1))
+
+
+def test_evaluate_reports_an_unreachable_api_without_a_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.items import write_items
+
+    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+    monkeypatch.setenv("PRICER_FRONTIER_BASE_URL", "http://127.0.0.1:9/v1")  # the discard port: refused
+    data = tmp_path / "d.jsonl"
+    write_items(data, make_items(2))
+    result = CliRunner().invoke(cli, ["evaluate", "--data", str(data), "--estimator", "frontier"])
+    assert result.exit_code == 1
+    assert "cannot reach http://127.0.0.1:9/v1/" in result.output
