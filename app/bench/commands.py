@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from app.bench.load import format_summary, run_load
+from app.bench.load import LoadResult, format_summary, merge, run_load
 
 
 def request_bodies(items) -> list[dict]:
@@ -22,30 +22,38 @@ def request_bodies(items) -> list[dict]:
     return bodies
 
 
-async def _drive(url: str, path: str, bodies: list[dict], concurrency: int, requests: int, headers: dict) -> tuple[dict, dict]:
-    """Probe once (the answer names model and adapter), warm up, then measure."""
-    import httpx
+class Target:
+    """One HTTP endpoint under load: a client, the request bodies, and the path they go to."""
 
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=headers) as client:
-        probe = await client.post(path, json=bodies[0])
-        if probe.status_code != 200:
-            raise RuntimeError(f"{url}{path} answered {probe.status_code}: {probe.text[:300]}")
+    def __init__(self, url: str, path: str, bodies: list[dict], concurrency: int, headers: dict):
+        import httpx
 
-        async def send(i: int) -> int:
-            return (await client.post(path, json=bodies[i % len(bodies)])).status_code
+        self.path, self.bodies = path, bodies
+        limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+        self.client = httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=headers)
 
-        await run_load(send, concurrency, min(requests, 2 * concurrency))  # warm-up, not counted
-        result = await run_load(send, concurrency, requests)
-    return result.summary(), probe.json()
+    async def probe(self) -> dict:
+        """One request; its answer names the model and adapter that served it."""
+        response = await self.client.post(self.path, json=self.bodies[0])
+        if response.status_code != 200:
+            raise RuntimeError(f"{self.client.base_url}{self.path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    async def send(self, i: int) -> int:
+        return (await self.client.post(self.path, json=self.bodies[i % len(self.bodies)])).status_code
+
+    async def run(self, concurrency: int, requests: int, warmup: bool = True) -> LoadResult:
+        if warmup:
+            await run_load(self.send, concurrency, min(requests, 2 * concurrency))  # not counted
+        return await run_load(self.send, concurrency, requests)
 
 
-def _raw_vllm(settings, bodies, probe: dict, concurrency: int, requests: int, log_path: Path) -> dict:
-    """The same prompts and sampling through vLLM's own OpenAI server, started here and stopped."""
+def _raw_vllm_bodies(settings, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:
+    """The same prompts (the service's item text, same token cut, build_prompt) and sampling."""
     from transformers import AutoTokenizer
 
     from app.api.schemas import EstimateRequest
-    from app.bench.raw_vllm import completion_bodies, raw_vllm_server
+    from app.bench.raw_vllm import completion_bodies
     from app.decoding import answer_token_ids
     from app.engine.prompts import PromptCutter, token_budget
     from app.models_store import resolve_base
@@ -55,16 +63,23 @@ def _raw_vllm(settings, bodies, probe: dict, concurrency: int, requests: int, lo
     cutter = PromptCutter(tokenizer, token_budget(settings))
     texts = [EstimateRequest(**b).item_text(settings.prompt_token_budget) for b in bodies[:requests]]
     prompts = [cutter.prompt_text_one(t) for t in texts]
-    adapter = None
-    model = model_dir.name
+    adapter, model = None, model_dir.name
     if probe.get("adapter"):
         name, _, version = probe["adapter"].partition("@")
         model = f"{name}-{version}"
         adapter = (model, settings.adapters_dir / name / version)
-    completions = completion_bodies(prompts, model, settings, answer_token_ids(tokenizer))
-    with raw_vllm_server(settings, model_dir, adapter, log_path) as url:
-        summary, _ = asyncio.run(_drive(url, "/v1/completions", completions, concurrency, requests, {}))
-    return summary
+    return completion_bodies(prompts, model, settings, answer_token_ids(tokenizer)), adapter
+
+
+async def _alternate(ours: Target, raw: Target, concurrency: int, requests: int, rounds: int) -> tuple[LoadResult, LoadResult]:
+    """ours, raw, ours, raw...: one engine computes at a time, and slow drifts of a shared machine
+    fall on both sides alike."""
+    await raw.probe()
+    mine, theirs = [], []
+    for _ in range(rounds):
+        mine.append(await ours.run(concurrency, requests))
+        theirs.append(await raw.run(concurrency, requests))
+    return merge(mine), merge(theirs)
 
 
 def register(cli: typer.Typer) -> None:
@@ -78,6 +93,7 @@ def register(cli: typer.Typer) -> None:
         requests: int = typer.Option(200, min=1, help="Requests measured (after a short warm-up)."),
         compare_vllm: bool = typer.Option(False, "--compare-vllm", help="Then run the same load on vLLM's own OpenAI server (same model, adapter, prompts, sampling)."),
         api_key: str = typer.Option(None, envvar="PRICER_API_KEY", help="Bearer key of the service, if it needs one."),
+        rounds: int = typer.Option(1, min=1, help="With --compare-vllm: alternate ours and raw vLLM this many times (each round: REQUESTS on each side)."),
         vllm_log: Path = typer.Option(Path("runs/bench/raw-vllm.log"), help="Where raw vLLM's server log goes."),
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
@@ -95,16 +111,39 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(2)
         bodies = request_bodies(items)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        settings = Settings()
+
+        async def measure() -> tuple[dict, LoadResult, LoadResult | None]:
+            ours = Target(url, "/v1/estimate", bodies, concurrency, headers)
+            try:
+                probe = await ours.probe()
+                if not compare_vllm:
+                    return probe, merge([await ours.run(concurrency, requests) for _ in range(rounds)]), None
+                from app.bench.raw_vllm import raw_vllm_server
+                from app.models_store import resolve_base
+
+                raw_bodies, adapter = _raw_vllm_bodies(settings, bodies, probe, requests)
+                with raw_vllm_server(settings, resolve_base(settings), adapter, vllm_log) as raw_url:
+                    raw = Target(raw_url, "/v1/completions", raw_bodies, concurrency, {})
+                    try:
+                        mine, theirs = await _alternate(ours, raw, concurrency, requests, rounds)
+                    finally:
+                        await raw.client.aclose()
+                return probe, mine, theirs
+            finally:
+                await ours.client.aclose()
+
         try:
-            ours, probe = asyncio.run(_drive(url, "/v1/estimate", bodies, concurrency, requests, headers))
+            probe, mine, theirs = asyncio.run(measure())
         except Exception as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
+        ours = mine.summary()
         label = f"pricer ({probe.get('model')}, adapter {probe.get('adapter') or 'none'}, concurrency {concurrency})"
         typer.echo(format_summary(label, ours))
-        result = dict(ours, concurrency=concurrency, model=probe.get("model"), adapter=probe.get("adapter"))
-        if compare_vllm:
-            raw = _raw_vllm(Settings(), bodies, probe, concurrency, requests, vllm_log)
+        result = dict(ours, concurrency=concurrency, rounds=rounds, model=probe.get("model"), adapter=probe.get("adapter"))
+        if theirs is not None:
+            raw = theirs.summary()
             typer.echo(format_summary(f"raw vLLM (same model and prompts, concurrency {concurrency})", raw))
             ratio = ours["requests_per_s"] / raw["requests_per_s"] if raw["requests_per_s"] else 0.0
             added = ours["p50_ms"] - raw["p50_ms"]

@@ -50,6 +50,15 @@ class LoadResult:
         }
 
 
+def merge(results: Sequence[LoadResult]) -> LoadResult:
+    """Several runs as one: latencies pooled, errors added, wall times summed."""
+    merged = LoadResult(seconds=sum(r.seconds for r in results))
+    for r in results:
+        merged.latencies_ms.extend(r.latencies_ms)
+        merged.errors.update(r.errors)
+    return merged
+
+
 # send(i) -> HTTP status code; raises on transport errors
 Send = Callable[[int], Awaitable[int]]
 

@@ -29,10 +29,10 @@ def test_bench_reports_throughput_latency_and_json(tmp_path):
     data = tmp_path / "items.jsonl"
     write_items(data, make_items(12, seed=1))
     with live_server(_app(tmp_path)) as url:
-        result = CliRunner().invoke(cli, ["bench", "--url", url, "--data", str(data), "--concurrency", "3", "--requests", "30", "--json"])
+        result = CliRunner().invoke(cli, ["bench", "--url", url, "--data", str(data), "--concurrency", "3", "--requests", "30", "--rounds", "2", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["requests"] == 30 and summary["ok"] == 30 and summary["errors"] == {}
+    assert summary["requests"] == 60 and summary["ok"] == 60 and summary["errors"] == {}  # 2 rounds of 30
     assert summary["requests_per_s"] > 0
     assert 5 <= summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     assert summary["model"] == "fake-model"

@@ -54,3 +54,14 @@ async def test_run_load_sends_each_request_once_with_bounded_concurrency():
     assert result.ok == 40
     assert result.errors == {"429": 5, "connection (ConnectionError)": 5}
     assert result.seconds > 0 and all(ms >= 2 for ms in result.latencies_ms)
+
+
+def test_merge_pools_latencies_errors_and_time():
+    from app.bench.load import merge
+
+    a = LoadResult(seconds=1.0, latencies_ms=[10.0, 30.0])
+    b = LoadResult(seconds=3.0, latencies_ms=[20.0])
+    b.errors["500"] += 1
+    s = merge([a, b]).summary()
+    assert s["ok"] == 3 and s["requests"] == 4 and s["errors"] == {"500": 1}
+    assert s["requests_per_s"] == 0.75 and s["p50_ms"] == 20.0
