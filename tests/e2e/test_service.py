@@ -17,6 +17,8 @@ import pytest
 import pytest_asyncio
 
 from app.api.app import create_app
+from app.config import Settings
+from app.estimators.base import EstimatorOptions, create
 from tests.api.live_server import free_port
 from tests.conftest import tiny_engine_settings
 from tests.factories import make_items, make_lora_adapter
@@ -155,6 +157,11 @@ def test_pricer_serve_boots_answers_and_shuts_down(tiny_model_dir, tmp_path):
             assert response.status_code == 200, response.text
             assert _valid(response.json()) and response.json()["request_id"] == "serve-1"
             assert httpx.post(f"{url}/v1/estimate", json=ITEM, timeout=60).status_code == 401
+            # The `http` estimator scores the running service (key from the settings, as PRICER_API_KEY).
+            estimator = create("http", EstimatorOptions(settings=Settings(api_key="serve-key"), url=url))
+            prices = estimator.predict(make_items(3, seed=9))
+            estimator.close()
+            assert len(prices) == 3 and all(math.isfinite(p) and p >= 0 for p in prices)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
