@@ -48,6 +48,8 @@ def export_version(
         for required in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
             if not (tmp / required).is_file():
                 raise RuntimeError(f"adapter export wrote no {required} in {tmp}")
+        for file in tmp.iterdir():
+            file.chmod(0o644)  # safetensors are saved 0600; the service may run as another user
         validation = validate(tmp) if validate is not None else None
         while (adapter_root / version).exists():  # same second, same step (a resumed run): next second
             time.sleep(1)

@@ -4,7 +4,6 @@ answer), so that a manifest's scores are the scores the service would get."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -65,32 +64,11 @@ def decoder_name(point: str = "mean") -> str:
     return f"app.decoding:{point}"
 
 
-def score(truths: Sequence[float], guesses: Sequence[float]):
-    """app.evaluation.score when present, else the course's Tester formulas (DESIGN.md)."""
-    try:
-        from app.evaluation import score as shared_score  # type: ignore[attr-defined]
-
-        return shared_score(truths, guesses)
-    except ImportError:
-        pass
-    errors = [abs(g - t) for t, g in zip(truths, guesses)]
-    n = max(1, len(errors))
-    rmsle = math.sqrt(sum((math.log(t + 1) - math.log(g + 1)) ** 2 for t, g in zip(truths, guesses)) / n)
-    hits = sum(1 for e, t in zip(errors, truths) if e < 40 or e / t < 0.2)
-    return _Scores(mean_error=sum(errors) / n, rmsle=rmsle, hit_rate=hits / n)
-
-
-@dataclass
-class _Scores:
-    mean_error: float
-    rmsle: float
-    hit_rate: float
-
-
 def validate(model, tokenizer, items: Sequence[Item], data: str | None = None, batch_size: int = 16, point: str = "mean") -> ValidationScores:
     """Score the model on items with the service's point (`mean`); the median and greedy-text
     points of the same generations are recorded beside it. No readable price counts as $0."""
     from app.decoding import estimate_from_steps
+    from app.evaluation import score
 
     answers = generate_answers(model, tokenizer, [build_prompt(i.text) for i in items], batch_size=batch_size, point=point)
     truths = [i.price for i in items]
