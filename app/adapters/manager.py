@@ -14,10 +14,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.adapters import metrics, policy, state
+from app.adapters.entry import Entry, describe
 from app.adapters.store import AdapterVersion, parse_pin, read_version, scan
 from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
 from app.config import Settings
@@ -38,25 +38,13 @@ class AdapterUnavailableError(RuntimeError):
     """The version exists but was rejected or cannot be loaded (-> 409); the message says why."""
 
 
-@dataclass
-class _Entry:
-    version: AdapterVersion
-    rejected: str | None = None
-    checked: bool = False  # passed the static checks
-    smoked: dict | None = None  # passed the smoke check (result)
-    ref: AdapterRef | None = None  # loaded in the engine under this id
-    leases: int = 0
-    last_used: int = 0
-    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class AdapterManager:
     def __init__(self, settings: Settings, engine: Engine, base_dir: Path):
         self.settings = settings
         self.engine = engine
         self.base_dir = Path(base_dir)
         self.adapters_dir = Path(settings.adapters_dir)
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._entries: dict[tuple[str, str], Entry] = {}
         self._active: AdapterRef | None = None
         self._lock = asyncio.Lock()
         self._tick = itertools.count(1)
@@ -114,7 +102,7 @@ class AdapterManager:
             if entry.leases == 0:
                 self._schedule(self._evict_excess())
 
-    async def _lease_entry(self, pinned: str | None) -> _Entry | None:
+    async def _lease_entry(self, pinned: str | None) -> Entry | None:
         for _ in range(5):
             if pinned is None or pinned == "":
                 ref = self._active
@@ -131,7 +119,7 @@ class AdapterManager:
                 return entry
         raise AdapterUnavailableError(f"adapter {pinned!r} was unloaded while being leased; retry")
 
-    def _resolve_pin(self, pinned: str) -> _Entry:
+    def _resolve_pin(self, pinned: str) -> Entry:
         name, version = parse_pin(pinned)
         if version is not None:
             entry = self._entries.get((name, version))
@@ -188,7 +176,7 @@ class AdapterManager:
         for gone in [k for k, e in self._entries.items() if k not in seen and e.ref is None]:
             del self._entries[gone]
         for version in new:
-            entry = self._entries[version.key] = _Entry(version)
+            entry = self._entries[version.key] = Entry(version)
             await self._check(entry)
             log.info("adapter version found: %s (%s)", version.label, entry.rejected or "ok")
         if apply_policy and new:
@@ -200,7 +188,7 @@ class AdapterManager:
         entry = self._entries[version.key]
         return bool(entry.rejected) and entry.ref is None and entry.version.stamp != version.stamp
 
-    async def _apply_policy_locked(self, new: list[_Entry]) -> None:
+    async def _apply_policy_locked(self, new: list[Entry]) -> None:
         mode = self.settings.adapter_policy
         if mode == "manual":
             return
@@ -245,7 +233,7 @@ class AdapterManager:
         metrics.set_active(None, None)
         log.info("serving the base model (no usable version of %r)", name)
 
-    async def _activate_locked(self, entry: _Entry) -> None:
+    async def _activate_locked(self, entry: Entry) -> None:
         started = time.perf_counter()
         ref = await self._ensure_loaded(entry)
         key = (ref.name, ref.version)
@@ -263,7 +251,7 @@ class AdapterManager:
         log.info("active adapter: %s (was %s)", ref.label, previous.label if previous else "the base model")
         self._schedule(self._evict_excess())
 
-    async def _check(self, entry: _Entry) -> None:
+    async def _check(self, entry: Entry) -> None:
         if entry.checked or entry.rejected:
             return
         try:
@@ -273,13 +261,13 @@ class AdapterManager:
             return
         entry.checked = True
 
-    def _reject(self, entry: _Entry, reason: str) -> None:
+    def _reject(self, entry: Entry, reason: str) -> None:
         entry.rejected = reason
         metrics.ADAPTER_LOADS.labels(result="rejected").inc()
         metrics.ADAPTER_REJECTED.set(sum(1 for e in self._entries.values() if e.rejected))
         log.warning("adapter version %s rejected: %s", entry.version.label, reason)
 
-    async def _ensure_loaded(self, entry: _Entry) -> AdapterRef:
+    async def _ensure_loaded(self, entry: Entry) -> AdapterRef:
         async with entry.load_lock:
             if entry.ref is not None:
                 return entry.ref
@@ -310,7 +298,7 @@ class AdapterManager:
         self._schedule(self._evict_excess())
         return ref
 
-    async def _evict_excess(self, also: _Entry | None = None) -> None:
+    async def _evict_excess(self, also: Entry | None = None) -> None:
         """Unload versions beyond keep_loaded (least recently used first, never the active one,
         never one with leases: its last lease schedules this again)."""
         loaded = [e for e in self._entries.values() if e.ref is not None and e.ref != self._active]
@@ -336,26 +324,5 @@ class AdapterManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _describe(self, entry: _Entry) -> dict:
-        v = entry.version
-        if entry.rejected:
-            status = "rejected"
-        elif entry.ref is not None and entry.ref == self._active:
-            status = "active"
-        elif entry.ref is not None:
-            status = "loaded"
-        else:
-            status = "available"
-        m = v.manifest
-        return {
-            "name": v.name,
-            "version": v.version,
-            "status": status,
-            "reason": entry.rejected,
-            "validation": m.validation.model_dump() if m and m.validation else None,
-            "lora_rank": m.lora_rank if m else None,
-            "base_model": m.base_model if m else None,
-            "created_at": m.created_at.isoformat() if m else None,
-            "smoke": entry.smoked,
-            "in_flight": entry.leases,
-        }
+    def _describe(self, entry: Entry) -> dict:
+        return describe(entry, self._active)

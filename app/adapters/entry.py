@@ -1,0 +1,47 @@
+"""One version's runtime record in the manager: checks passed, engine id, leases, and how it is
+described to GET /v1/adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from app.adapters.store import AdapterVersion
+from app.engine.base import AdapterRef
+
+
+@dataclass
+class Entry:
+    version: AdapterVersion
+    rejected: str | None = None
+    checked: bool = False  # passed the static checks
+    smoked: dict | None = None  # passed the smoke check (result)
+    ref: AdapterRef | None = None  # loaded in the engine under this id
+    leases: int = 0
+    last_used: int = 0
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def describe(entry: Entry, active: AdapterRef | None) -> dict:
+    v = entry.version
+    if entry.rejected:
+        status = "rejected"
+    elif entry.ref is not None and entry.ref == active:
+        status = "active"
+    elif entry.ref is not None:
+        status = "loaded"
+    else:
+        status = "available"
+    m = v.manifest
+    return {
+        "name": v.name,
+        "version": v.version,
+        "status": status,
+        "reason": entry.rejected,
+        "validation": m.validation.model_dump() if m and m.validation else None,
+        "lora_rank": m.lora_rank if m else None,
+        "base_model": m.base_model if m else None,
+        "created_at": m.created_at.isoformat() if m else None,
+        "smoke": entry.smoked,
+        "in_flight": entry.leases,
+    }
