@@ -124,6 +124,13 @@ async def run(client, bodies, concurrency: int, requests: int, swaps: int, api_h
     start_index = versions.index(tuple(initial.split("@", 1)))
     versions = versions[start_index:] + versions[:start_index]  # the active one first
 
+    # A version's first load runs its smoke check through the engine; in service that happens when
+    # the version arrives, before any swap. Do it here too (one pinned request each), so the
+    # measurement is of the swaps themselves.
+    for n, v in versions:
+        pinned = await client.post("/v1/estimate", json={**bodies[0], "adapter": f"{n}@{v}"}, headers=api_headers)
+        if pinned.status_code != 200:
+            raise RuntimeError(f"{n}@{v} cannot serve: {pinned.status_code} {pinned.text[:200]}")
     await drive(client, bodies, concurrency, min(requests, 2 * concurrency), api_headers)  # warm up
     began = time.monotonic()
     baseline = summarize(await drive(client, bodies, concurrency, requests, api_headers), time.monotonic() - began)
