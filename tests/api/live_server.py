@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from contextlib import contextmanager
+
+from app.bench.readiness import wait_until_ready
 
 
 def free_port() -> int:
@@ -17,7 +18,6 @@ def free_port() -> int:
 @contextmanager
 def live_server(app, timeout_s: float = 20.0):
     """Yields the base URL once the app is started and ready."""
-    import httpx
     import uvicorn
 
     port = free_port()
@@ -25,17 +25,8 @@ def live_server(app, timeout_s: float = 20.0):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the app did not become ready on {url}")
-            time.sleep(0.05)
+        wait_until_ready(f"{url}/readyz", timeout_s, interval_s=0.05)
         yield url
     finally:
         server.should_exit = True

@@ -8,12 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.bench.readiness import ServerExitedError, wait_until_ready
 from tests.deploy import dashboard as dash
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(420)]
@@ -48,18 +48,10 @@ def service_url(tiny_model_dir, tmp_path_factory):
         process = subprocess.Popen([str(pricer), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_WITHIN_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"pricer serve exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"not ready within {READY_WITHIN_S} s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(1)
+        try:
+            wait_until_ready(f"{url}/readyz", READY_WITHIN_S, process, interval_s=1)
+        except (ServerExitedError, TimeoutError) as e:
+            pytest.fail(f"{e}:\n{log_path.read_text()[-4000:]}")
         yield url
     finally:
         process.terminate()

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST
+from app.adapters.manifest import ADAPTER_WEIGHTS, MANIFEST
 from app.api.app import create_app
 from app.bench.swaps import run as run_swaps
 from tests.conftest import tiny_engine_settings

@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from app.api.app import create_app
+from app.bench.readiness import ServerExitedError, wait_until_ready
 from app.config import Settings
 from app.estimators.base import EstimatorOptions, create
 from tests.api.live_server import free_port
@@ -178,17 +178,7 @@ def test_pricer_serve_boots_answers_and_shuts_down(tiny_model_dir, tmp_path):
 
 
 def _wait_ready(url: str, process: subprocess.Popen, log_path, timeout_s: float = 240) -> set[int]:
-    seen: set[int] = set()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"pricer serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            status = httpx.get(f"{url}/readyz", timeout=2).status_code
-            seen.add(status)
-            if status == 200:
-                return seen
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not ready after {timeout_s} s:\n{log_path.read_text()[-3000:]}")
+    try:
+        return wait_until_ready(f"{url}/readyz", timeout_s, process, interval_s=0.2)
+    except (ServerExitedError, TimeoutError) as e:
+        raise AssertionError(f"{e}:\n{log_path.read_text()[-3000:]}") from None
