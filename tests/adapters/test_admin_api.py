@@ -5,23 +5,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import httpx
-import pytest
 
 from app.api.app import create_app
 from app.engine.fake import FakeEngine
-from tests.adapters.conftest import store_settings
-from tests.factories import make_lora_adapter
+from tests.adapters.conftest import V1, V2, store_settings
 
-V1, V2 = "20260101-000000-s10", "20260102-000000-s20"
 ADMIN = {"Authorization": "Bearer admin-secret"}
-
-
-@pytest.fixture
-def store(models_dir, tiny_model_dir):
-    adapters = models_dir / "adapters"
-    make_lora_adapter(tiny_model_dir, adapters, "pa", V1, rank=4, seed=1, mean_error=90.0)
-    make_lora_adapter(tiny_model_dir, adapters, "pa", V2, rank=4, seed=2, mean_error=120.0)
-    return adapters
 
 
 @asynccontextmanager

@@ -6,21 +6,16 @@ import asyncio
 
 import pytest
 
-from app.adapters.manager import AdapterManager, AdapterUnavailableError, UnknownAdapterError
+from app.adapters.manager import (
+    AdapterManager,
+    AdapterUnavailableError,
+    UnknownAdapterError,
+)
 from app.adapters.state import load_active
-from tests.adapters.conftest import store_settings
+from tests.adapters.conftest import V1, V2, store_settings
 from tests.adapters.engine_double import RecordingEngine
-from tests.factories import make_lora_adapter
 
-V1, V2, V3 = "20260101-000000-s10", "20260102-000000-s20", "20260103-000000-s30"
-
-
-@pytest.fixture
-def store(models_dir, tiny_model_dir):
-    adapters = models_dir / "adapters"
-    make_lora_adapter(tiny_model_dir, adapters, "pa", V1, rank=4, seed=1, mean_error=90.0)
-    make_lora_adapter(tiny_model_dir, adapters, "pa", V2, rank=4, seed=2, mean_error=120.0)
-    return adapters
+V3 = "20260103-000000-s30"
 
 
 async def started(models_dir, base, engine=None, **overrides):
