@@ -63,9 +63,9 @@ def register(cli: typer.Typer) -> None:
         except RuntimeError as e:  # an API or engine that failed: not the caller's mistake
             _fail(str(e), code=1)
         s = run.score
-        typer.echo(s.title(estimator) + f" (n={s.n}, green/orange/red {s.green}/{s.orange}/{s.red})")
+        typer.echo(run.summary() + f" (n={s.n}, green/orange/red {s.green}/{s.orange}/{s.red})")
         if report:
-            write_report(report, items, run.guesses)
+            write_report(report, items, run.guesses, run.intervals)
             typer.echo(f"per-item report: {report}")
         if chart:
             scatter_chart(chart, [i.price for i in items], run.guesses, s, estimator)
@@ -100,7 +100,7 @@ def register(cli: typer.Typer) -> None:
                 _fail(f"{name}: {e}")
             except RuntimeError as e:
                 _fail(f"{name}: {e}", code=1)
-            typer.echo(run.score.title(name), err=True)
+            typer.echo(run.summary(), err=True)
             runs.append(run)
         typer.echo(f"\nScored on {len(items)} items of {data}" + (f", fitted on {len(train_items)} of {train}" if train_items else ""))
         typer.echo(markdown_table(runs))

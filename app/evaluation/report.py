@@ -1,7 +1,11 @@
-"""The per-item report: one JSON object a line with the truth, the guess and the course's colour."""
+"""The per-item report: one JSON object a line with the truth, the guess and the course's colour.
+
+`item` identifies the item (a hash of its text and price), so two reports can be paired on the
+same items (`pricer compare`); `low` and `high` are there when the estimator gives an interval."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +14,21 @@ from app.evaluation.metrics import band, squared_log_error
 from app.items import Item, atomic_write_text
 
 
-def report_rows(items: Sequence[Item], guesses: Sequence[float]) -> list[dict]:
+def item_key(item: Item) -> str:
+    """A short stable identity for an item: the same text and price give the same key."""
+    return hashlib.sha256(f"{item.text}\x00{item.price!r}".encode()).hexdigest()[:16]
+
+
+def report_rows(
+    items: Sequence[Item], guesses: Sequence[float],
+    intervals: Sequence[tuple[float, float]] | None = None,
+) -> list[dict]:
     rows = []
     for index, (item, guess) in enumerate(zip(items, guesses, strict=True)):
         rows.append(
             {
                 "index": index,
+                "item": item_key(item),
                 "title": item.title,
                 "category": item.category,
                 "truth": item.price,
@@ -25,10 +38,15 @@ def report_rows(items: Sequence[Item], guesses: Sequence[float]) -> list[dict]:
                 "band": band(item.price, float(guess)),
             }
         )
+        if intervals is not None:
+            rows[-1]["low"], rows[-1]["high"] = (float(v) for v in intervals[index])
     return rows
 
 
-def write_report(path: Path | str, items: Sequence[Item], guesses: Sequence[float]) -> int:
-    rows = report_rows(items, guesses)
+def write_report(
+    path: Path | str, items: Sequence[Item], guesses: Sequence[float],
+    intervals: Sequence[tuple[float, float]] | None = None,
+) -> int:
+    rows = report_rows(items, guesses, intervals)
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)

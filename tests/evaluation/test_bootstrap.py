@@ -1,0 +1,61 @@
+"""Bootstrap intervals, paired differences and coverage on hand-made cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.evaluation.bootstrap import bootstrap_mean_ci, coverage, paired_difference
+
+
+def test_ci_of_a_constant_is_the_constant():
+    assert bootstrap_mean_ci([7.0] * 50) == (7.0, 7.0)
+
+
+def test_ci_of_a_coin_matches_the_normal_approximation():
+    # 400 values, half 0 and half 1: mean 0.5, standard error 0.025, so about 0.451 to 0.549.
+    low, high = bootstrap_mean_ci([0.0, 1.0] * 200, resamples=4000)
+    assert low == pytest.approx(0.451, abs=0.01)
+    assert high == pytest.approx(0.549, abs=0.01)
+    assert low < 0.5 < high
+
+
+def test_ci_is_seeded():
+    values = [float(v % 13) for v in range(100)]
+    assert bootstrap_mean_ci(values, seed=3) == bootstrap_mean_ci(values, seed=3)
+    assert bootstrap_mean_ci(values, seed=3) != bootstrap_mean_ci(values, seed=4)
+
+
+def test_ci_refuses_nothing():
+    with pytest.raises(ValueError, match="at least one value"):
+        bootstrap_mean_ci([])
+
+
+def test_coverage_counts_bounds_as_inside():
+    truths = [10.0, 20.0, 30.0, 40.0]
+    lows = [5.0, 21.0, 30.0, 0.0]
+    highs = [15.0, 25.0, 30.0, 39.0]
+    assert coverage(truths, lows, highs) == 0.5
+
+
+def test_coverage_refuses_unequal_lengths():
+    with pytest.raises(ValueError):
+        coverage([1.0, 2.0], [0.0], [3.0, 3.0])
+
+
+def test_paired_difference_a_consistently_better():
+    b = [float(10 + i % 7) for i in range(60)]
+    a = [e - 3.0 for e in b]
+    result = paired_difference(a, b)
+    assert result.difference == pytest.approx(-3.0)
+    assert result.ci == pytest.approx((-3.0, -3.0))
+    assert result.verdict == "a better"
+
+
+def test_paired_difference_of_noise_is_not_significant():
+    a = [10.0, 12.0] * 30
+    b = [12.0, 10.0] * 30
+    result = paired_difference(a, b)
+    assert result.difference == 0.0
+    assert result.ci[0] < 0 < result.ci[1]
+    assert result.verdict == "no significant difference"
+    assert paired_difference(b[:], [e - 5 for e in b]).verdict == "b better"
