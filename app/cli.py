@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "app.data.commands",         # curate, data chart
     "app.estimators.commands",   # fit
     "app.evaluation.commands",   # evaluate, leaderboard
+    "app.index.commands",        # index build, index bench (retrieval)
     "app.evaluation.compare",    # compare (two per-item reports, paired)
     "app.models_store",          # model prepare
     "app.training.commands",     # train, merge

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     watch_adapters: bool = Field(True, description="Watch the adapter store for new versions while running.")
     watch_poll_seconds: float = Field(2.0, gt=0, description="Polling interval when file events are unavailable.")
     smoke_items: int = Field(4, ge=0, description="Items a new adapter must price (parseably) before it can be activated.")
+    index_dir: Path | None = Field(None, description="The comparables index (`pricer index build`): a version folder or a root whose newest version is served; unset: the store's index/.")
 
     # --- Engine (vLLM)
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")

@@ -63,6 +63,7 @@ REGISTRY: dict[str, str] = {
     "bow-ridge": "app.estimators.bow:BowRidgeEstimator",
     "embed-gbm": "app.estimators.embeddings:EmbedGbmEstimator",
     "embed-rf": "app.estimators.embeddings:EmbedRfEstimator",
+    "knn": "app.estimators.knn:KnnEstimator",
     "frontier": "app.estimators.frontier:FrontierEstimator",
     "llm": "app.estimators.llm:LlmEstimator",
     "http": "app.estimators.http:HttpEstimator",

@@ -1,0 +1,141 @@
+"""`pricer index bench`: recall@k of the ANN search against exact search, single-query latency and
+memory, on a built index (real items, real queries) and on a synthetic index of random unit vectors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from app.index import ann
+from app.index.ann import AnnParams
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now (Linux), 0 where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def index_bytes(index) -> int:
+    """Size of the index in FAISS's file format, counted without writing it anywhere."""
+    import faiss
+
+    total = 0
+
+    def count(chunk: bytes) -> int:
+        nonlocal total
+        total += len(chunk)
+        return len(chunk)
+
+    faiss.write_index(index, faiss.PyCallbackIOWriter(count))
+    return total
+
+
+def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of the exact top-k that the ANN search also returned."""
+    k = exact.shape[1]
+    return float(np.mean([len(set(f[f >= 0]) & set(e)) / k for f, e in zip(found, exact, strict=True)]))
+
+
+def _ms_percentiles(seconds: Sequence[float]) -> dict:
+    ms = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3)}
+
+
+def single_query_latency(index, queries: np.ndarray, k: int) -> dict:
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        index.search(q[None, :], k)
+        times.append(time.perf_counter() - started)
+    return _ms_percentiles(times)
+
+
+def measure(index, vectors_exact, queries: np.ndarray, k: int, ef_values: Sequence[int]) -> list[dict]:
+    """Recall@k and latency at each efSearch; `vectors_exact` is an exact (flat) index of the same vectors."""
+    _, exact_ids = vectors_exact.search(queries, k)
+    rows = []
+    for ef in ef_values:
+        if hasattr(index, "hnsw"):
+            index.hnsw.efSearch = ef
+        _, ids = index.search(queries, k)
+        rows.append({"ef_search": ef, f"recall_at_{k}": round(recall_at(ids, exact_ids), 4),
+                     **single_query_latency(index, queries, k)})
+    return rows
+
+
+def bench_built(folder: Path, query_texts: Sequence[str], k: int, ef_values: Sequence[int]) -> dict:
+    """The real index: its own vectors, queries embedded with its embedder."""
+    from app.index.index import Index
+    from app.index.service import ComparablesService
+
+    before = rss_bytes()
+    started = time.perf_counter()
+    index = Index.load(folder)
+    load_s = time.perf_counter() - started
+    loaded = rss_bytes()
+    queries = index.embedder.encode(list(query_texts), cache=False)
+    exact = ann.build(ann.vectors_of(index.ann), AnnParams(kind="flat"))
+    rows = measure(index.ann, exact, queries, k, ef_values)
+    ann.configure(index.ann, index.manifest.ann)
+    service = ComparablesService(index)
+    lookup_times = []
+    for text in query_texts[:100]:
+        started = time.perf_counter()
+        service.lookup(text, k)
+        lookup_times.append(time.perf_counter() - started)
+    return {
+        "index": str(index.folder), "items": len(index), "dim": index.manifest.dim, "ann": index.manifest.ann.model_dump(),
+        "queries": len(query_texts), "k": k, "by_ef_search": rows,
+        "exact_search": single_query_latency(exact, queries, k),
+        "lookup_with_embedding": _ms_percentiles(lookup_times),
+        "index_file_bytes": (index.folder / "ann.faiss").stat().st_size, "index_bytes": index_bytes(index.ann),
+        "load_seconds": round(load_s, 3), "rss_before_load": before, "rss_after_load": loaded,
+        "rss_added_by_load": loaded - before, "rss_with_embedder": rss_bytes(),
+    }
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def bench_synthetic(n: int, dim: int, params: AnnParams, k: int, ef_values: Sequence[int], queries: int,
+                    max_build_s: float, seed: int = 0, chunk: int = 50_000) -> dict:
+    """Random unit vectors (the worst case for an ANN graph: no structure), added in chunks until
+    `n` or `max_build_s`; queries are fresh random vectors and, separately, perturbed copies of
+    indexed vectors (a near neighbour exists, as for a real product)."""
+    rng = np.random.default_rng(seed)
+    before = rss_bytes()
+    index, exact = ann.new_index(dim, params), ann.new_index(dim, AnnParams(kind="flat"))
+    kept = None
+    started = time.perf_counter()
+    while index.ntotal < n and time.perf_counter() - started < max_build_s:
+        block = unit_vectors(rng, min(chunk, n - index.ntotal), dim)
+        if kept is None:
+            kept = block[:queries].copy()
+        index.add(block)
+        exact.add(block)
+    build_s = time.perf_counter() - started
+    ann_rss = rss_bytes() - before
+    random_q = unit_vectors(rng, queries, dim)
+    near_q = kept + rng.standard_normal(kept.shape, dtype=np.float32) * (0.5 / np.sqrt(dim))
+    near_q /= np.linalg.norm(near_q, axis=1, keepdims=True)
+    return {
+        "requested": n, "built": int(index.ntotal), "dim": dim, "ann": params.model_dump(), "k": k,
+        "build_seconds": round(build_s, 1), "build_bounded_at_s": max_build_s,
+        "vectors_per_s": round(index.ntotal / build_s), "queries": queries,
+        "random_queries": measure(index, exact, random_q, k, ef_values),
+        "near_duplicate_queries": measure(index, exact, near_q, k, ef_values),
+        "exact_search": single_query_latency(exact, random_q[:50], k),
+        "index_bytes": index_bytes(index), "rss_ann_plus_exact": ann_rss,
+    }

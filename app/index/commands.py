@@ -1,0 +1,92 @@
+"""`pricer index build` and `pricer index bench`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+index_cli = typer.Typer(help="Retrieval: a versioned ANN index of priced items (comparables, knn).", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+@index_cli.command("build")
+def build_command(
+    data: Annotated[list[Path], typer.Option(help="Priced items JSONL; repeat to index several files.")],
+    out: Annotated[Path, typer.Option(help="Index root; the version goes in a new folder below it.")] = Path("models/index"),
+    embedder: Annotated[str, typer.Option(help="Embedder name (minilm: the packaged all-MiniLM-L6-v2).")] = "minilm",
+    kind: Annotated[str, typer.Option(help="hnsw (approximate) or flat (exact).")] = "hnsw",
+    m: Annotated[int, typer.Option(help="HNSW links per node.")] = 32,
+    ef_construction: Annotated[int, typer.Option(help="HNSW build beam width.")] = 200,
+    ef_search: Annotated[int, typer.Option(help="HNSW search beam width.")] = 128,
+) -> None:
+    """Embed the items (title and text) and write models/index/<version>/ (manifest last; no pickle)."""
+    from pydantic import ValidationError
+
+    from app.index.ann import AnnParams
+    from app.index.embedders import UnknownEmbedderError, get_embedder
+    from app.index.manifest import DataFile, sha256_file
+    from app.index.store import build_index
+    from app.items import ItemsFileError, load_items
+
+    try:
+        params = AnnParams(kind=kind, m=m, ef_construction=ef_construction, ef_search=ef_search)
+        chosen = get_embedder(embedder)
+        items, files = [], []
+        for path in data:
+            loaded = load_items(path)
+            items.extend(loaded)
+            files.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
+        folder = build_index(items, out, chosen, params, files, progress=True)
+    except (FileNotFoundError, ItemsFileError, UnknownEmbedderError, ValidationError, ValueError) as e:
+        _fail(str(e))
+    except RuntimeError as e:  # a missing extra (faiss, the embedder package)
+        _fail(str(e), code=1)
+    typer.echo(json.dumps({"index": str(folder), "items": len(items), "embedder": embedder}))
+
+
+@index_cli.command("bench")
+def bench_command(
+    index: Annotated[Path, typer.Option(help="An index version, or a root (its newest version); a missing one is skipped.")] = Path("models/index"),
+    queries: Annotated[Path | None, typer.Option(help="Items JSONL whose texts are the queries (e.g. val.jsonl).")] = None,
+    synthetic: Annotated[int, typer.Option(help="Items in the synthetic index (random unit vectors); 0 skips it.")] = 1_000_000,
+    max_build_s: Annotated[float, typer.Option(help="Stop adding synthetic vectors after this many seconds.")] = 420.0,
+    k: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    n_queries: Annotated[int, typer.Option(min=1)] = 250,
+    ef: Annotated[list[int], typer.Option(help="efSearch values to measure; repeat.")] = [32, 64, 128, 256],  # noqa: B006
+    m: Annotated[int, typer.Option(help="Synthetic index: HNSW links per node.")] = 16,
+    ef_construction: Annotated[int, typer.Option(help="Synthetic index: HNSW build beam width.")] = 40,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON result here too.")] = None,
+) -> None:
+    """Recall@k against exact search, single-query latency p50/p95 and memory. Heavy: run it alone."""
+    from app.index.ann import AnnParams
+    from app.index.bench import bench_built, bench_synthetic
+    from app.index.manifest import IndexFolderError
+    from app.index.embedders import document
+    from app.items import ItemsFileError, load_items
+
+    result: dict = {}
+    try:
+        if queries is not None:
+            texts = [document(i) for i in load_items(queries, limit=n_queries)]
+            result["built"] = bench_built(index, texts, k, ef)
+            typer.echo(json.dumps({"built": result["built"]}), err=True)
+        if synthetic:
+            dim = result.get("built", {}).get("dim", 384)
+            params = AnnParams(m=m, ef_construction=ef_construction)
+            result["synthetic"] = bench_synthetic(synthetic, dim, params, k, ef, min(n_queries, 200), max_build_s)
+    except (FileNotFoundError, ItemsFileError, IndexFolderError, ValueError) as e:
+        _fail(str(e))
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(json.dumps(result))
+
+
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(index_cli, name="index")

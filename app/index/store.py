@@ -1,0 +1,51 @@
+"""Building a versioned index folder under a root (models/index/<version>/).
+
+A version is built in a hidden temporary folder beside the others and renamed into place with
+its manifest already inside, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.index.ann import AnnParams
+from app.index.embedders import Embedder
+from app.index.index import Index
+from app.index.manifest import DataFile
+from app.items import Item
+
+
+def new_version(count: int) -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-n{count:06d}"
+
+
+def build_index(
+    items: Sequence[Item],
+    root: Path,
+    embedder: Embedder,
+    params: AnnParams = AnnParams(),
+    data: Sequence[DataFile] = (),
+    progress: bool = False,
+) -> Path:
+    """Embed `items`, build the ANN index and write a new version folder under `root`; returns it."""
+    root = Path(root)
+    version = new_version(len(items))
+    index = Index.from_items(items, embedder, params, version=version, data=data, progress=progress)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
+    try:
+        index.write(tmp)  # the manifest last: the folder is whole from here on
+        tmp.chmod(0o755)
+        target, n = root / version, 1
+        while target.exists():  # two builds of the same size in the same second
+            n += 1
+            target = root / f"{version}-{n}"
+        tmp.rename(target)
+        return target
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
