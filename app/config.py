@@ -24,8 +24,15 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Bearer key for estimates; unset: none needed.")
     admin_key: SecretStr | None = Field(None, description="Bearer key for adapter admin; unset: none needed.")
     max_batch: int = Field(64, ge=1, description="Most items in one POST /v1/estimate/batch (over it: 413).")
-    max_inflight: int = Field(256, ge=1, description="Most requests in flight before answering 429.")
+    max_inflight: int | None = Field(None, ge=1, description="Most authenticated requests in flight before answering 429; unset: 2 x max_num_seqs (queueing stays bounded).")
+    max_inflight_per_client: float = Field(0.5, gt=0, le=1, description="Share of the in-flight slots one client (one key, or one address without keys) may hold.")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted (over it: 413).")
+    body_timeout_s: float = Field(10.0, gt=0, description="Most seconds a client may take to send a request body (over it: 408).")
+    max_header_bytes: int = Field(32_768, ge=1024, description="Largest request line plus headers accepted (over it: 431).")
+    shutdown_timeout_s: float = Field(20.0, gt=0, description="Drain period on SIGTERM/SIGINT; each engine call on the way out is bounded too. A second signal exits at once.")
+    engine_death_exit: bool = Field(True, description="Exit non-zero when the engine dies (a supervisor restarts the service); false: stay up answering 503.")
+    engine: Literal["vllm", "fake"] = Field("vllm", description="vllm: the real engine; fake: a deterministic stand-in that needs no model (HTTP tests and demos only, never evidence that inference works).")
+    fake_latency_s: float = Field(0.0, ge=0, description="With engine=fake: seconds each engine call takes.")
     log_level: str = Field("info", description="Log level (debug, info, warning, error).")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
 
@@ -39,6 +46,7 @@ class Settings(BaseSettings):
     watch_poll_seconds: float = Field(2.0, gt=0, description="Polling interval when file events are unavailable.")
     smoke_items: int = Field(4, ge=0, description="Items a new adapter must price (parseably) before it can be activated.")
     index_dir: Path | None = Field(None, description="The comparables index (`pricer index build`): a version folder or a root whose newest version is served; unset: the store's index/.")
+    rollback_after_failures: int = Field(5, ge=1, description="Consecutive failed estimates of the active adapter version after which it is rolled back to the previous one.")
 
     # --- Engine (vLLM)
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
@@ -73,6 +81,11 @@ class Settings(BaseSettings):
     @cached_property
     def adapters_dir(self) -> Path:
         return self.models_dir / "adapters"
+
+    @property
+    def inflight_limit(self) -> int:
+        """PRICER_MAX_INFLIGHT, or twice what the engine schedules at once: more only queues."""
+        return self.max_inflight or 2 * self.max_num_seqs
 
     def base_model_path(self) -> Path:
         """`base_model` as a folder: a path if it is one, else a name under the store's base/."""

@@ -18,6 +18,8 @@ class Entry:
     smoked: dict | None = None  # passed the smoke check (result)
     ref: AdapterRef | None = None  # loaded in the engine under this id
     leases: int = 0
+    files: dict | None = None  # {name: [size, sha256]} when validated (app.adapters.guard)
+    failures: int = 0  # estimates failed in a row
     last_used: int = 0
     load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

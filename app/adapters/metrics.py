@@ -23,6 +23,9 @@ ADAPTER_ACTIVE_INFO = Gauge(
 ADAPTER_REQUESTS = Counter(
     "pricer_adapter_requests", "Leases (requests) served, by adapter name ('' for the base model).", ["adapter"]
 )
+ADAPTER_ROLLBACKS = Counter(
+    "pricer_adapter_rollbacks", "Active versions rolled back automatically after repeated failed estimates."
+)
 ADAPTER_REJECTED = Gauge("pricer_adapter_rejected_versions", "Versions in the store currently rejected.")
 
 for _result in LOAD_RESULTS:

@@ -1,4 +1,8 @@
-"""`pricer serve`: the FastAPI service on uvicorn, one worker (one engine per process)."""
+"""`pricer serve`: the FastAPI service on uvicorn, one worker (one engine per process).
+
+Exit status: 0 after a clean stop (SIGTERM/SIGINT; uvicorn re-raises the signal after the drain, so
+a supervisor may also see -15/-2 or 130), 1 when the start failed or the engine died (so that a
+supervisor restarts the service)."""
 
 from __future__ import annotations
 
@@ -19,30 +23,24 @@ def register(cli: typer.Typer) -> None:
         from app.api.logging_setup import setup_logging
 
         setup_logging(settings.log_level, settings.log_json)
-        import uvicorn
-
         from app.api.app import create_app
+        from app.api.server import build_server
 
         app = create_app(settings)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,  # logging_setup configured it
-                access_log=False,  # the middleware logs each request with its id, route and duration
-                lifespan="on",
-                timeout_graceful_shutdown=30,
-                timeout_keep_alive=30,
-            )
-        )
+        server = build_server(app, settings)
         lifecycle = app.state.lifecycle
 
         def stop_on_failure(_error: BaseException) -> None:
             server.should_exit = True
 
         lifecycle.on_failure = stop_on_failure
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # the SIGINT uvicorn re-raises once it has shut down
+            raise typer.Exit(130) from None
+        finally:
+            if lifecycle.error is not None:
+                what = "the engine died" if lifecycle.engine_died else "startup failed"
+                typer.echo(f"pricer serve: {what}: {lifecycle.error}", err=True)
         if lifecycle.error is not None:
-            typer.echo(f"pricer serve: startup failed: {lifecycle.error}", err=True)
             raise typer.Exit(1)

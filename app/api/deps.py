@@ -1,44 +1,77 @@
-"""Authentication: `Authorization: Bearer <key>`, compared in constant time.
+"""What routes need, as typed FastAPI dependencies (`Annotated` aliases): every route states what it
+uses, and tests can override any of them (`app.dependency_overrides[get_engine] = ...`).
 
-An unset key (PRICER_API_KEY / PRICER_ADMIN_KEY) means none is needed for that group of routes.
+Only this module reads `app.state`; routes never do.
 """
 
 from __future__ import annotations
 
-import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.adapters.manager import AdapterManager
+from app.api.auth import key_problem
 from app.api.errors import ProblemError
+from app.api.lifecycle import Lifecycle
+from app.api.serving import EstimateService
+from app.config import Settings
+from app.engine.base import Engine
+
+# Declares the bearer scheme in the OpenAPI (Swagger UI's Authorize button). The middleware has
+# already refused a wrong key before the body was read; the check here is the route's own guarantee.
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>` (PRICER_API_KEY / PRICER_ADMIN_KEY)")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
-def _check(request: Request, expected: bytes | None, realm: str) -> None:
-    if expected is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ProblemError(
-            401, "Unauthorized", f"send the {realm} key as `Authorization: Bearer <key>`",
-            type="unauthorized", headers=challenge,
-        )
-    if not hmac.compare_digest(token.strip().encode(), expected):
-        raise ProblemError(401, "Unauthorized", f"the {realm} key is wrong", type="unauthorized", headers=challenge)
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
 
 
-async def require_api_key(request: Request) -> None:
+def get_lifecycle(request: Request) -> Lifecycle:
+    return request.app.state.lifecycle
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
+
+
+async def require_api_key(request: Request, _credentials: Credentials) -> None:
     """For estimate routes (PRICER_API_KEY)."""
-    _check(request, request.app.state.api_key, "pricer")
+    _raise(key_problem(request.headers.get("authorization"), request.app.state.api_key, "pricer"))
 
 
-async def require_admin_key(request: Request) -> None:
+async def require_admin_key(request: Request, _credentials: Credentials) -> None:
     """For adapter administration (PRICER_ADMIN_KEY), a key separate from the estimate key."""
-    _check(request, request.app.state.admin_key, "pricer-admin")
+    _raise(key_problem(request.headers.get("authorization"), request.app.state.admin_key, "pricer-admin"))
 
 
-async def require_ready(request: Request) -> None:
-    """503 with Retry-After while the model loads (or after a failed start)."""
-    lifecycle = request.app.state.lifecycle
+def _raise(problem: ProblemError | None) -> None:
+    if problem is not None:
+        raise problem
+
+
+async def require_ready(lifecycle: LifecycleDep) -> None:
+    """503 with Retry-After while the model loads (or after a failed start or the engine's death)."""
     if not lifecycle.ready:
         raise ProblemError(503, "Not ready", lifecycle.not_ready_reason(), type="not-ready", headers={"Retry-After": "5"})
+
+
+def get_engine(lifecycle: LifecycleDep, _ready: Annotated[None, Depends(require_ready)]) -> Engine:
+    return lifecycle.engine
+
+
+def get_adapters(lifecycle: LifecycleDep, _ready: Annotated[None, Depends(require_ready)]) -> AdapterManager:
+    return lifecycle.adapters
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+AdaptersDep = Annotated[AdapterManager, Depends(get_adapters)]
+
+
+def get_estimate_service(settings: SettingsDep, engine: EngineDep, adapters: AdaptersDep) -> EstimateService:
+    return EstimateService(settings, engine, adapters)
+
+
+EstimateServiceDep = Annotated[EstimateService, Depends(get_estimate_service)]

@@ -48,7 +48,8 @@ class ProblemError(Exception):
 
 _SLUGS = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type", 422: "invalid-request",
+    408: "request-timeout", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
+    422: "invalid-request", 431: "headers-too-large",
     429: "too-many-requests", 500: "internal-error", 503: "unavailable",
 }
 
@@ -145,7 +146,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         detail = f"no route {request.method} {request.url.path}; see GET /docs for the API"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}; see GET /docs for the API"
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 408: "Request timeout", 413: "Payload too large"}.get(
         exc.status_code, "HTTP error"
     )
     return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
@@ -162,6 +163,8 @@ async def _adapter_unavailable(request: Request, exc: Exception) -> Response:
 async def _engine_error(request: Request, exc: EngineError) -> Response:
     dead = isinstance(exc, EngineDeadError)
     log.error("engine failure: %s", exc, extra={"route": request.url.path, "engine_dead": dead})
+    if dead:  # readiness 503 at once, and the process exits (app/api/lifecycle.py)
+        request.app.state.lifecycle.engine_dead(exc)
     detail = (
         "the inference engine has stopped; the service must be restarted"
         if dead

@@ -1,9 +1,17 @@
-"""Bringing the engine and the adapter manager up behind a running server, and down again.
+"""Bringing the engine and the adapter manager up behind a running server, watching the engine, and
+taking both down again within a bounded time.
 
 The server accepts connections at once (so /healthz answers while a model loads for tens of
-seconds); /readyz and the estimate routes answer 503 until the engine is started and warmed and the
-adapter manager has restored the active adapter. An engine that the app built is the app's to close;
-one passed in (tests share one across apps) is started if it is not yet, and never closed here.
+seconds: everything slow runs off the event loop); /readyz and the estimate routes answer 503 until
+the engine is started and warmed and the adapter manager has restored the active adapter.
+
+A watchdog checks the engine every second. When it dies, readiness turns 503 at once, requests are
+answered 503, and `on_failure` is called (`pricer serve` then exits non-zero, so that its supervisor
+restarts it: compose's `restart:`, Kubernetes). Shutdown never waits on a dead or hung engine: each
+step is bounded by PRICER_SHUTDOWN_TIMEOUT_S.
+
+An engine that the app built is the app's to close; one passed in (tests share one across apps) is
+started if it is not yet, and never closed here.
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.engine.base import Engine
+from app.engine.base import Engine, EngineDeadError
 
 log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 1.0
 
 
 class Lifecycle:
@@ -27,36 +37,40 @@ class Lifecycle:
         self.adapters = None
         self.ready = False
         self.error: BaseException | None = None
+        self.engine_died = False
         self.on_failure: Callable[[BaseException], None] | None = None  # `pricer serve` exits
         self._task: asyncio.Task | None = None
+        self._watchdog: asyncio.Task | None = None
 
     def not_ready_reason(self) -> str:
+        if self.engine_died:
+            return f"the inference engine is dead ({self.error}); the service is exiting so that its supervisor can restart it"
         if self.error is not None:
             return f"the service failed to start: {type(self.error).__name__}: {self.error}"
         return "the model is still loading; retry in a few seconds"
 
-    def begin(self, app) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._bring_up(app), name="pricer-startup")
+    def begin(self, app=None) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._bring_up(), name="pricer-startup")
 
     async def wait_ready(self) -> None:
         """For callers that want to block until started (tests, scripts)."""
         if self._task is not None:
             await asyncio.shield(self._task)
 
-    async def _bring_up(self, app) -> None:
+    async def _bring_up(self) -> None:
         try:
             base_dir = await self._start_engine()
-            app.state.engine = self.engine
             from app.adapters.manager import AdapterManager
 
             manager = AdapterManager(self.settings, self.engine, base_dir)
             await manager.start()
-            self.adapters = app.state.adapters = manager
+            self.adapters = manager
             from app.api.metrics import set_model_info
 
             active = manager.active
             set_model_info(self.engine.model_name, active.label if active else None)
             self.ready = True
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="pricer-engine-watchdog")
             log.info("ready: model %s, adapter %s", self.engine.model_name, active.label if active else None)
         except asyncio.CancelledError:
             raise
@@ -69,29 +83,53 @@ class Lifecycle:
     async def _start_engine(self) -> Path:
         if self.engine is None:
             from app.engine.factory import build_engine
-            from app.models_store import resolve_base
 
             # Preparing a packaged base model dequantizes it (seconds): off the event loop.
-            base_dir = await asyncio.to_thread(resolve_base, self.settings)
-            self.engine = build_engine(self.settings)
+            self.engine = await asyncio.to_thread(build_engine, self.settings)
             await self.engine.start()
-            return Path(getattr(self.engine, "model_dir", None) or base_dir)
-        if not self.engine.ready:
+        elif not self.engine.ready:
             await self.engine.start()
         return Path(getattr(self.engine, "model_dir", None) or self.settings.base_model_path())
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            try:
+                await asyncio.wait_for(self.engine.check_health(), timeout=10)
+            except (EngineDeadError, TimeoutError) as e:
+                self.engine_dead(e if isinstance(e, EngineDeadError) else EngineDeadError("the engine's health check hung"))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine health check failed")
+
+    def engine_dead(self, error: BaseException) -> None:
+        """Readiness 503 at once; the process exits unless PRICER_ENGINE_DEATH_EXIT=false."""
+        if self.engine_died:
+            return
+        self.ready, self.engine_died, self.error = False, True, error
+        log.critical("the inference engine died: %s", error)
+        if self.settings.engine_death_exit and self.on_failure is not None:
+            self.on_failure(error)
+
     async def shutdown(self) -> None:
         self.ready = False
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        budget = self.settings.shutdown_timeout_s
+        for task in (self._task, self._watchdog):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.adapters is not None:
-            try:
-                await self.adapters.close()
-            except Exception:
-                log.exception("closing the adapter manager failed")
+            await _bounded(self.adapters.close(), budget, "closing the adapter manager")
         if self.owns_engine and self.engine is not None:
-            try:
-                await self.engine.close()
-            except Exception:
-                log.exception("closing the engine failed")
+            await _bounded(self.engine.close(), budget, "closing the engine")
+
+
+async def _bounded(coro, timeout_s: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout=timeout_s)
+    except TimeoutError:
+        log.error("%s took over %.0f s; going on without it", what, timeout_s)
+    except Exception:
+        log.exception("%s failed", what)

@@ -1,5 +1,10 @@
-"""One pure-ASGI middleware for what every request shares: its id, the in-flight limit, the body
-size limit, the request metrics and the access log line.
+"""One pure-ASGI middleware for what every request shares: its id, the key check, the in-flight
+limits, the body size and time limits, the request metrics and the access log line.
+
+Order matters: the key is checked on the headers alone, before any body byte is read and before an
+in-flight slot is taken, so a client without the key costs nothing and cannot fill the slots. Each
+client (its key and address) may hold only a share of the slots (PRICER_MAX_INFLIGHT_PER_CLIENT),
+and a body that does not arrive within PRICER_BODY_TIMEOUT_S frees its slot with a 408.
 
 Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path: no extra task or stream copy
 per request. Probes and /metrics are neither limited nor counted as in flight, so an overloaded
@@ -8,7 +13,9 @@ service still answers its orchestrator.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 
 from starlette.exceptions import HTTPException
@@ -16,6 +23,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import metrics
+from app.api.auth import client_identity, key_problem, realm_for
 from app.api.errors import PROBLEM_JSON, problem_body
 from app.api.request_context import REQUEST_ID_HEADER, accept_request_id, reset_request_id, set_request_id
 
@@ -47,12 +55,29 @@ def route_template(scope: Scope) -> str:
     return "unmatched"
 
 
+class BodyTimeoutError(HTTPException):
+    def __init__(self, timeout_s: float):
+        super().__init__(408, f"the request body did not arrive within {timeout_s:g} s (PRICER_BODY_TIMEOUT_S)")
+
+
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, max_inflight: int, max_body_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_inflight: int,
+        max_body_bytes: int,
+        keys: dict[str, bytes | None] | None = None,
+        per_client_share: float = 1.0,
+        body_timeout_s: float | None = None,
+    ):
         self.app = app
         self.max_inflight = max_inflight
+        self.max_per_client = max(1, math.ceil(max_inflight * per_client_share))
         self.max_body_bytes = max_body_bytes
+        self.keys = keys or {}  # realm -> expected key (None: no key needed)
+        self.body_timeout_s = body_timeout_s
         self.inflight = 0
+        self.by_client: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,19 +96,24 @@ class ServiceMiddleware:
             await send(message)
 
         limited = scope["path"] not in UNLIMITED_PATHS
+        client = client_identity(_text(scope, b"authorization"), (scope.get("client") or (None,))[0])
         try:
-            rejection = self._reject(scope, limited)
+            rejection = self._unauthorized(scope) or self._reject(scope, limited, client)
             if rejection is not None:
                 await _send_problem(send_with_id, scope, *rejection)
                 return
             if limited:
                 self.inflight += 1
+                self.by_client[client] = self.by_client.get(client, 0) + 1
                 metrics.INFLIGHT.inc()
             try:
                 await self.app(scope, self._limit_body(receive), send_with_id)
             finally:
                 if limited:
                     self.inflight -= 1
+                    self.by_client[client] -= 1
+                    if not self.by_client[client]:
+                        del self.by_client[client]
                     metrics.INFLIGHT.dec()
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
@@ -103,11 +133,25 @@ class ServiceMiddleware:
             )
             reset_request_id(token)
 
-    def _reject(self, scope: Scope, limited: bool) -> tuple | None:
+    def _unauthorized(self, scope: Scope) -> tuple | None:
+        realm = realm_for(scope["path"])
+        if realm is None:
+            return None
+        problem = key_problem(_text(scope, b"authorization"), self.keys.get(realm), realm)
+        return None if problem is None else (problem.status, problem.title, problem.detail, problem.headers)
+
+    def _reject(self, scope: Scope, limited: bool, client: str) -> tuple | None:
         if limited and self.inflight >= self.max_inflight:
             return (
                 429, "Too many requests",
                 f"{self.inflight} requests are in flight (limit {self.max_inflight}, PRICER_MAX_INFLIGHT); retry after a second",
+                {"Retry-After": "1"},
+            )
+        if limited and self.by_client.get(client, 0) >= self.max_per_client:
+            return (
+                429, "Too many requests",
+                f"this client has {self.max_per_client} requests in flight, its share of the {self.max_inflight} slots "
+                "(PRICER_MAX_INFLIGHT_PER_CLIENT); retry after a second",
                 {"Retry-After": "1"},
             )
         length = _header(scope, b"content-length")
@@ -125,14 +169,22 @@ class ServiceMiddleware:
         return None
 
     def _limit_body(self, receive: Receive) -> Receive:
-        limit = self.max_body_bytes
-        seen = 0
+        limit, timeout_s = self.max_body_bytes, self.body_timeout_s
+        seen, complete = 0, False
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete or deadline is None:  # after the body: waiting for a disconnect is not bounded
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise BodyTimeoutError(timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > limit:
                     raise BodyTooLargeError(limit)
             return message
@@ -145,6 +197,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def _text(scope: Scope, name: bytes) -> str | None:
+    value = _header(scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str, headers: dict) -> None:

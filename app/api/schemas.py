@@ -1,7 +1,7 @@
 """Request and response bodies of the estimate API (DESIGN.md's HTTP contract, exactly).
 
-The item text is built with app.items.compose_contents + compose_text, the same functions curation
-uses, so the model is asked about text shaped like the text it was trained on.
+The item text is built in app.api.serving with app.items.compose_contents + compose_text, the same
+functions curation uses, so the model is asked about text shaped like the text it was trained on.
 """
 
 from __future__ import annotations
@@ -9,13 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from app.items import compose_contents, compose_text
-
-# Characters of the raw body kept before scrubbing: a generous bound (32 characters a token) so
-# that a megabyte description costs no time on the event loop; the engine then cuts the text to
-# its exact token budget with the model's tokenizer.
-CHARS_PER_TOKEN_CEILING = 32
 
 
 class EstimateRequest(BaseModel):
@@ -48,12 +41,6 @@ class EstimateRequest(BaseModel):
         if not (self.title and self.title.strip()) and not (self.description and self.description.strip()):
             raise ValueError("send a non-empty `title` or `description` (or both)")
         return self
-
-    def item_text(self, token_budget: int) -> str:
-        ceiling = token_budget * CHARS_PER_TOKEN_CEILING
-        contents = compose_contents(self.description, self.features, self.details)
-        text = compose_text((self.title or "")[:ceiling], contents, ceiling_chars=ceiling)
-        return text.lstrip("\n")
 
 
 class BatchRequest(BaseModel):

@@ -2,8 +2,9 @@
 limits, metrics). It is never evidence that inference works: that is tested on the real vLLM
 engine with a tiny model.
 
-Prices come from a hash of the text (the same text always gets the same price), an adapter scales
-them, so tests can see which adapter answered. Latency, start time, failures and death are knobs.
+Prices come from a hash of the text (the same text always gets the same price), each adapter
+version scales them by its own factor (`price_for`), so tests can see which adapter reached the
+engine. Selected by PRICER_ENGINE=fake (app/engine/factory.py) or passed to create_app by tests. Latency, start time, failures and death are knobs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class FakeEngine(Engine):
         self.latency_s = latency_s
         self.start_delay_s = start_delay_s
         self.fail_with: Exception | None = None  # raised by every estimate while set
+        self.fail_for: set[str] = set()  # adapter labels whose estimates raise EngineError
         self.refuse_adapters: set[str] = set()  # adapter names whose add_adapter fails
         self.loaded: dict[int, AdapterRef] = {}
         self.calls: list[tuple[list[str], str | None]] = []  # (texts, adapter label) per estimate
@@ -76,6 +78,8 @@ class FakeEngine(Engine):
                 await asyncio.sleep(self.latency_s)
             if self.fail_with is not None:
                 raise self.fail_with
+            if adapter is not None and adapter.label in self.fail_for:
+                raise EngineError(f"fake engine fails for {adapter.label}")
             return [self._price(text, adapter) for text in texts]
         finally:
             self.in_flight -= 1
@@ -85,10 +89,18 @@ class FakeEngine(Engine):
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
         return float(1 + int.from_bytes(digest[:4], "big") % 999)
 
+    @classmethod
+    def price_for(cls, text: str, adapter_label: str | None = None) -> float:
+        """What the fake answers for `text` with the adapter `name@version` (None: the base model):
+        each adapter scales prices by its own factor, so a test can tell which one reached the engine."""
+        price = cls.base_price(text)
+        if adapter_label is not None:
+            factor = 1.5 + int(hashlib.sha256(adapter_label.encode()).hexdigest()[:8], 16) % 10 / 10
+            price = round(price * factor, 2)
+        return price
+
     def _price(self, text: str, adapter: AdapterRef | None) -> PriceEstimate:
-        price = self.base_price(text)
-        if adapter is not None:
-            price = round(price * (1.5 + (adapter.lora_id % 7) / 10), 2)
+        price = self.price_for(text, adapter.label if adapter is not None else None)
         return PriceEstimate(price=price, low=round(price * 0.8, 2), high=round(price * 1.25, 2), text=f"{price:.2f}")
 
     # -------------------------------------------------------------- adapters

@@ -79,15 +79,15 @@ async def test_unknown_route_and_method(client):
 
 async def test_engine_failure_is_503_and_a_bug_is_a_500_problem(service):
     client, app = service
-    app.state.engine.fail_with = EngineError("out of KV cache")
+    app.state.lifecycle.engine.fail_with = EngineError("out of KV cache")
     response = await client.post("/v1/estimate", json={"title": "a"})
     assert response.status_code == 503 and response.headers["content-type"] == PROBLEM
     assert "retry" in response.json()["detail"] and response.headers["retry-after"]
-    app.state.engine.fail_with = RuntimeError("a bug")
+    app.state.lifecycle.engine.fail_with = RuntimeError("a bug")
     response = await client.post("/v1/estimate", json={"title": "a"})
     assert response.status_code == 500 and response.headers["content-type"] == PROBLEM
     assert "a bug" not in response.text  # no internals leak
-    app.state.engine.fail_with = None
+    app.state.lifecycle.engine.fail_with = None
     assert (await client.post("/v1/estimate", json={"title": "a"})).status_code == 200
 
 

@@ -29,7 +29,7 @@ async def test_item_text_is_built_like_curation_builds_it(service):
     client, app = service
     await client.post("/v1/estimate", json=BODY)
     expected = compose_text(BODY["title"], compose_contents(BODY["description"], BODY["features"], BODY["details"]))
-    texts, adapter = app.state.engine.calls[-1]
+    texts, adapter = app.state.lifecycle.engine.calls[-1]
     assert texts == [expected] and adapter is None
     body = (await client.post("/v1/estimate", json=BODY)).json()
     assert body["price"] == FakeEngine.base_price(expected)
@@ -66,7 +66,7 @@ async def test_batch_answers_in_order(service):
     singles = [(await client.post("/v1/estimate", json=item)).json()["price"] for item in items]
     assert [e["price"] for e in estimates] == singles
     assert len({e["request_id"] for e in estimates}) == 1
-    assert len(app.state.engine.calls[0][0]) == 7  # one engine call for the whole batch
+    assert len(app.state.lifecycle.engine.calls[0][0]) == 7  # one engine call for the whole batch
 
 
 async def test_batch_over_the_limit_is_413(make_service):
@@ -87,6 +87,6 @@ async def test_long_description_is_cut_before_the_engine(service):
     client, app = service
     response = await client.post("/v1/estimate", json={"title": "Acme", "description": "word " * 200_000})
     assert response.status_code == 200
-    (text,), _ = app.state.engine.calls[-1]
+    (text,), _ = app.state.lifecycle.engine.calls[-1]
     settings = app.state.settings
     assert len(text) <= settings.prompt_token_budget * 32 + 10

@@ -9,7 +9,7 @@ from app.engine.fake import FakeEngine
 
 async def test_over_max_inflight_is_429_with_retry_after(make_service, store):
     engine = FakeEngine(latency_s=0.3, model_dir=store / "base" / "fake")
-    async with make_service(engine=engine, max_inflight=2) as (client, _):
+    async with make_service(engine=engine, max_inflight=2, max_inflight_per_client=1.0) as (client, _):
         requests = [client.post("/v1/estimate", json={"title": f"item {i}"}) for i in range(6)]
         # Probes are not limited: they answer while the service is saturated.
         probe = asyncio.create_task(_probe_when_busy(client, engine))

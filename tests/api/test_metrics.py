@@ -70,7 +70,7 @@ async def test_every_log_line_of_a_request_carries_its_id(service):
     handler = build_handler(json_logs=True, stream=io.StringIO())
     logger = logging.getLogger("app.api.errors")
     logger.addHandler(handler)
-    app.state.engine.fail_with = EngineError("boom")
+    app.state.lifecycle.engine.fail_with = EngineError("boom")
     try:
         await client.post("/v1/estimate", json={"title": "a"}, headers={"X-Request-Id": "engine-log-1"})
     finally:

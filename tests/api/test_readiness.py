@@ -24,7 +24,7 @@ async def test_ready_only_after_the_engine_started(make_service, store):
 
 async def test_engine_death_makes_readyz_503(service):
     client, app = service
-    app.state.engine.kill()
+    app.state.lifecycle.engine.kill()
     assert (await client.get("/healthz")).status_code == 200
     response = await client.get("/readyz")
     assert response.status_code == 503 and "dead" in response.json()["detail"]

@@ -1,47 +1,51 @@
 """Probes and metrics: /healthz (the process lives), /readyz (the engine is up, warmed and
-healthy), /metrics (prometheus-client's default registry: ours and vLLM's vllm:*)."""
+healthy), /metrics (prometheus-client's default registry: ours and vLLM's vllm:*). The probes answer
+GET and HEAD."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from app.api import metrics
+from app.api.deps import LifecycleDep
 from app.api.errors import problem_response
+from app.api.openapi import problem_responses
 from app.engine.base import EngineError
 
 router = APIRouter(tags=["operations"])
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz", summary="The process lives")
 async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The engine is started, warmed and healthy", responses={503: {"description": "Not ready"}})
-async def readyz(request: Request) -> Response:
-    lifecycle = request.app.state.lifecycle
+@router.head("/readyz", include_in_schema=False)
+@router.get("/readyz", summary="The engine is started, warmed and healthy", responses=problem_responses({503: "Not ready"}))
+async def readyz(lifecycle: LifecycleDep) -> Response:
     if not lifecycle.ready:
         detail = lifecycle.not_ready_reason()
         return problem_response(503, "Not ready", detail, type="not-ready", headers={"Retry-After": "5"})
-    engine = request.app.state.engine
+    engine = lifecycle.engine
     try:
         await engine.check_health()
     except EngineError as e:
+        lifecycle.engine_dead(e)
         return problem_response(503, "Not ready", f"the inference engine is dead: {e}", type="not-ready")
     if not engine.ready:
         return problem_response(503, "Not ready", "the inference engine is not ready", type="not-ready")
-    active = request.app.state.adapters.active
+    active = lifecycle.adapters.active
     return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None})
 
 
 @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
-async def metrics_endpoint(request: Request) -> Response:
-    lifecycle = request.app.state.lifecycle
+async def metrics_endpoint(lifecycle: LifecycleDep) -> Response:
     if lifecycle.ready:
-        active = request.app.state.adapters.active
-        metrics.set_model_info(request.app.state.engine.model_name, active.label if active else None)
+        active = lifecycle.adapters.active
+        metrics.set_model_info(lifecycle.engine.model_name, active.label if active else None)
     body = await run_in_threadpool(generate_latest, REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
