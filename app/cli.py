@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "app.api.commands",          # serve
     "app.bench.commands",        # bench
     "app.bench.swaps",           # bench-swaps (adapter swaps under load)
+    "app.bench.overload",        # bench-overload (bounded overload of a local service: p99, 429 share)
 )
 
 for _module in COMMAND_MODULES:
