@@ -1,7 +1,8 @@
 """Price decoding: a distribution over prices from ONE greedy generation's per-step top-k logprobs.
 
-Pure Python over plain data, so that serving (vLLM logprobs) and training validation (transformers
-`generate(..., output_scores=True)`) share one function. A *step* is the token the model wrote
+Pure Python over plain data, so that serving (vLLM logprobs: `steps_from_vllm`) and training
+validation (transformers `generate(..., output_scores=True)`: `steps_from_scores`) share one
+function. app.spec.ServingSpec fixes the point rule, the interval level and the answer tokens. A *step* is the token the model wrote
 greedily and the top-k alternatives at that position, with log-probabilities:
 `Step(chosen="1", top=[("1", -1.2), ("2", -1.4), (".", -7.0), ...])`.
 
@@ -39,8 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.engine.base import PriceEstimate
-from app.items import NoPriceError
+from app.prices import NoPriceError, PriceEstimate
 
 Family = Literal["number", "digit"]
 Point = Literal["mean", "median", "greedy"]
@@ -225,3 +225,18 @@ def steps_from_scores(scores: Sequence, sequences, prompt_length: int, tokenizer
             if chosen_id == tokenizer.eos_token_id or chosen == ANSWER_STOP:
                 done[row] = True
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM: a CompletionOutput generated with `logprobs=k` -> steps
+
+
+def steps_from_vllm(completion) -> list[Step]:
+    """Steps of one vLLM completion: each generated token and its step's top-k alternatives."""
+    return [
+        Step(
+            chosen=by_id[token_id].decoded_token if token_id in by_id else "",
+            top=[(lp.decoded_token, lp.logprob) for lp in by_id.values()],
+        )
+        for token_id, by_id in zip(completion.token_ids, completion.logprobs or [])
+    ]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.prices import NoPriceError
+from app.store.atomic import atomic_write_text
 
 QUESTION = "How much does this cost to the nearest dollar?"
 ANSWER_PREFIX = "Price is $"
@@ -142,10 +143,6 @@ def build_completion(price: float) -> str:
 # Reading a price out of a model's answer
 
 
-class NoPriceError(ValueError):
-    """The model's answer held no number that can be read as a price."""
-
-
 _PRICE = re.compile(r"[-+]?\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d*)?")
 
 
@@ -236,23 +233,6 @@ def load_items(path: Path | str, limit: int | None = None) -> list[Item]:
         if limit is not None and len(items) >= limit:
             break  # before reading further: rows past the limit are not read, so cannot fail
     return items
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users (a trainer container) must read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_items(path: Path | str, items: Iterable[Item]) -> int:

@@ -1,5 +1,7 @@
-"""Prompts within the model's token budget: the item text is cut with the model's own tokenizer,
-never the question or "Price is $", and an over-long text is never an error."""
+"""The one cutter: prompts within a token budget. The item text is cut with the model's own
+tokenizer, never the question or "Price is $", and an over-long text is never an error. Serving
+(app.spec.ServingSpec, at the served budget) and training examples (at the training length) both
+cut with it."""
 
 from __future__ import annotations
 
@@ -8,16 +10,14 @@ from collections.abc import Sequence
 from app.items import build_prompt
 
 # No token of a real tokenizer is this long on average: cutting a text to budget * MAX_CHARS_PER_TOKEN
-# characters before tokenizing bounds the work a 1 MB description costs, without changing the result
-# for any text whose first `budget` tokens fit in it.
+# characters before tokenizing (or before scrubbing, at the API edge: `char_ceiling`) bounds the work a
+# 1 MB description costs, without changing the result for any text whose first `budget` tokens fit in it.
 MAX_CHARS_PER_TOKEN = 32
 
 
-def token_budget(settings) -> int:
-    """Most prompt tokens: the setting, and room for the answer within the context."""
-    from app.decoding import ANSWER_MAX_TOKENS
-
-    return min(settings.prompt_token_budget, settings.max_model_len - ANSWER_MAX_TOKENS)
+def char_ceiling(budget: int) -> int:
+    """Characters of raw text worth keeping for a prompt of `budget` tokens."""
+    return budget * MAX_CHARS_PER_TOKEN
 
 
 class PromptCutter:
@@ -38,7 +38,7 @@ class PromptCutter:
 
     def cut_text(self, text: str) -> str:
         """The longest prefix of `text` (in whole tokens) whose prompt fits the budget."""
-        text = self.clean(text)[: self.budget * MAX_CHARS_PER_TOKEN]
+        text = self.clean(text)[: char_ceiling(self.budget)]
         keep = self.budget - self.overhead
         if keep <= 0:
             return ""
@@ -57,7 +57,7 @@ class PromptCutter:
 
     def prompt_ids_one(self, text: str) -> list[int]:
         text = self.clean(text)
-        if len(text) <= self.budget * MAX_CHARS_PER_TOKEN:
+        if len(text) <= char_ceiling(self.budget):
             ids = self._encode(build_prompt(text))
             if len(ids) <= self.budget:
                 return ids

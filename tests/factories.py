@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from app.items import Item
+from app.store.atomic import building
 
 _KINDS = [
     ("USB cable", 8.0), ("phone case", 15.0), ("desk lamp", 35.0), ("office chair", 180.0),
@@ -46,16 +47,11 @@ def make_lora_adapter(
     """A real peft LoRA adapter for the model in `base_dir`, written as a store version
     `store_dir/<name>/<version>/`. `weight_std` is large on purpose: tiny random LoRA weights leave
     greedy outputs unchanged, and tests want an adapter that visibly changes them."""
-    import os
-    import shutil
     from pathlib import Path
 
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
-
-    from app.adapters.manifest import Manifest, ValidationScores
-    from app.models_store import fingerprint
 
     base_dir, store_dir = Path(base_dir), Path(store_dir)
     torch.manual_seed(seed)
@@ -67,25 +63,32 @@ def make_lora_adapter(
             if "lora_" in param_name:
                 param.normal_(0.0, weight_std)
     final = store_dir / name / version
-    tmp = store_dir / name / f".{version}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    peft_model.save_pretrained(tmp, safe_serialization=True)
-    if write_manifest:
-        fields = dict(
-            name=name,
-            version=version,
-            base_model=base_dir.name,
-            base_fingerprint=fingerprint(base_dir),
-            lora_rank=rank,
-            lora_alpha=2 * rank,
-            target_modules=list(targets),
-            data_hash="sha256:test",
-            steps=1,
-            validation=None if mean_error is None else ValidationScores(n=4, mean_error=mean_error, rmsle=1.0, hit_rate=0.5),
-        )
-        fields.update(manifest_fields)
-        Manifest(**fields).write(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with building(final, replace=True) as tmp:
+        peft_model.save_pretrained(tmp, safe_serialization=True)
+        if write_manifest:
+            write_test_manifest(tmp, base_dir, name, version, rank, targets, mean_error, **manifest_fields)
     return final
+
+
+def write_test_manifest(folder, base_dir, name, version, rank=8, targets=("q_proj",), mean_error=100.0, **manifest_fields):
+    """A manifest as training writes it (served prompt hash and point rule); fields override."""
+    from app.adapters.manifest import Manifest, ValidationScores
+    from app.spec import PROMPT_HASH
+    from app.store.base import fingerprint
+
+    fields = dict(
+        name=name,
+        version=version,
+        base_model=base_dir.name,
+        base_fingerprint=fingerprint(base_dir),
+        lora_rank=rank,
+        lora_alpha=2 * rank,
+        target_modules=list(targets),
+        data_hash="sha256:test",
+        prompt_hash=PROMPT_HASH,
+        point_rule="median",
+        steps=1,
+        validation=None if mean_error is None else ValidationScores(n=4, mean_error=mean_error, rmsle=1.0, hit_rate=0.5),
+    )
+    fields.update(manifest_fields)
+    Manifest(**fields).write(folder)

@@ -1,6 +1,6 @@
 """Prompts are cut to the token budget with the model's own tokenizer, never rejected."""
 
-from app.engine.prompts import PromptCutter
+from app.prompt_cutter import PromptCutter
 from app.items import ANSWER_PREFIX, QUESTION, build_prompt
 
 

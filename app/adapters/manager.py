@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app.adapters import metrics, policy, state
 from app.adapters.entry import Entry, describe
+from app.adapters.guard import GuardMixin
 from app.adapters.store import AdapterVersion, parse_pin, scan
 from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
 from app.config import Settings
@@ -38,9 +39,12 @@ class AdapterUnavailableError(RuntimeError):
     """The version exists but was rejected or cannot be loaded (-> 409); the message says why."""
 
 
-class AdapterManager:
-    def __init__(self, settings: Settings, engine: Engine, base_dir: Path):
+class AdapterManager(GuardMixin):
+    def __init__(self, settings: Settings, engine: Engine, base_dir: Path, persist: bool = True):
+        """`persist` False: never writes the persisted state (an in-process reader such as the llm
+        estimator resolves exactly as the service would, without changing what it restores)."""
         self.settings = settings
+        self.persist = persist
         self.engine = engine
         self.base_dir = Path(base_dir)
         self.adapters_dir = Path(settings.adapters_dir)
@@ -86,6 +90,12 @@ class AdapterManager:
     def active(self) -> AdapterRef | None:
         return self._active
 
+    @property
+    def served_point(self) -> str | None:
+        """The point rule the engine answers with (its serving spec's); `best` ranks by it."""
+        spec = getattr(self.engine, "spec", None)
+        return spec.point_rule if spec is not None else None
+
     @asynccontextmanager
     async def lease(self, pinned: str | None) -> AsyncIterator[AdapterRef | None]:
         """The version that answers one request, kept loaded until the request is done."""
@@ -94,10 +104,14 @@ class AdapterManager:
         if entry is None:
             yield None
             return
-        ref = entry.ref
+        ref, error = entry.ref, None
         try:
             yield ref
+        except BaseException as e:
+            error = e
+            raise
         finally:
+            self._note_outcome(entry, error)  # app.adapters.guard: repeated failures roll back
             entry.leases -= 1
             if entry.leases == 0:
                 self._schedule(self._evict_excess())
@@ -136,7 +150,7 @@ class AdapterManager:
         usable = {e.version.key: e for e in rows if not e.rejected}
         if not usable:
             raise AdapterUnavailableError(f"every version of {name!r} was rejected")
-        best = policy.ranked([e.version for e in usable.values()], self.settings.adapter_policy)[0]
+        best = policy.ranked([e.version for e in usable.values()], self.settings.adapter_policy, self.served_point)[0]
         return usable[best.key]
 
     # ------------------------------------------------------------------ admin
@@ -202,7 +216,7 @@ class AdapterManager:
                 log.warning("new version %s not activated: %s", entry.version.label, e)
                 continue
             active = self._entries[(self._active.name, self._active.version)].version if self._active else None
-            if policy.should_replace(mode, entry.version, active):
+            if policy.should_replace(mode, entry.version, active, self.served_point):
                 await self._activate_locked(entry)
             else:
                 log.info("new version %s loaded, not activated (policy %s)", entry.version.label, mode)
@@ -224,7 +238,7 @@ class AdapterManager:
             return
         name = self.settings.default_adapter
         candidates = [e.version for e in self._entries.values() if e.version.name == name and not e.rejected]
-        for version in policy.ranked(candidates, self.settings.adapter_policy):
+        for version in policy.ranked(candidates, self.settings.adapter_policy, self.served_point):
             try:
                 await self._activate_locked(self._entries[version.key])
                 return
@@ -239,12 +253,15 @@ class AdapterManager:
         key = (ref.name, ref.version)
         entry.leases += 1  # hold it: no eviction between loading and switching
         try:
-            await asyncio.to_thread(state.save_active, self.settings.models_dir, key)
+            if self.persist:
+                await asyncio.to_thread(state.save_active, self.settings.models_dir, key)
         except OSError as e:  # keep serving; the next start may restore an older version
             log.error("cannot persist the active adapter version: %s", e)
         finally:
             entry.leases -= 1
         previous, self._active = self._active, ref
+        if previous is not None and previous != ref:
+            self._previous_key = (previous.name, previous.version)
         entry.last_used = next(self._tick)
         metrics.set_active(*key)
         metrics.ADAPTER_SWAP_SECONDS.observe(time.perf_counter() - started)
@@ -254,12 +271,19 @@ class AdapterManager:
     async def _check(self, entry: Entry) -> None:
         if entry.checked or entry.rejected:
             return
+        await self._fingerprint(entry)  # before the checks: a change after them is caught at load
         try:
             await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base, self.settings.max_lora_rank)
         except AdapterRejected as e:
             self._reject(entry, str(e))
             return
         entry.checked = True
+
+    async def _set_base_active(self) -> None:
+        self._active = None
+        if self.persist:
+            await asyncio.to_thread(state.save_active, self.settings.models_dir, None)
+        metrics.set_active(None, None)
 
     def _reject(self, entry: Entry, reason: str) -> None:
         entry.rejected = reason
@@ -275,6 +299,10 @@ class AdapterManager:
             if entry.rejected:
                 raise AdapterUnavailableError(f"{entry.version.label} was rejected: {entry.rejected}")
             v = entry.version
+            changed = await self._verify_files(entry)
+            if changed:
+                self._reject(entry, changed)
+                raise AdapterUnavailableError(f"{v.label} was rejected: {changed}")
             ref = AdapterRef(v.name, v.version, v.path.resolve(), next(_LORA_IDS))
             try:
                 await self.engine.add_adapter(ref)
@@ -284,13 +312,12 @@ class AdapterManager:
             except Exception as e:
                 metrics.ADAPTER_LOADS.labels(result="failed").inc()
                 raise AdapterUnavailableError(f"{v.label} could not be loaded: {e}") from e
-            if entry.smoked is None:
-                try:
-                    entry.smoked = await smoke_check(self.engine, ref, self.settings.smoke_items)
-                except AdapterRejected as e:
-                    await self._remove(ref)
-                    self._reject(entry, str(e))
-                    raise AdapterUnavailableError(f"{v.label} was rejected: {e}") from None
+            try:  # at every load, not only the first: the engine must price with what it loaded
+                entry.smoked = await smoke_check(self.engine, ref, self.settings.smoke_items)
+            except AdapterRejected as e:
+                await self._remove(ref)
+                self._reject(entry, str(e))
+                raise AdapterUnavailableError(f"{v.label} was rejected: {e}") from None
             entry.ref = ref
             entry.last_used = next(self._tick)
             metrics.ADAPTER_LOADS.labels(result="ok").inc()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.items import atomic_write_text
+from app.store.atomic import atomic_write_text
 
 MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -39,12 +39,16 @@ class Manifest(BaseModel):
     name: str
     version: str
     base_model: str  # the base's name (e.g. smollm2-135m) or folder
-    base_fingerprint: str  # app.models_store.fingerprint of the base it was trained on
+    base_fingerprint: str  # app.store.base.fingerprint of the base it was trained on
     lora_rank: int = Field(ge=1)
     lora_alpha: float
     target_modules: list[str]
     qlora: bool = False
     data_hash: str  # sha256 of the training data
+    # The serving spec it was trained and validated under (app.spec): the manager refuses a version
+    # whose prompt hash is not the served one; `validation` was scored with `point_rule`.
+    prompt_hash: str | None = None
+    point_rule: str | None = None
     steps: int = Field(ge=0)
     validation: ValidationScores | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))

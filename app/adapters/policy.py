@@ -1,4 +1,7 @@
-"""Which version to serve: pure functions over AdapterVersion rows, no I/O."""
+"""Which version to serve: pure functions over AdapterVersion rows, no I/O.
+
+`best` ranks by what is served: each version's validation error under the point rule the service
+answers with (`point`, the serving spec's); a version never scored under it ranks as unscored."""
 
 from __future__ import annotations
 
@@ -13,25 +16,32 @@ def newest_first(versions: Iterable[AdapterVersion]) -> list[AdapterVersion]:
     return sorted(versions, key=lambda v: v.version, reverse=True)
 
 
-def best_first(versions: Iterable[AdapterVersion]) -> list[AdapterVersion]:
-    """Lowest validation mean error first; versions without scores last (newest first among ties)."""
+def best_first(versions: Iterable[AdapterVersion], point: str | None = None) -> list[AdapterVersion]:
+    """Lowest served validation error first; unscored versions last (newest first among ties)."""
     ordered = newest_first(versions)
-    return sorted(ordered, key=lambda v: INF if v.mean_error is None else v.mean_error)
+
+    def key(v: AdapterVersion) -> float:
+        error = v.served_error(point)
+        return INF if error is None else error
+
+    return sorted(ordered, key=key)
 
 
-def ranked(versions: Iterable[AdapterVersion], policy: str) -> list[AdapterVersion]:
+def ranked(versions: Iterable[AdapterVersion], policy: str, point: str | None = None) -> list[AdapterVersion]:
     """Candidates in the order the policy prefers them (manual prefers the newest, like latest)."""
-    return best_first(versions) if policy == "best" else newest_first(versions)
+    return best_first(versions, point) if policy == "best" else newest_first(versions)
 
 
-def should_replace(policy: str, candidate: AdapterVersion, active: AdapterVersion | None) -> bool:
+def should_replace(policy: str, candidate: AdapterVersion, active: AdapterVersion | None, point: str | None = None) -> bool:
     """Whether a newly arrived valid `candidate` should become active in place of `active`."""
     if policy == "manual":
         return False
+    mine = candidate.served_error(point)
     if active is None:
-        return policy == "latest" or candidate.mean_error is not None
+        return policy == "latest" or mine is not None
     if policy == "latest":
         return candidate.version > active.version or candidate.name != active.name
-    if candidate.mean_error is None:
+    if mine is None:
         return False
-    return active.mean_error is None or candidate.mean_error < active.mean_error
+    theirs = active.served_error(point)
+    return theirs is None or mine < theirs

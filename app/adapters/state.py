@@ -8,7 +8,7 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app.items import atomic_write_text
+from app.store.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

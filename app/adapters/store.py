@@ -43,11 +43,19 @@ class AdapterVersion:
     def label(self) -> str:
         return f"{self.name}@{self.version}"
 
-    @property
-    def mean_error(self) -> float | None:
+    def served_error(self, point: str | None = None) -> float | None:
+        """Validation mean error under the point rule `point` (the one the service answers with):
+        the recorded score when the version was validated with that rule, else the same
+        generations' score under it (`by_point`), else None (not scored as served). `point` None:
+        the recorded score, whatever its rule."""
         if self.manifest is None or self.manifest.validation is None:
             return None
-        return self.manifest.validation.mean_error
+        scores = self.manifest.validation
+        recorded = self.manifest.point_rule or str(getattr(scores, "decoding", "") or "").rpartition(":")[2] or None
+        if point is None or recorded == point:
+            return scores.mean_error
+        other = (getattr(scores, "by_point", None) or {}).get(point)
+        return float(other["mean_error"]) if isinstance(other, dict) and "mean_error" in other else None
 
 
 def is_safe_name(value: str) -> bool:

@@ -1,7 +1,8 @@
 """Checks a version must pass before it is served.
 
 Static checks (no engine): the folder resolves inside the store with no symlink or `..` escape;
-adapter_config.json says LoRA; the base fingerprint in the manifest matches the served base; the
+adapter_config.json says LoRA; the manifest's prompt hash is the served prompt's (app.spec); the
+base fingerprint in the manifest matches the served base; the
 rank fits max_lora_rank; every target module exists in the base; the weights file is complete
 safetensors with finite values. Then, once loaded into the engine, a smoke check: a few items must
 come back with usable prices. Each failure raises AdapterRejected with a reason a person can act on.
@@ -17,6 +18,7 @@ from pathlib import Path
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST
 from app.adapters.store import AdapterVersion
 from app.engine.base import AdapterRef, Engine
+from app.spec import PROMPT_HASH
 
 # Generic descriptions for the smoke check: built in, so it needs no data files.
 SMOKE_TEXTS = (
@@ -45,7 +47,7 @@ class BaseFacts:
 
 
 def read_base_facts(base_dir: Path) -> BaseFacts:
-    from app.models_store import fingerprint
+    from app.store.base import fingerprint
 
     base_dir = Path(base_dir)
     keys: set[str] = set()
@@ -63,7 +65,7 @@ def read_base_facts(base_dir: Path) -> BaseFacts:
     return BaseFacts(fingerprint(base_dir), frozenset(names), frozenset(paths))
 
 
-def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, max_rank: int) -> dict:
+def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, max_rank: int, prompt_hash: str = PROMPT_HASH) -> dict:
     """Raises AdapterRejected; returns a few facts about the adapter (rank, targets, tensors)."""
     if version.problem:
         raise AdapterRejected(version.problem)
@@ -71,6 +73,7 @@ def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, m
     config = _read_lora_config(folder)
     manifest = version.manifest
     assert manifest is not None  # a version without one carries `problem`
+    check_prompt(manifest.prompt_hash, prompt_hash)
     if manifest.base_fingerprint != base.fingerprint:
         raise AdapterRejected(
             f"trained on another base ({manifest.base_model}, {manifest.base_fingerprint[:19]}...), "
@@ -86,6 +89,19 @@ def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, m
         raise AdapterRejected(f"target modules not in the base model: {', '.join(sorted(missing))}")
     tensors = _check_weights(folder / ADAPTER_WEIGHTS)
     return {"rank": max(ranks), "targets": targets, "tensors": tensors}
+
+
+def check_prompt(recorded: str | None, served: str = PROMPT_HASH) -> None:
+    """A version is served only under the prompt it was trained with (the hashes in app.spec)."""
+    if recorded is None:
+        raise AdapterRejected(
+            f"the manifest records no prompt hash, so the prompt it was trained under is unknown; if it was "
+            f"trained with the served prompt, add \"prompt_hash\": \"{served}\" to its manifest.json"
+        )
+    if recorded != served:
+        raise AdapterRejected(
+            f"trained under another prompt (prompt hash {recorded[:19]}...), the served prompt's hash is {served[:19]}..."
+        )
 
 
 def _check_inside_store(version: AdapterVersion, adapters_dir: Path) -> Path:

@@ -48,27 +48,18 @@ class Target:
         return await run_load(self.send, concurrency, requests)
 
 
-def _raw_vllm_bodies(settings, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:
-    """The same prompts (the service's item text, same token cut, build_prompt) and sampling."""
-    from transformers import AutoTokenizer
-
+def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:
+    """The spec's prompts for the service's item texts, and the spec's sampling."""
     from app.api.schemas import EstimateRequest
-    from app.bench.raw_vllm import completion_bodies
-    from app.decoding import answer_token_ids
-    from app.engine.prompts import PromptCutter, token_budget
-    from app.models_store import resolve_base
+    from app.api.serving import item_text
 
-    model_dir = resolve_base(settings)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    cutter = PromptCutter(tokenizer, token_budget(settings))
-    texts = [EstimateRequest(**b).item_text(settings.prompt_token_budget) for b in bodies[:requests]]
-    prompts = [cutter.prompt_text_one(t) for t in texts]
+    texts = [item_text(EstimateRequest(**b), spec.char_ceiling) for b in bodies[:requests]]
     adapter, model = None, model_dir.name
     if probe.get("adapter"):
         name, _, version = probe["adapter"].partition("@")
         model = f"{name}-{version}"
-        adapter = (model, settings.adapters_dir / name / version)
-    return completion_bodies(prompts, model, settings, answer_token_ids(tokenizer)), adapter
+        adapter = (model, spec.settings.adapters_dir / name / version)
+    return [spec.completion_body(spec.item_prompt(t), model) for t in texts], adapter
 
 
 async def _alternate(ours: Target, raw: Target, concurrency: int, requests: int, rounds: int) -> tuple[LoadResult, LoadResult]:
@@ -120,10 +111,13 @@ def register(cli: typer.Typer) -> None:
                 if not compare_vllm:
                     return probe, merge([await ours.run(concurrency, requests) for _ in range(rounds)]), None
                 from app.bench.raw_vllm import raw_vllm_server
-                from app.models_store import resolve_base
+                from app.spec import ServingSpec
+                from app.store.base import resolve_base
 
-                raw_bodies, adapter = _raw_vllm_bodies(settings, bodies, probe, requests)
-                with raw_vllm_server(settings, resolve_base(settings), adapter, vllm_log) as raw_url:
+                model_dir = resolve_base(settings)
+                spec = ServingSpec.load(settings, model_dir)
+                raw_bodies, adapter = _raw_vllm_bodies(spec, model_dir, bodies, probe, requests)
+                with raw_vllm_server(spec, model_dir, adapter, vllm_log) as raw_url:
                     raw = Target(raw_url, "/v1/completions", raw_bodies, concurrency, {})
                     try:
                         mine, theirs = await _alternate(ours, raw, concurrency, requests, rounds)

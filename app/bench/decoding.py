@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from app.engine.base import PriceEstimate
-from app.items import NoPriceError, parse_price
+from app.items import parse_price
+from app.prices import NoPriceError, PriceEstimate
 
 
 def summarize(truths: Sequence[float], estimates: Sequence[PriceEstimate], level: float) -> dict:
@@ -52,25 +52,28 @@ def register(cli: typer.Typer) -> None:
     @cli.command("bench-decoding")
     def bench_decoding(
         data: Path = typer.Option(..., help="Items JSONL (e.g. ../shared/data/val.jsonl)."),
-        adapter: str = typer.Option(None, help="An adapter folder or name[@version]; default: the best version of the default adapter, else the base."),
+        adapter: str = typer.Option(None, help="name[@version] or a version folder in a store; default: the version `pricer serve` would answer with."),
         limit: int = typer.Option(None, help="Only the first N items."),
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
         """Interval coverage and greedy / mean / median scores of the in-process LLM on DATA."""
         from app.config import Settings
-        from app.estimators.llm import LlmEstimator, resolve_adapter
+        from app.estimators.llm import LlmEstimator, store_pin
         from app.items import load_items
 
         settings = Settings()
         try:
             items = load_items(data, limit=limit)
-            estimator = LlmEstimator(settings, resolve_adapter(settings, adapter))
+            estimator = LlmEstimator(*store_pin(settings, adapter))
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         started = time.perf_counter()
         try:
             estimates = estimator.estimates(items)
+        except ValueError as e:  # an adapter pin that does not resolve
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
         finally:
             estimator.close()
         result = summarize([i.price for i in items], estimates, settings.interval_level)

@@ -147,7 +147,7 @@ def load_tokenizer(folder: Path | None):
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"tokenizer folder not found: {folder}")
         return AutoTokenizer.from_pretrained(str(folder))
-    from app.models_store import PACKAGED, find_gguf
+    from app.store.base import PACKAGED, find_gguf
 
     gguf = find_gguf(PACKAGED["smollm2-135m"])
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

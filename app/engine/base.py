@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.prices import PriceEstimate
+
+if TYPE_CHECKING:
+    from app.spec import ServingSpec
+
+__all__ = ["AdapterLoadError", "AdapterRef", "Engine", "EngineDeadError", "EngineError", "PriceEstimate"]
 
 
 class EngineError(RuntimeError):
@@ -40,21 +48,13 @@ class AdapterRef:
         return f"{self.name}@{self.version}"
 
 
-@dataclass(frozen=True)
-class PriceEstimate:
-    """A point price and an interval, both taken from the model's own distribution."""
-
-    price: float
-    low: float
-    high: float
-    text: str = ""  # what the model wrote greedily after "Price is $"
-    detail: dict = field(default_factory=dict)  # method-specific diagnostics (not part of the API)
-
-
 class Engine(ABC):
     """Async context manager: `async with engine:` starts it and shuts it down cleanly."""
 
     model_name: str = "unknown"
+    # How this engine asks and reads the model (app.spec); the vLLM engine builds it from the
+    # served model's tokenizer at start. None: an engine that builds no prompts (a test double).
+    spec: ServingSpec | None = None
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -71,9 +71,8 @@ class Engine(ABC):
 
     @abstractmethod
     async def estimate(self, texts: Sequence[str], adapter: AdapterRef | None = None) -> list[PriceEstimate]:
-        """Price each item text (title first, as items.compose_text makes it). The engine cuts a
-        text that is over its token budget with the model's tokenizer and builds the prompt with
-        items.build_prompt: callers never build prompts themselves."""
+        """Price each item text (title first, as items.compose_text makes it). The engine builds
+        the prompts with its spec (the one cutter, the one template): callers never build prompts."""
 
     @abstractmethod
     async def add_adapter(self, ref: AdapterRef) -> None:

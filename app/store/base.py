@@ -1,9 +1,9 @@
-"""The base half of the model store: preparing packaged base models, resolving the served base,
+"""The base-model store: preparing packaged base models, resolving the served base,
 and the fingerprint that ties an adapter to the exact weights it was trained on.
 
 `models/base/<name>/` holds HF-format checkpoints (safetensors). Packaged models arrive as GGUF
 inside a registry package; `prepare` dequantizes one into a normal checkpoint once, building it
-under a temporary name and renaming it into place, so a reader never sees half a model.
+in a hidden folder and renaming it into place (app.store.atomic), so a reader never sees half a model.
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import typer
-
-from app.items import atomic_write_text
+from app.store.atomic import atomic_write_text, building
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +87,10 @@ def prepare(name: str, base_dir: Path, force: bool = False) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    base_dir.mkdir(parents=True, exist_ok=True)
-    tmp = base_dir / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with building(dest, replace=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         atomic_write_text(tmp / "pricer-source.json", json.dumps({"name": name, "gguf": gguf.name, "package": model_spec.pip_name}, indent=2))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
@@ -144,68 +132,3 @@ def fingerprint(model_dir: Path) -> str:
     except OSError:
         log.debug("cannot cache the fingerprint in %s (read-only store?)", model_dir)
     return value
-
-
-def build_tiny_llama(dest: Path, tokenizer_dir: Path, seed: int = 0, hidden: int = 128, layers: int = 2) -> Path:
-    """A tiny random Llama with a real tokenizer: fast to train and serve, for tests.
-
-    Head size 64 (hidden 128, 2 heads) is one the CPU attention kernels support."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=hidden // 64,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
-    return dest
-
-
-def register(cli: typer.Typer) -> None:
-    model_cli = typer.Typer(help="The model store: prepare packaged base models.", no_args_is_help=True)
-
-    @model_cli.command("prepare")
-    def prepare_command(
-        name: str = typer.Argument("smollm2-135m", help=f"One of: {', '.join(sorted(PACKAGED))}"),
-        force: bool = typer.Option(False, help="Rebuild even if it is there."),
-    ) -> None:
-        """Turn a packaged GGUF model into models/base/<name>/ (safetensors), once."""
-        from app.config import Settings
-
-        settings = Settings()
-        try:
-            path = prepare(name, settings.base_dir, force=force)
-        except ModelStoreError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"{name}: {path} ({fingerprint(path)})")
-
-    @model_cli.command("list")
-    def list_command() -> None:
-        """The base models in the store."""
-        from app.config import Settings
-
-        base_dir = Settings().base_dir
-        for path in sorted(base_dir.glob("*")) if base_dir.exists() else []:
-            if is_model_folder(path):
-                typer.echo(f"{path.name}\t{path}")
-
-    cli.add_typer(model_cli, name="model")

@@ -1,7 +1,8 @@
-"""Training examples: items as prompt/completion pairs, built with the shared prompt builder.
+"""Training examples: items as prompt/completion pairs, built by the serving spec (app.spec), so
+the template the model learns is the one it is served with.
 
-The description is cut with the model's own tokenizer so that prompt + completion fit in
-`max_length`: the trainer would otherwise cut from the end, which is where the price is.
+The description is cut with the spec's cutter so that prompt + completion fit in `max_length`: the
+trainer would otherwise cut from the end, which is where the price is.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.items import Item, build_completion, build_prompt, load_items
-
-# Room for the completion ("1234.00" is 7 digit/dot tokens in SmolLM2) and the end-of-text token.
-COMPLETION_ROOM = 10
+from app.items import Item, load_items
 
 
 def data_hash(paths: Sequence[Path]) -> str:
@@ -39,20 +37,6 @@ def oversampled(items: Sequence[Item], copies_by_origin: dict[str, int]) -> list
     return out
 
 
-def fit_text(text: str, tokenizer, max_length: int) -> str:
-    """`text` cut so that build_prompt(text) plus the completion fit in `max_length` tokens."""
-    overhead = len(tokenizer(build_prompt(""), add_special_tokens=True)["input_ids"])
-    budget = max(1, max_length - overhead - COMPLETION_ROOM)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) <= budget:
-        return text
-    return tokenizer.decode(ids[:budget], skip_special_tokens=True)
-
-
-def to_example(item: Item, tokenizer, max_length: int) -> dict[str, str]:
-    return {"prompt": build_prompt(fit_text(item.text, tokenizer, max_length)), "completion": build_completion(item.price)}
-
-
 def load_training_items(paths: Sequence[Path]) -> list[Item]:
     items: list[Item] = []
     for path in paths:
@@ -62,9 +46,9 @@ def load_training_items(paths: Sequence[Path]) -> list[Item]:
     return items
 
 
-def build_dataset(items: Sequence[Item], tokenizer, max_length: int, copies_by_origin: dict[str, int] | None = None):
+def build_dataset(items: Sequence[Item], spec, max_length: int, copies_by_origin: dict[str, int] | None = None):
     """An HF Dataset of prompt/completion pairs (TRL computes the loss on the completion only)."""
     from datasets import Dataset
 
-    rows = [to_example(item, tokenizer, max_length) for item in oversampled(items, copies_by_origin or {})]
+    rows = [spec.training_example(item, max_length) for item in oversampled(items, copies_by_origin or {})]
     return Dataset.from_list(rows)

@@ -1,13 +1,12 @@
 """Trainer checkpoints become adapter versions: models/adapters/<name>/<version>/.
 
-A version is built under a hidden temporary folder inside the adapter's folder (scanners skip
-names starting with "."), the manifest is written last, and the folder is renamed into place,
-so a reader sees either no version or a whole one.
+A version is built in a hidden folder inside the adapter's folder (app.store.atomic: scanners skip
+names starting with "."), the manifest is written last, and the folder is renamed into place, so a
+reader sees either no version or a whole one.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Manifest, ValidationScores
+from app.store.atomic import hidden_folder, publish
 
 
 def version_name(step: int, now: datetime | None = None) -> str:
@@ -37,11 +37,9 @@ def export_version(
     `validate(tmp_folder)` runs after the weights are written and before the manifest is, so the
     manifest carries the scores of exactly these weights."""
     adapter_root = Path(adapters_dir) / name
-    adapter_root.mkdir(parents=True, exist_ok=True)
     created = datetime.now(timezone.utc)
     version = version_name(step, created)
-    tmp = adapter_root / f".{version}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = hidden_folder(adapter_root / version)
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / "README.md").unlink(missing_ok=True)  # peft's model card template: noise in the store
@@ -57,7 +55,7 @@ def export_version(
             version = version_name(step, created)
         manifest = Manifest(name=name, version=version, steps=step, validation=validation, created_at=created, **manifest_fields)
         manifest.write(tmp)
-        os.replace(tmp, adapter_root / version)
+        publish(tmp, adapter_root / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

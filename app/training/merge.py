@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from app.adapters.manifest import Manifest
 from app.config import Settings
-from app.items import atomic_write_text
+from app.store.atomic import atomic_write_text, building
 
 
 class MergeError(RuntimeError):
@@ -24,7 +22,7 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from app.models_store import fingerprint, is_model_folder
+    from app.store.base import fingerprint, is_model_folder
 
     adapter = Path(adapter)
     try:
@@ -46,19 +44,10 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with building(dest, replace=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         source = {"merged_from": str(adapter), "adapter": f"{manifest.name}@{manifest.version}",
                   "base": str(base_path), "base_fingerprint": manifest.base_fingerprint, "qlora": manifest.qlora}
         atomic_write_text(tmp / "pricer-source.json", json.dumps(source, indent=2))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest

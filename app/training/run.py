@@ -11,6 +11,8 @@ from pathlib import Path
 
 from app.config import Settings
 from app.items import load_items
+from app.spec import ServingSpec
+from app.store.atomic import atomic_write_text
 from app.training.config import TrainConfig
 from app.training.data import build_dataset, data_hash, load_training_items
 
@@ -29,7 +31,7 @@ def resolve_paths(config: TrainConfig, settings: Settings) -> tuple[Path, str, P
     """(model store, base to load: a folder or a hub id, work dir for trainer checkpoints)."""
     store = Path(config.store) if config.store else settings.models_dir
     base_settings = settings.model_copy(update={"models_dir": store, "base_model": config.base})
-    from app.models_store import PACKAGED, is_model_folder, prepare
+    from app.store.base import PACKAGED, is_model_folder, prepare
 
     base_path = base_settings.base_model_path()
     if is_model_folder(base_path):
@@ -45,7 +47,7 @@ def resolve_paths(config: TrainConfig, settings: Settings) -> tuple[Path, str, P
 
 
 def base_fingerprint(base: str) -> str:
-    from app.models_store import fingerprint, is_model_folder
+    from app.store.base import fingerprint, is_model_folder
 
     return fingerprint(Path(base)) if is_model_folder(Path(base)) else f"hub:{base}"
 
@@ -165,7 +167,8 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = build_dataset(items, tokenizer, config.max_length, config.oversample)
+    spec = ServingSpec.build(settings, tokenizer)  # examples and validation: asked and read as served
+    dataset = build_dataset(items, spec, config.max_length, config.oversample)
 
     model = get_peft_model(load_model(base, config), lora_config(config))
     model.print_trainable_parameters()
@@ -176,6 +179,7 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
         base_fingerprint=base_fingerprint(base),
         lora_rank=config.lora_r, lora_alpha=config.lora_alpha, target_modules=list(config.target_modules),
         qlora=config.qlora, data_hash=data_hash(config.data),
+        prompt_hash=spec.prompt_hash, point_rule=spec.point_rule,
         training=json.loads(config.model_dump_json()) | {"train_items": len(items), "train_examples": len(dataset)},
         command=command,
     )
@@ -188,8 +192,8 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
             if not subset:
                 return None
             if config.qlora:  # a no-grad pass repacks 4-bit CPU weights and stops their gradients
-                return validate_fresh(base, folder, tokenizer, subset, str(config.val), config.eval_batch_size)
-            return validate(peft_model, tokenizer, subset, data=str(config.val), batch_size=config.eval_batch_size)
+                return validate_fresh(base, folder, spec, subset, str(config.val), config.eval_batch_size)
+            return validate(peft_model, spec, subset, data=str(config.val), batch_size=config.eval_batch_size)
 
         return export_version(peft_model, store / "adapters", config.name, step, manifest_fields, run_validation)
 
@@ -198,13 +202,11 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
         model=model, args=sft_config(config, work_dir), train_dataset=dataset, processing_class=tokenizer,
         callbacks=[exporter, LossCurveCallback(work_dir)],
     )
-    from app.items import atomic_write_text
-
     atomic_write_text(work_dir / RUN_FILE, config.model_dump_json(indent=2))
     return trainer, exporter, resume
 
 
-def validate_fresh(base: str, adapter_dir: Path, tokenizer, items, data: str, batch_size: int):
+def validate_fresh(base: str, adapter_dir: Path, spec, items, data: str, batch_size: int):
     """Validate an exported adapter on a freshly loaded bf16 base, as the service would serve it."""
     import torch
     from peft import PeftModel
@@ -216,6 +218,6 @@ def validate_fresh(base: str, adapter_dir: Path, tokenizer, items, data: str, ba
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16).to(device)
     model = PeftModel.from_pretrained(model, adapter_dir)
     try:
-        return validate(model, tokenizer, items, data=data, batch_size=batch_size)
+        return validate(model, spec, items, data=data, batch_size=batch_size)
     finally:
         del model

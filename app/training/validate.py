@@ -1,6 +1,7 @@
-"""Validation inside training: transformers + peft (the trainer image has no vLLM), with the
-service's decoding (app.decoding: the price from the per-step top-k logprobs of the greedy
-answer), so that a manifest's scores are the scores the service would get."""
+"""Validation inside training: transformers + peft (the trainer image has no vLLM), asked and read
+exactly as the service does (app.spec.ServingSpec: the served prompt with the served cut, the
+allowed answer tokens, the top-k logprobs of the greedy answer, the served point rule and interval
+level), so that a manifest's scores are the scores of what is served, and `best` ranks by them."""
 
 from __future__ import annotations
 
@@ -8,29 +9,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.adapters.manifest import ValidationScores
-from app.items import Item, NoPriceError, build_prompt
+from app.items import Item
+from app.prices import NoPriceError
 
-TOP_K = 20
+POINTS = ("mean", "median", "greedy")
 
 
 @dataclass
 class Answer:
-    """One greedy answer: its steps (chosen token + top-k alternatives) and the service's price."""
+    """One greedy answer: its steps (chosen token + top-k alternatives) and the served price."""
 
     text: str
     price: float | None
     steps: list = field(default_factory=list)
 
 
-def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int = 16, point: str = "mean") -> list[Answer]:
-    """Answers exactly as the service decodes them (app.decoding): a greedy generation allowed only
-    number tokens, "." and end-of-sequence, and the price from the per-step top-k logprobs.
+def generate_answers(model, spec, prompts: Sequence[str], batch_size: int = 16) -> list[Answer]:
+    """A greedy generation per prompt allowed only the spec's answer tokens, priced by the spec.
     Batched with left padding, under no_grad, in eval mode."""
     import torch
 
-    from app.decoding import ANSWER_MAX_TOKENS, answer_token_ids, estimate_from_steps, steps_from_scores
+    from app.decoding import steps_from_scores
 
-    allowed = answer_token_ids(tokenizer)
+    tokenizer = spec.tokenizer
+    allowed = spec.answer_token_ids
     was_training = model.training
     model.eval()
     side = tokenizer.padding_side
@@ -42,14 +44,14 @@ def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int =
                 batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True)
                 batch = {k: v.to(model.device) for k, v in batch.items()}
                 out = model.generate(
-                    **batch, max_new_tokens=ANSWER_MAX_TOKENS, do_sample=False, output_scores=True,
+                    **batch, max_new_tokens=spec.max_tokens, do_sample=False, output_scores=True,
                     return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id,
                     prefix_allowed_tokens_fn=lambda *_: allowed,
                 )
-                rows = steps_from_scores(out.scores, out.sequences, batch["input_ids"].shape[1], tokenizer, top_k=TOP_K)
+                rows = steps_from_scores(out.scores, out.sequences, batch["input_ids"].shape[1], tokenizer, top_k=spec.top_logprobs)
                 for steps in rows:
                     try:
-                        estimate = estimate_from_steps(steps, point=point)
+                        estimate = spec.estimate(steps)
                         answers.append(Answer(text=estimate.text, price=estimate.price, steps=steps))
                     except NoPriceError:
                         answers.append(Answer(text="".join(s.chosen for s in steps), price=None, steps=steps))
@@ -60,24 +62,26 @@ def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int =
     return answers
 
 
-def decoder_name(point: str = "mean") -> str:
+def decoder_name(point: str) -> str:
     return f"app.decoding:{point}"
 
 
-def validate(model, tokenizer, items: Sequence[Item], data: str | None = None, batch_size: int = 16, point: str = "mean") -> ValidationScores:
-    """Score the model on items with the service's point (`mean`); the median and greedy-text
-    points of the same generations are recorded beside it. No readable price counts as $0."""
+def validate(model, spec, items: Sequence[Item], data: str | None = None, batch_size: int = 16) -> ValidationScores:
+    """Score the model on items with the served point rule (spec.point_rule); the other point
+    rules of the same generations are recorded beside it (`by_point`). No readable price counts as $0."""
     from app.decoding import estimate_from_steps
     from app.evaluation import score
 
-    answers = generate_answers(model, tokenizer, [build_prompt(i.text) for i in items], batch_size=batch_size, point=point)
+    if spec.tokenizer.pad_token is None:
+        spec.tokenizer.pad_token = spec.tokenizer.eos_token
+    answers = generate_answers(model, spec, [spec.item_prompt(i.text) for i in items], batch_size=batch_size)
     truths = [i.price for i in items]
     by_point = {}
-    for other in ("mean", "median", "greedy"):
+    for other in POINTS:
         guesses = []
         for answer in answers:
             try:
-                guesses.append(estimate_from_steps(answer.steps, point=other).price)
+                guesses.append(estimate_from_steps(answer.steps, spec.interval_level, family=spec.family, point=other).price)
             except NoPriceError:
                 guesses.append(0.0)
         s = score(truths, guesses)
@@ -87,6 +91,6 @@ def validate(model, tokenizer, items: Sequence[Item], data: str | None = None, b
     scores = score(truths, guesses)
     return ValidationScores(
         n=len(items), mean_error=round(scores.mean_error, 4), rmsle=round(scores.rmsle, 4),
-        hit_rate=round(scores.hit_rate, 4), data=data, decoding=decoder_name(point),
+        hit_rate=round(scores.hit_rate, 4), data=data, decoding=decoder_name(spec.point_rule),
         unparsed=sum(1 for a in answers if a.price is None), by_point=by_point,
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.engine.base import AdapterLoadError, AdapterRef, Engine, PriceEstimate
+from app.engine.base import AdapterLoadError, AdapterRef, Engine
+from app.prices import PriceEstimate
 
 
 class RecordingEngine(Engine):

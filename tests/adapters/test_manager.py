@@ -138,3 +138,16 @@ async def test_smoke_check_rejects_nan_prices(models_dir, tiny_model_dir, store)
     assert manager.active.label == f"pa@{V2}"
     assert f"pa@{V1}" not in engine.loaded_labels()
     await manager.close()
+
+
+async def test_a_version_trained_under_another_prompt_is_rejected_with_that_reason(models_dir, tiny_model_dir, store):
+    from tests.factories import make_lora_adapter
+
+    make_lora_adapter(tiny_model_dir, store, "pa", V3, rank=4, seed=3, mean_error=1.0, prompt_hash="sha256:" + "e" * 64)
+    manager = await started(models_dir, tiny_model_dir, adapter_policy="best")
+    row = next(r for r in manager.snapshot() if r["version"] == V3)
+    assert row["status"] == "rejected" and "trained under another prompt" in row["reason"]
+    assert manager.active.label == f"pa@{V1}"  # the best of the others, although V3 claims the lowest error
+    with pytest.raises(AdapterUnavailableError, match="another prompt"):
+        await manager.activate("pa", V3)
+    await manager.close()

@@ -66,6 +66,8 @@ def test_no_manifest_is_not_a_version(adapters):
         ("wrong_base", "another base"),
         ("bad_manifest", "unreadable manifest"),
         ("manifest_mismatch", "manifest says"),
+        ("other_prompt", "trained under another prompt"),
+        ("no_prompt_hash", "records no prompt hash"),
     ],
 )
 def test_faults_are_rejected_with_reason(adapters, base_facts, fault, reason):
@@ -95,10 +97,14 @@ def test_faults_are_rejected_with_reason(adapters, base_facts, fault, reason):
         config.write_text(json.dumps(data))
     elif fault == "no_config":
         config.unlink()
-    elif fault in ("wrong_base", "manifest_mismatch"):
+    elif fault in ("wrong_base", "manifest_mismatch", "other_prompt", "no_prompt_hash"):
         data = json.loads(manifest.read_text())
         if fault == "wrong_base":
             data["base_fingerprint"] = "sha256:" + "0" * 64
+        elif fault == "other_prompt":
+            data["prompt_hash"] = "sha256:" + "e" * 64
+        elif fault == "no_prompt_hash":
+            del data["prompt_hash"]
         else:
             data["version"] = "20990101-000000-s9"
         manifest.write_text(json.dumps(data))

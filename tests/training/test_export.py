@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST, Manifest
-from app.models_store import fingerprint
+from app.store.base import fingerprint
 from app.training.data import data_hash
 from app.training.export import version_name
 

@@ -46,7 +46,7 @@ def test_merged_model_gives_the_same_greedy_tokens(trained_run, tiny_model_dir):
 
 
 def test_merge_refuses_another_base_and_an_existing_target(trained_run, tmp_path, tokenizer_dir):
-    from app.models_store import build_tiny_llama
+    from tests.tiny_model import build_tiny_llama
 
     config, versions = trained_run
     other = build_tiny_llama(tmp_path / "base" / "other", tokenizer_dir, seed=1)

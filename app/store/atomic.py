@@ -1,0 +1,67 @@
+"""The one way anything is published into the model store (or any folder readers watch): files are
+written under a temporary name and renamed; folders are built in a hidden folder beside their final
+place and renamed into place, so a reader sees either nothing or the whole thing. Scanners skip
+names that start with "." (the hidden build folders)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users (a trainer container) must read it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def hidden_folder(dest: Path) -> Path:
+    """A fresh, empty hidden build folder beside `dest` (same file system, so the rename is atomic)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+
+
+def publish(tmp: Path, dest: Path, replace: bool = False) -> Path:
+    """Rename the built folder `tmp` to `dest`. An existing `dest` is replaced only when `replace`
+    (moved aside first, so there is never a moment with a half-removed folder at `dest`);
+    otherwise FileExistsError."""
+    tmp.chmod(0o755)  # mkdtemp makes 0700; the service may run as another user
+    if dest.exists() or dest.is_symlink():
+        if not replace:
+            raise FileExistsError(f"{dest} exists")
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.replace(dest, old / dest.name)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
+    return dest
+
+
+@contextmanager
+def building(dest: Path | str, replace: bool = False) -> Iterator[Path]:
+    """`with building(dest) as tmp:` write files into `tmp`; on success it is renamed to `dest`
+    (see `publish`), on any error it is removed and `dest` is untouched."""
+    dest = Path(dest)
+    tmp = hidden_folder(dest)
+    try:
+        yield tmp
+        publish(tmp, dest, replace=replace)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,39 @@
+"""`pricer model prepare|list`: the base-model store from the command line."""
+
+from __future__ import annotations
+
+import typer
+
+from app.store.base import PACKAGED, ModelStoreError, fingerprint, is_model_folder, prepare
+
+
+def register(cli: typer.Typer) -> None:
+    model_cli = typer.Typer(help="The model store: prepare packaged base models.", no_args_is_help=True)
+
+    @model_cli.command("prepare")
+    def prepare_command(
+        name: str = typer.Argument("smollm2-135m", help=f"One of: {', '.join(sorted(PACKAGED))}"),
+        force: bool = typer.Option(False, help="Rebuild even if it is there."),
+    ) -> None:
+        """Turn a packaged GGUF model into models/base/<name>/ (safetensors), once."""
+        from app.config import Settings
+
+        settings = Settings()
+        try:
+            path = prepare(name, settings.base_dir, force=force)
+        except ModelStoreError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"{name}: {path} ({fingerprint(path)})")
+
+    @model_cli.command("list")
+    def list_command() -> None:
+        """The base models in the store."""
+        from app.config import Settings
+
+        base_dir = Settings().base_dir
+        for path in sorted(base_dir.glob("*")) if base_dir.exists() else []:
+            if is_model_folder(path):
+                typer.echo(f"{path.name}\t{path}")
+
+    cli.add_typer(model_cli, name="model")
