@@ -44,7 +44,7 @@ class KnnEstimator(Estimator):
     name = "knn"
     needs_training = True
 
-    def __init__(self, k: int = 10, rule: str = "mean", temperature: float = 0.05, embedder=None):
+    def __init__(self, k: int = 20, rule: str = "mean", temperature: float = 0.05, embedder=None):
         if rule not in ("mean", "median"):
             raise ValueError(f"knn: rule must be mean or median, got {rule!r}")
         if not 1 <= k <= 1000:

@@ -16,9 +16,9 @@ from app.index import ann
 from app.index.ann import AnnParams
 from app.index.embedders import Embedder, document, get_embedder, text_key
 from app.index.manifest import (
-    ANN_FILE, ITEMS_FILE, DataFile, IndexFolderError, IndexManifest, check_files, file_entry, resolve,
+    ANN_FILE, ITEMS_FILE, MANIFEST, DataFile, IndexFolderError, IndexManifest, check_files, file_entry, resolve,
 )
-from app.items import Item
+from app.items import Item, atomic_write_text
 
 MAX_K = 1000  # the library's bound; the API allows at most 20
 
@@ -83,7 +83,7 @@ class Index:
         (folder / ITEMS_FILE).write_text("".join(line + "\n" for line in lines))
         files = {name: file_entry(folder / name) for name in (ANN_FILE, ITEMS_FILE)}
         self.manifest = self.manifest.model_copy(update={"files": files})
-        self.manifest.write(folder)
+        atomic_write_text(folder / MANIFEST, self.manifest.model_dump_json(indent=2) + "\n")  # last
         self.folder = folder
 
     @classmethod

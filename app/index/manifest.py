@@ -14,7 +14,6 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.index.ann import AnnParams
-from app.items import atomic_write_text
 
 MANIFEST = "manifest.json"
 ANN_FILE = "ann.faiss"
@@ -53,11 +52,6 @@ class IndexManifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     build_seconds: float | None = None
     command: str | None = None
-
-    def write(self, folder: Path) -> Path:
-        path = Path(folder) / MANIFEST
-        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
-        return path
 
     @classmethod
     def read(cls, folder: Path) -> IndexManifest:
