@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "app.evaluation.commands",   # evaluate, leaderboard
     "app.index.commands",        # index build, index bench (retrieval)
     "app.evaluation.compare",    # compare (two per-item reports, paired)
+    "app.ensemble.commands",     # ensemble fit, ensemble show
     "app.store.commands",        # model prepare, model list
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve

@@ -1,0 +1,55 @@
+"""`pricer ensemble fit` end to end on synthetic items: members fitted on train only, a report
+member, a bundle that loads and combines, cross-validated scores with coverage."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.ensemble.bundle import Bundle
+from app.items import write_items
+from tests.factories import make_items
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_ensemble_fit_writes_a_bundle(tmp_path):
+    train, val, store = tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "store"
+    write_items(train, make_items(120, seed=1))
+    write_items(val, make_items(60, seed=2))
+    report = tmp_path / "constant.jsonl"
+    out = run("evaluate", "--data", val, "--estimator", "constant", "--train", train, "--report", report)
+    assert out.exit_code == 0, out.output
+    adapter = store / "adapters" / "pricer-x" / "v1"
+    adapter.mkdir(parents=True)
+    (adapter / "manifest.json").write_text("{}\n")
+    out = run("ensemble", "fit", "--train", train, "--val", val, "--member", "bow-ridge", "--member", "features-lr",
+              "--member-report", f"llm={report}", "--member-ref", "llm=adapters/pricer-x/v1",
+              "--models-dir", store, "--name", "t", "--json")
+    assert out.exit_code == 0, out.output
+    assert "stack bow-ridge+features-lr+llm" in out.stdout and "coverage" in out.stdout
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    full = result["stacks"]["bow-ridge+features-lr+llm"]
+    assert 0 <= full["coverage"] <= 1 and full["mean_error_ci"][0] < full["mean_error"] < full["mean_error_ci"][1]
+    bundle = Bundle.load(result["bundle"], store)
+    assert bundle.member("bow-ridge")["kind"] == "saved" and bundle.member("llm")["ref"] == "adapters/pricer-x/v1"
+    price, low, high = bundle.ensemble.combine({"bow-ridge": 50.0, "features-lr": 60.0, "llm": None})
+    assert low <= price <= high
+    shown = run("ensemble", "show", result["bundle"], "--models-dir", store)
+    assert shown.exit_code == 0 and '"subsets": 7' in shown.stdout
+
+
+def test_ensemble_fit_refuses_a_report_on_other_items(tmp_path):
+    train, val, other = tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "other.jsonl"
+    write_items(train, make_items(50, seed=1))
+    write_items(val, make_items(30, seed=2))
+    write_items(other, make_items(30, seed=3))
+    report = tmp_path / "r.jsonl"
+    assert run("evaluate", "--data", other, "--estimator", "constant", "--train", train, "--report", report).exit_code == 0
+    out = run("ensemble", "fit", "--val", val, "--member-report", f"llm={report}", "--models-dir", tmp_path)
+    assert out.exit_code == 2
+    assert "not on the stacking items" in out.output
