@@ -105,23 +105,29 @@ class ServingSpec:
         """`text` cut (in whole tokens) so that its prompt fits the served budget."""
         return self.cutter.cut_text(text)
 
-    def item_prompt(self, text: str) -> str:
-        """The served prompt for an item text, as text."""
-        return self.cutter.prompt_text_one(text)
+    def item_prompt(self, text: str, budget: int | None = None) -> str:
+        """The served prompt for an item text, as text; `budget`: the same template and cutter at
+        another token budget (a reader of the model that needs shorter prompts, e.g. llm-head)."""
+        return self._cutter(budget).prompt_text_one(text)
 
     def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The served prompts as token ids (what the engine sends)."""
         return self.cutter.prompt_ids(texts)
 
     @cached_property
-    def _training_cutters(self) -> dict[int, PromptCutter]:
-        return {}
+    def _cutters(self) -> dict[int, PromptCutter]:
+        return {self.budget: self.cutter}
+
+    def _cutter(self, budget: int | None) -> PromptCutter:
+        budget = self.budget if budget is None else budget
+        if budget not in self._cutters:
+            self._cutters[budget] = PromptCutter(self.tokenizer, budget)
+        return self._cutters[budget]
 
     def training_example(self, item: Item, max_length: int) -> dict[str, str]:
         """A prompt/completion pair whose tokens fit `max_length`: the same template and the same
         cutter as serving, at the training length, so the price at the end is never cut off."""
-        budget = max(1, max_length - COMPLETION_ROOM)
-        cutter = self._training_cutters.setdefault(budget, PromptCutter(self.tokenizer, budget))
+        cutter = self._cutter(max(1, max_length - COMPLETION_ROOM))
         return {"prompt": build_prompt(cutter.cut_text(item.text)), "completion": build_completion(item.price)}
 
     # ------------------------------------------------------------------ answers

@@ -12,7 +12,7 @@ from app.engine.base import Engine
 def build_engine(settings: Settings) -> Engine:
     """A VllmEngine on the served base (a packaged base is prepared on first use), or the fake one.
     Not started: `async with build_engine(settings) as engine:` or `await engine.start()`."""
-    from app.models_store import resolve_base
+    from app.store.base import resolve_base
 
     if settings.engine == "fake":
         from app.engine.fake import FakeEngine

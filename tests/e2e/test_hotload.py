@@ -31,13 +31,14 @@ ADMIN = {"Authorization": "Bearer admin-key"}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, tiny_model_dir):
     """Versions built once outside any store: V2 scores better than V1, V3 worse; plus a rank-32
-    one (over the engine's 16) and one trained on another base."""
+    one (over the engine's 16), one trained on another base and one under another prompt."""
     root = tmp_path_factory.mktemp("hot-built")
     make_lora_adapter(tiny_model_dir, root, NAME, V1, rank=8, seed=1, weight_std=0.5, mean_error=100.0)
     make_lora_adapter(tiny_model_dir, root, NAME, V2, rank=8, seed=2, weight_std=0.5, mean_error=80.0)
     make_lora_adapter(tiny_model_dir, root, NAME, V3, rank=8, seed=3, weight_std=0.5, mean_error=150.0)
     make_lora_adapter(tiny_model_dir, root / "big", NAME, V2, rank=32, seed=4)
     make_lora_adapter(tiny_model_dir, root / "other", NAME, V2, rank=8, seed=5, base_fingerprint="sha256:" + "1" * 64)
+    make_lora_adapter(tiny_model_dir, root / "prompt", NAME, V2, rank=8, seed=6, mean_error=1.0, prompt_hash="sha256:" + "2" * 64)
     return root
 
 
@@ -158,6 +159,7 @@ FAULTS = {
     "missing weights": (lambda b: b / NAME / V2, _no_weights, "is missing"),
     "corrupt weights": (lambda b: b / NAME / V2, _corrupt, "not complete safetensors"),
     "wrong base": (lambda b: b / "other" / NAME / V2, None, "another base"),
+    "trained under another prompt": (lambda b: b / "prompt" / NAME / V2, None, "trained under another prompt"),
     "rank over the limit": (lambda b: b / "big" / NAME / V2, None, "max_lora_rank=16"),
 }
 
