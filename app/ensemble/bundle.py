@@ -18,7 +18,8 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class Bundle:
     path: Path
     manifest: dict
     ensemble: Ensemble
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # strict=False: member -> why it failed its check
 
     @property
     def label(self) -> str:
@@ -110,9 +112,11 @@ class Bundle:
         return Path(models_dir) / row["ref"]
 
     @classmethod
-    def load(cls, directory: Path | str, models_dir: Path | str | None = None) -> Bundle:
+    def load(cls, directory: Path | str, models_dir: Path | str | None = None, strict: bool = True) -> Bundle:
         """Check every member and the stack against the manifest; refuse with a clear error.
-        External members are checked only when `models_dir` is given (the service gives it)."""
+        External members are checked only when `models_dir` is given (the service gives it).
+        strict=False (the service): a member that fails its check is recorded in `unavailable`
+        (member -> the reason) instead of refusing the bundle; the stack is always checked."""
         directory = Path(directory)
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
@@ -120,8 +124,14 @@ class Bundle:
             raise BundleError(f"{directory}: no {MANIFEST} (not an ensemble bundle, or not finished)") from None
         except (OSError, json.JSONDecodeError) as e:
             raise BundleError(f"{directory / MANIFEST}: {e}") from None
+        unavailable = {}
         for row in manifest.get("members", []):
-            _check_member(directory, row, Path(models_dir) if models_dir else None)
+            try:
+                _check_member(directory, row, Path(models_dir) if models_dir else None)
+            except BundleError as e:
+                if strict:
+                    raise
+                unavailable[row["name"]] = str(e)
         stack_file = directory / manifest["stack"]["file"]
         if not stack_file.is_file() or sha256_file(stack_file) != manifest["stack"]["sha256"]:
             raise BundleError(f"{stack_file}: missing or not the stack this bundle was fitted with")
@@ -129,7 +139,7 @@ class Bundle:
         names = [row["name"] for row in manifest["members"]]
         if stack["members"] != names:
             raise BundleError(f"{stack_file}: members {stack['members']} but the manifest lists {names}")
-        return cls(directory, manifest, Ensemble(tuple(names), stack["subsets"], float(stack["level"])))
+        return cls(directory, manifest, Ensemble(tuple(names), stack["subsets"], float(stack["level"])), unavailable)
 
 
 def _check_member(directory: Path, row: dict, models_dir: Path | None) -> None:
