@@ -122,6 +122,9 @@ async def test_readyz_and_metrics(app_client):
     assert 'pricer_requests_total{route="/v1/estimate",status="200"}' in text
     assert "pricer_estimate_dollars_bucket" in text and 'pricer_model_info{adapter="",base="tiny"} 1.0' in text
     assert "vllm:" in text  # vLLM's own metrics on the same registry
+    # vLLM's model label is the served model's name, not a filesystem path that changes per deployment.
+    labels = {line.split('model_name="', 1)[1].split('"', 1)[0] for line in text.splitlines() if 'model_name="' in line}
+    assert labels == {"tiny"}, labels
 
 
 @pytest.mark.timeout(300)
@@ -182,3 +185,77 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path, timeout_s: float 
         return wait_until_ready(f"{url}/readyz", timeout_s, process, interval_s=0.2)
     except (ServerExitedError, TimeoutError) as e:
         raise AssertionError(f"{e}:\n{log_path.read_text()[-3000:]}") from None
+
+
+# --- The process's own life on the real engine: start, Ctrl-C, engine death (issue 11)
+
+
+def _serve_env(tiny_model_dir, tmp_path) -> dict[str, str]:
+    return {
+        "PRICER_MODELS_DIR": str(tmp_path),
+        "PRICER_BASE_MODEL": str(tiny_model_dir),
+        "PRICER_DEVICE": "cpu",
+        "PRICER_MAX_NUM_SEQS": "16",
+        "PRICER_MAX_LORAS": "2",
+        "PRICER_MAX_LORA_RANK": "16",
+        "PRICER_SHUTDOWN_TIMEOUT_S": "15",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+    }
+
+
+@pytest.mark.timeout(400)
+def test_healthz_answers_during_the_whole_start_and_ctrl_c_on_the_group_exits(tiny_model_dir, tmp_path):
+    """/healthz within 1 s from the first answer until ready (vLLM starts off the event loop); then
+    SIGINT to the whole process group (a terminal's Ctrl-C: the engine core gets it too) ends it all."""
+    import time
+
+    from tests.api.live_server import serve_process
+
+    with serve_process(tmp_path, _serve_env(tiny_model_dir, tmp_path), wait=False) as (url, process, log_path):
+        slow, answered, deadline = [], 0, time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            started = time.monotonic()
+            try:
+                httpx.get(f"{url}/healthz", timeout=1.0)
+                answered += 1
+            except httpx.TimeoutException:
+                slow.append(round(time.monotonic() - started, 2))
+            except httpx.TransportError:  # not listening yet
+                assert answered == 0, "the server stopped answering after it had started"
+            if answered and httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                break
+            time.sleep(0.25)
+        assert process.poll() is None and answered > 5, log_path.read_text()[-3000:]
+        assert not slow, f"/healthz took over 1 s {len(slow)} times during the start"
+        response = httpx.post(f"{url}/v1/estimate", json=ITEM, timeout=60)
+        assert response.status_code == 200, response.text
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("Ctrl-C did not stop the service within 40 s:\n" + log_path.read_text()[-3000:]) from None
+        assert time.monotonic() - started < 40
+
+
+@pytest.mark.timeout(400)
+def test_killing_the_engine_makes_the_service_exit_non_zero(tiny_model_dir, tmp_path):
+    import time
+
+    import psutil
+
+    from tests.api.live_server import serve_process
+
+    with serve_process(tmp_path, _serve_env(tiny_model_dir, tmp_path), ready_timeout_s=300) as (url, process, log_path):
+        children = psutil.Process(process.pid).children(recursive=True)
+        engines = [c for c in children if "EngineCore" in " ".join(c.cmdline()) + c.name()] or children
+        assert engines, "no engine process found"
+        started = time.monotonic()
+        for child in engines:
+            child.kill()
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the service outlived its engine by 30 s:\n" + log_path.read_text()[-3000:]) from None
+        assert code != 0 and time.monotonic() - started < 30
+        assert "engine died" in log_path.read_text()
