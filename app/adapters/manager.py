@@ -4,6 +4,7 @@ Every request takes a lease on the version that answers it; activation loads the
 under a fresh lora_id, switches new requests to it in one step, and unloads an old version only
 once its last lease is released (keeping `keep_loaded` versions resident for quick rollback).
 Activations and store rescans are serialized by one lock; requests never wait for that lock.
+Leases and pins: app/adapters/leases.py; file re-checks and automatic rollback: app/adapters/guard.py.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from app.adapters import metrics, policy, state
 from app.adapters.entry import Entry, describe
 from app.adapters.guard import GuardMixin
-from app.adapters.store import AdapterVersion, parse_pin, scan
+from app.adapters.leases import AdapterUnavailableError, LeaseMixin, UnknownAdapterError
+from app.adapters.store import AdapterVersion, scan
 from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
 from app.config import Settings
 from app.engine.base import AdapterLoadError, AdapterRef, Engine
@@ -31,15 +31,7 @@ log = logging.getLogger(__name__)
 _LORA_IDS = itertools.count(1)
 
 
-class UnknownAdapterError(LookupError):
-    """No such adapter name or version in the store (-> 404)."""
-
-
-class AdapterUnavailableError(RuntimeError):
-    """The version exists but was rejected or cannot be loaded (-> 409); the message says why."""
-
-
-class AdapterManager(GuardMixin):
+class AdapterManager(LeaseMixin, GuardMixin):
     def __init__(self, settings: Settings, engine: Engine, base_dir: Path, persist: bool = True):
         """`persist` False: never writes the persisted state (an in-process reader such as the llm
         estimator resolves exactly as the service would, without changing what it restores)."""
@@ -95,63 +87,6 @@ class AdapterManager(GuardMixin):
         """The point rule the engine answers with (its serving spec's); `best` ranks by it."""
         spec = getattr(self.engine, "spec", None)
         return spec.point_rule if spec is not None else None
-
-    @asynccontextmanager
-    async def lease(self, pinned: str | None) -> AsyncIterator[AdapterRef | None]:
-        """The version that answers one request, kept loaded until the request is done."""
-        entry = await self._lease_entry(pinned)
-        metrics.ADAPTER_REQUESTS.labels(adapter="" if entry is None else entry.version.name).inc()
-        if entry is None:
-            yield None
-            return
-        ref, error = entry.ref, None
-        try:
-            yield ref
-        except BaseException as e:
-            error = e
-            raise
-        finally:
-            self._note_outcome(entry, error)  # app.adapters.guard: repeated failures roll back
-            entry.leases -= 1
-            if entry.leases == 0:
-                self._schedule(self._evict_excess())
-
-    async def _lease_entry(self, pinned: str | None) -> Entry | None:
-        for _ in range(5):
-            if pinned is None or pinned == "":
-                ref = self._active
-                if ref is None:
-                    return None
-                entry = self._entries[(ref.name, ref.version)]
-            else:
-                entry = self._resolve_pin(pinned)
-                await self._ensure_loaded(entry)
-            # No await between this check and the increment: an unload cannot slip in.
-            if entry.ref is not None:
-                entry.leases += 1
-                entry.last_used = next(self._tick)
-                return entry
-        raise AdapterUnavailableError(f"adapter {pinned!r} was unloaded while being leased; retry")
-
-    def _resolve_pin(self, pinned: str) -> Entry:
-        name, version = parse_pin(pinned)
-        if version is not None:
-            entry = self._entries.get((name, version))
-            if entry is None:
-                raise UnknownAdapterError(f"no adapter version {name}@{version}")
-            if entry.rejected:
-                raise AdapterUnavailableError(f"{name}@{version} was rejected: {entry.rejected}")
-            return entry
-        if self._active is not None and self._active.name == name:
-            return self._entries[(name, self._active.version)]
-        rows = [e for e in self._entries.values() if e.version.name == name]
-        if not rows:
-            raise UnknownAdapterError(f"no adapter named {name!r}")
-        usable = {e.version.key: e for e in rows if not e.rejected}
-        if not usable:
-            raise AdapterUnavailableError(f"every version of {name!r} was rejected")
-        best = policy.ranked([e.version for e in usable.values()], self.settings.adapter_policy, self.served_point)[0]
-        return usable[best.key]
 
     # ------------------------------------------------------------------ admin
     def snapshot(self) -> list[dict]:
