@@ -68,9 +68,11 @@ REGISTRY: dict[str, str] = {
     "embed-gbm": "app.estimators.embeddings:EmbedGbmEstimator",
     "embed-rf": "app.estimators.embeddings:EmbedRfEstimator",
     "knn": "app.estimators.knn:KnnEstimator",
+    "sparse-mlp": "app.estimators.sparse_mlp:SparseMlpEstimator",
     "frontier": "app.estimators.frontier:FrontierEstimator",
     "llm": "app.estimators.llm:LlmEstimator",
     "http": "app.estimators.http:HttpEstimator",
+    "llm-head": "app.estimators.llm_head:LlmHeadEstimator",
 }
 
 

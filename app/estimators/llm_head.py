@@ -1,0 +1,122 @@
+"""`llm-head`: the base LLM's hidden states read out by a ridge regression on log price.
+
+At a few thousand training items the LLM's knowledge is better read out by a regression head
+than by generating digits (docs/ensemble.md; the course's students found the same with a 3B
+model). Each item's prompt (the one prompt builder, app.items.build_prompt) goes through the
+frozen base model once; the features are the mean over tokens and the last token's state of a few
+layers, standardised, then RidgeCV on log1p(price). The base model is the served one
+(Settings.base_model in the model store), so the head reads the same network that vLLM serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from app.config import Settings
+from app.estimators.base import EstimatorOptions
+from app.estimators.sklearn_base import SklearnEstimator
+from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
+from app.items import Item, build_prompt
+
+LAYERS = (-1, -4, -8)  # hidden-state layers pooled (from the top)
+TEXT_TOKENS = 140  # the item text is cut to this many tokens before the prompt is built
+BATCH = 16
+
+
+@lru_cache(maxsize=2)
+def _load_backbone(model_dir: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    model.eval()
+    return tokenizer, model
+
+
+def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True):
+    """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy)."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    tokenizer, model = _load_backbone(str(model_dir))
+    cut = [tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"][:TEXT_TOKENS]) for t in texts]
+    prompts = [build_prompt(t) for t in cut]
+    # Longest first so each batch pads little; rows are put back in order at the end.
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    rows: list = [None] * len(prompts)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    batches = range(0, len(order), BATCH)
+    for start in tqdm(batches, desc="llm-head features", unit="batch", disable=not progress or len(order) <= 64):
+        index = order[start:start + BATCH]
+        enc = tokenizer([prompts[i] for i in index], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            out = model(**enc, output_hidden_states=True)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        last = enc["attention_mask"].sum(dim=1) - 1
+        parts = []
+        # A model shallower than the deepest layer asked for (the tests' tiny one) uses what it has.
+        present = list(dict.fromkeys(max(layer, -len(out.hidden_states)) for layer in layers))
+        for layer in present:
+            states = out.hidden_states[layer].float()
+            parts.append((states * mask).sum(dim=1) / mask.sum(dim=1))
+            parts.append(states[torch.arange(states.shape[0]), last])
+        features = torch.cat(parts, dim=1).numpy()
+        for row, i in enumerate(index):
+            rows[i] = features[row]
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
+
+
+class LlmHeadEstimator(SklearnEstimator):
+    name = "llm-head"
+
+    def __init__(self, model: object | None = None, model_dir: Path | None = None):
+        super().__init__(model)
+        self.model_dir = model_dir
+
+    @classmethod
+    def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
+        return cls(model_dir=_base_dir(options.settings))
+
+    def build_model(self):
+        import numpy as np
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        # Strong regularisation: thousands of features, a few thousand items (RidgeCV picked ~3,000).
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(1, 5, 17)))
+
+    def inputs(self, items: Sequence[Item]):
+        if self.model_dir is None:
+            raise RuntimeError("llm-head: no base model folder")
+        return hidden_features(self.model_dir, [item.text for item in items])
+
+    def meta(self) -> dict:
+        from app.store.base import fingerprint
+
+        return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "layers": list(LAYERS)}
+
+    @classmethod
+    def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
+        from app.store.base import fingerprint
+
+        meta = read_meta(directory)
+        model_dir = _base_dir(options.settings)
+        if meta.get("base_fingerprint") != fingerprint(model_dir):
+            raise SavedEstimatorError(
+                f"{directory}: fitted on base model {meta.get('base_model')!r} ({meta.get('base_fingerprint')}), "
+                f"but the store's base is {model_dir} ({fingerprint(model_dir)})"
+            )
+        return cls(load_model(Path(directory) / MODEL_FILE), model_dir)
+
+
+def _base_dir(settings: Settings) -> Path:
+    from app.store.base import resolve_base
+
+    return resolve_base(settings)
