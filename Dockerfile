@@ -38,10 +38,11 @@ FROM cpu-base AS cpu
 WORKDIR /srv/pricer
 # Only what the install needs, so this layer is rebuilt only when the dependencies change.
 # An empty app/ package lets the editable install resolve; the real source replaces it below.
+# `make install-serve` is what `make serve` installs: the serving extras only (no training or dev stack).
 COPY pyproject.toml Makefile README.md ./
 RUN mkdir app && touch app/__init__.py \
     && PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu \
-       make install VENV=/opt/venv PYTHON=python3.11 EXTRAS=cpu,serve
+       make install-serve VENV=/opt/venv PYTHON=python3.11
 COPY app/ app/
 # models/ in the context holds only the shipped adapters and READMEs (.dockerignore); never base weights.
 COPY models/ /opt/pricer/shipped-models/
