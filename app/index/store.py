@@ -6,8 +6,6 @@ its manifest already inside, so a reader never sees half of one.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +15,7 @@ from app.index.embedders import Embedder
 from app.index.index import Index
 from app.index.manifest import DataFile
 from app.items import Item
+from app.store.atomic import building
 
 
 def new_version(count: int) -> str:
@@ -35,17 +34,10 @@ def build_index(
     root = Path(root)
     version = new_version(len(items))
     index = Index.from_items(items, embedder, params, version=version, data=data, progress=progress)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
-    try:
-        index.write(tmp)  # the manifest last: the folder is whole from here on
-        tmp.chmod(0o755)
-        target, n = root / version, 1
-        while target.exists():  # two builds of the same size in the same second
-            n += 1
-            target = root / f"{version}-{n}"
-        tmp.rename(target)
-        return target
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    target, n = root / version, 1
+    while target.exists():  # two builds of the same size in the same second
+        n += 1
+        target = root / f"{version}-{n}"
+    with building(target) as tmp:  # a hidden folder beside it, renamed into place when whole
+        index.write(tmp)  # the manifest last
+    return target
