@@ -92,8 +92,8 @@ class PricerServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame) -> None:
         if self.should_exit:
-            log.warning("second %s: exiting now, without the rest of the shutdown", signal.Signals(sig).name)
-            logging.shutdown()
+            # No logging here: another thread may hold a handler's lock, and this must not wait.
+            os.write(2, f"second {signal.Signals(sig).name}: exiting now, without the rest of the shutdown\n".encode())
             os._exit(128 + sig)
         super().handle_exit(sig, frame)
 
