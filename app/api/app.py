@@ -19,7 +19,7 @@ from app.api.errors import install_handlers
 from app.api.lifecycle import Lifecycle
 from app.api.middleware import ServiceMiddleware
 from app.api.openapi import install_docs
-from app.api.routes import estimate, health
+from app.api.routes import ensemble, estimate, health
 from app.config import Settings
 from app.engine.base import Engine
 
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.include_router(health.router)
     app.include_router(estimate.router)
+    app.include_router(ensemble.router)
     _include_admin_router(app)
     install_docs(app)
     return app

@@ -70,8 +70,11 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 AdaptersDep = Annotated[AdapterManager, Depends(get_adapters)]
 
 
-def get_estimate_service(settings: SettingsDep, engine: EngineDep, adapters: AdaptersDep) -> EstimateService:
-    return EstimateService(settings, engine, adapters)
+def get_estimate_service(settings: SettingsDep, engine: EngineDep, adapters: AdaptersDep,
+                         lifecycle: LifecycleDep) -> EstimateService:
+    extras = lifecycle.extras
+    return EstimateService(settings, engine, adapters, ensemble=extras and extras.ensemble,
+                           comparables=extras and extras.comparables)
 
 
 EstimateServiceDep = Annotated[EstimateService, Depends(get_estimate_service)]

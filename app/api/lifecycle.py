@@ -35,6 +35,7 @@ class Lifecycle:
         self.engine = engine
         self.owns_engine = engine is None
         self.adapters = None
+        self.extras = None  # app.api.answers.Extras: the ensemble and the comparables index
         self.ready = False
         self.error: BaseException | None = None
         self.engine_died = False
@@ -59,7 +60,14 @@ class Lifecycle:
 
     async def _bring_up(self) -> None:
         try:
-            base_dir = await self._start_engine()
+            from app.api.answers import Extras
+
+            # The ensemble's members and the index load in a worker thread while the engine starts.
+            extras = asyncio.create_task(asyncio.to_thread(Extras.load, self.settings), name="pricer-extras")
+            try:
+                base_dir = await self._start_engine()
+            finally:
+                self.extras = await extras
             from app.adapters.manager import AdapterManager
 
             manager = AdapterManager(self.settings, self.engine, base_dir)
@@ -122,6 +130,8 @@ class Lifecycle:
                 await asyncio.gather(task, return_exceptions=True)
         if self.adapters is not None:
             await _bounded(self.adapters.close(), budget, "closing the adapter manager")
+        if self.extras is not None:
+            await _bounded(self.extras.close(), budget, "closing the ensemble's members")
         if self.owns_engine and self.engine is not None:
             await _bounded(self.engine.close(), budget, "closing the engine")
 

@@ -24,6 +24,17 @@ ESTIMATE_DOLLARS = Histogram(
 BATCH_ITEMS = Histogram(
     "pricer_batch_items", "Items per POST /v1/estimate/batch request.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 )
+MEMBER_DURATION = Histogram(
+    "pricer_member_duration_seconds",
+    "Time one ensemble member took on one request (queueing included), by member.",
+    ["member"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+MEMBER_LEFT_OUT = Counter(
+    "pricer_member_left_out_total",
+    "Ensemble members left out of an answer, by member and reason (timeout, error).",
+    ["member", "reason"],
+)
 INFLIGHT = Gauge("pricer_inflight_requests", "Requests being served now (probes and /metrics excluded).")
 MODEL_INFO = Gauge("pricer_model_info", "1 for the served base model and the active adapter (\"\" = none).", ["base", "adapter"])
 

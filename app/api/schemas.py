@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
 class EstimateRequest(BaseModel):
@@ -35,6 +35,7 @@ class EstimateRequest(BaseModel):
     details: dict[str, str] | None = Field(None, description="Product details, e.g. {\"Brand\": \"Acme\"}.")
     category: str | None = Field(None, description="Product category (informational).")
     adapter: str | None = Field(None, description="Adapter to use: \"name\" or \"name@version\"; default: the active one.")
+    comparables: int = Field(0, ge=0, le=20, description="How many similar priced items (0-20) to return behind the estimate.")
 
     @model_validator(mode="after")
     def _title_or_description(self) -> EstimateRequest:
@@ -49,14 +50,36 @@ class BatchRequest(BaseModel):
     items: list[EstimateRequest] = Field(min_length=1, description="Products, answered in the same order.")
 
 
+OPTIONAL_FIELDS = ("ensemble", "components", "comparables")  # left out of an answer when null
+
+
+class ComparableOut(BaseModel):
+    title: str
+    price: float = Field(description="Its price, dollars.")
+    similarity: float = Field(description="Cosine similarity to the request's text (1 = the same).")
+
+
 class EstimateResponse(BaseModel):
     price: float = Field(description="Point estimate, dollars.")
-    low: float = Field(description="Lower end of the interval from the model's own distribution.")
+    low: float = Field(description="Lower end of the interval (the ensemble's conformal interval, or the LLM's own distribution).")
     high: float = Field(description="Upper end of that interval.")
     currency: Literal["USD"] = "USD"
     model: str = Field(description="The served base model.")
     adapter: str | None = Field(description="The adapter that answered (\"name@version\"), null for the base model.")
     request_id: str
+    ensemble: str | None = Field(None, description="The ensemble bundle that answered (\"name@version\"); null: the LLM alone.")
+    components: dict[str, float | None] | None = Field(
+        None, description="Each ensemble member's price; null for a member left out of this answer (failed or timed out).")
+    comparables: list[ComparableOut] | None = Field(None, description="The most similar indexed items, most similar first (when asked).")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_extras(self, handler):
+        """`ensemble`/`components` only when the ensemble answered, `comparables` only when asked."""
+        data = handler(self)
+        for key in OPTIONAL_FIELDS:
+            if isinstance(data, dict) and data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class BatchResponse(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from app.api import metrics
+from app.api import answers, metrics
 from app.api.errors import ProblemError
 from app.api.request_context import current_request_id
 from app.api.sanitize import strip_answer_cues
@@ -39,23 +39,30 @@ def _raw_size(body: EstimateRequest) -> int:
     return size + sum(len(k) + len(v) for k, v in (body.details or {}).items())
 
 
-def build_response(estimate: PriceEstimate, model: str, adapter: str | None, request_id: str | None) -> EstimateResponse:
-    """The one place an estimate becomes an API answer."""
+def build_response(estimate: PriceEstimate, model: str, adapter: str | None, request_id: str | None, *,
+                   ensemble: str | None = None, components: dict | None = None,
+                   comparables: list | None = None) -> EstimateResponse:
+    """The one place an estimate becomes an API answer (`ensemble`/`components` when the ensemble
+    answered, `comparables` when asked)."""
     metrics.ESTIMATE_DOLLARS.observe(estimate.price)
     return EstimateResponse(
         price=round(estimate.price, 2), low=round(estimate.low, 2), high=round(estimate.high, 2),
         model=model, adapter=adapter, request_id=request_id or "",
+        ensemble=ensemble if components is not None else None, components=components, comparables=comparables,
     )
 
 
 class EstimateService:
     """One request's view of the serving stack: settings, the engine and the adapter manager."""
 
-    def __init__(self, settings: Settings, engine: Engine, adapters, model_label: str | None = None):
+    def __init__(self, settings: Settings, engine: Engine, adapters, model_label: str | None = None,
+                 ensemble=None, comparables=None):
         self.settings = settings
         self.engine = engine
         self.adapters = adapters
         self.model = model_label or engine.model_name
+        self.ensemble = ensemble  # app.ensemble.service.EnsembleService, None: the LLM alone answers
+        self.comparables = comparables  # app.index.service.ComparablesService, None: no index
 
     async def texts(self, items: Sequence[EstimateRequest]) -> list[str]:
         """Item texts in order; a big batch is built off the event loop. An item with nothing left
@@ -92,10 +99,21 @@ class EstimateService:
             ) from None
         return estimates, (ref.label if ref is not None else None)
 
+    async def answer(self, bodies: Sequence[EstimateRequest], texts: Sequence[str], pin: str | None) -> list:
+        """The served answers (app.api.answers: the ensemble's, the LLM one member, or the LLM's)."""
+        return await answers.answer(self.ensemble, bodies, texts, lambda: self.price(texts, pin))
+
+    def respond(self, answer, found: list | None, request_id: str | None) -> EstimateResponse:
+        label = self.ensemble.label if self.ensemble is not None else None
+        return build_response(answer, self.model, answer.adapter, request_id, ensemble=label,
+                              components=answer.components, comparables=found)
+
     async def estimate(self, body: EstimateRequest) -> EstimateResponse:
+        answers.require_index(self.comparables, [body])
         [text] = await self.texts([body])
-        [result], label = await self.price([text], body.adapter)
-        return build_response(result, self.model, label, current_request_id())
+        [result], [found] = await asyncio.gather(
+            self.answer([body], [text], body.adapter), answers.comparables(self.comparables, [body], [text]))
+        return self.respond(result, found, current_request_id())
 
     async def estimate_batch(self, items: Sequence[EstimateRequest]) -> BatchResponse:
         limit = self.settings.max_batch
@@ -105,15 +123,18 @@ class EstimateService:
                 type="batch-too-large",
             )
         metrics.BATCH_ITEMS.observe(len(items))
+        answers.require_index(self.comparables, items)
         texts = await self.texts(items)
         # Items may pin different adapters: one engine call per adapter, answers put back in order.
         groups: dict[str | None, list[int]] = {}
         for index, item in enumerate(items):
             groups.setdefault(item.adapter, []).append(index)
-        results = await asyncio.gather(*(self.price([texts[i] for i in idx], pin) for pin, idx in groups.items()))
+        found, *results = await asyncio.gather(
+            answers.comparables(self.comparables, items, texts),
+            *(self.answer([items[i] for i in idx], [texts[i] for i in idx], pin) for pin, idx in groups.items()))
         request_id = current_request_id()
-        answers: list[EstimateResponse | None] = [None] * len(texts)
-        for indices, (estimates, label) in zip(groups.values(), results, strict=True):
-            for index, result in zip(indices, estimates, strict=True):
-                answers[index] = build_response(result, self.model, label, request_id)
-        return BatchResponse(estimates=answers)
+        out: list[EstimateResponse | None] = [None] * len(texts)
+        for indices, group in zip(groups.values(), results, strict=True):
+            for index, result in zip(indices, group, strict=True):
+                out[index] = self.respond(result, found[index], request_id)
+        return BatchResponse(estimates=out)

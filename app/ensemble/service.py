@@ -1,0 +1,210 @@
+"""The ensemble as the service's answer (PRICER_ESTIMATOR=ensemble, the default).
+
+At start-up (`load_ensemble(settings)`, sync: the app runs it in a worker thread) the newest
+finished bundle is loaded leniently: a member that is missing or does not match (a knn member whose
+index was never built on this machine, a saved estimator that cannot load or fails its warm-up) is
+recorded with the reason and the service runs with the members it has. No bundle at all, or no
+member left: the LLM alone answers, and GET /v1/ensemble says why.
+
+Per request (`EnsembleService.answer`), the saved members (sklearn/skops, the llm-head, knn) run in
+worker threads (app.ensemble.runner) and the `llm` member through the engine the service already
+leases, all concurrently, each bounded by PRICER_MEMBER_TIMEOUT_S. A member that fails or times out
+is left out of that answer (logged, counted in pricer_member_left_out_total) and the bundle's stack
+fitted for exactly the members that answered combines the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.ensemble.bundle import Bundle, BundleError, find_bundles
+from app.ensemble.combine import NoMembersError
+from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
+from app.items import Item
+
+log = logging.getLogger("pricer.ensemble")
+
+DEFAULT_NAME = "pricer-ensemble"
+LLM_MEMBER = "llm"
+PROBE = Item(title="Probe", price=1.0, text="Probe\nA small probe item that warms up the ensemble's members.")
+
+
+@dataclass
+class Answer:
+    """One item's served answer: the point and interval, the adapter that answered (the LLM), and
+    each member's price (None: left out) when the ensemble answered."""
+
+    price: float
+    low: float
+    high: float
+    adapter: str | None
+    components: dict[str, float | None] | None = None
+
+
+@dataclass
+class EnsembleService:
+    bundle: Bundle
+    runners: dict[str, MemberRunner]
+    llm: str | None  # the member the engine answers for, if the bundle has one
+    missing: dict[str, str] = field(default_factory=dict)  # member -> why it is not served
+    timeout_s: float = 5.0
+
+    @property
+    def label(self) -> str:
+        return self.bundle.label
+
+    def describe(self) -> dict:
+        rows = []
+        for row in self.bundle.manifest["members"]:
+            name = row["name"]
+            status = "missing" if name in self.missing else "loaded"
+            rows.append({"name": name, "kind": row["kind"], "status": status, "reason": self.missing.get(name),
+                         **({"ref": row.get("ref")} if row["kind"] == "external" else {})})
+        return {
+            "estimator": "ensemble", "ensemble": self.label, "path": str(self.bundle.path),
+            "level": self.bundle.ensemble.level, "member_timeout_s": self.timeout_s,
+            "loaded": [r["name"] for r in rows if r["status"] == "loaded"],
+            "missing": dict(self.missing), "members": rows,
+        }
+
+    async def answer(
+        self,
+        items: Sequence[Item],
+        llm_call: Callable[[], Awaitable[tuple[list, str | None]]],
+        passthrough: tuple[type[BaseException], ...] = (),
+    ) -> list[Answer]:
+        """Every member on `items` at once; `llm_call()` prices them with the leased adapter and
+        returns (PriceEstimate list, adapter label). Exceptions in `passthrough` (the client's
+        mistakes, a dead engine) are raised as they are; any other failure leaves a member out."""
+        names = list(self.runners)
+        calls = [self.runners[n].predict(items, self.timeout_s) for n in names]
+        if self.llm is not None:
+            names.append(self.llm)
+            calls.append(self._llm(llm_call, len(items), passthrough))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        prices: dict[str, list[float] | None] = {}
+        adapter = None
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, passthrough):
+                raise result
+            if isinstance(result, MemberLeftOut):
+                prices[name] = None
+            elif isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                left_out(name, "error", f"{type(result).__name__}: {result}")
+                prices[name] = None
+            elif name == self.llm:
+                prices[name], adapter = result
+            else:
+                prices[name] = result
+        return [self._combine(i, prices, adapter) for i in range(len(items))]
+
+    async def _llm(self, llm_call, count: int, passthrough) -> tuple[list[float], str | None]:
+        started = time.perf_counter()
+        try:
+            estimates, label = await asyncio.wait_for(llm_call(), timeout=self.timeout_s)
+        except TimeoutError:
+            raise left_out(self.llm, "timeout", f"over {self.timeout_s:g} s") from None
+        except passthrough:
+            raise
+        except Exception as e:
+            raise left_out(self.llm, "error", f"{type(e).__name__}: {e}") from None
+        finally:
+            observe(self.llm, time.perf_counter() - started)
+        if len(estimates) != count:
+            raise left_out(self.llm, "error", f"{len(estimates)} answers for {count} items")
+        return [e.price for e in estimates], label
+
+    def _combine(self, i: int, prices: dict[str, list[float] | None], adapter: str | None) -> Answer:
+        components = {m: (None if prices.get(m) is None else _round(prices[m][i])) for m in self.bundle.ensemble.members}
+        raw = {m: (None if prices.get(m) is None else prices[m][i]) for m in prices}
+        try:
+            combined = self.bundle.ensemble.combine_full(raw)
+        except NoMembersError:
+            raise NoMembersAnswered(f"no member of {self.label} answered ({', '.join(prices)} all left out)") from None
+        used = set(combined.members)
+        components = {m: (p if m in used else None) for m, p in components.items()}
+        llm_answered = self.llm is not None and self.llm in used
+        return Answer(combined.price, combined.low, combined.high, adapter if llm_answered else None, components)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(r.close() for r in self.runners.values()), return_exceptions=True)
+
+
+class NoMembersAnswered(RuntimeError):
+    """Every member failed on one request (the service answers 503)."""
+
+
+def _round(price: float | None) -> float | None:
+    return None if price is None else round(float(price), 2)
+
+
+def bundle_folder(settings) -> Path | None:
+    """PRICER_ENSEMBLE_DIR (a version folder, or a root holding versions), else the newest finished
+    version under <models_dir>/ensembles/pricer-ensemble/."""
+    root = Path(settings.ensemble_dir) if settings.ensemble_dir else Path(settings.models_dir) / "ensembles" / DEFAULT_NAME
+    if (root / "manifest.json").is_file():
+        return root
+    versions = find_bundles(root.parent, root.name)
+    return versions[-1] if versions else None
+
+
+def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
+    """(the service, "") or (None, why the LLM alone answers). Sync and slow (loads models): run it
+    off the event loop. Never raises for a missing or broken bundle."""
+    if settings.estimator != "ensemble":
+        return None, "PRICER_ESTIMATOR=llm: the LLM alone answers"
+    folder = bundle_folder(settings)
+    if folder is None:
+        why = (f"no ensemble bundle under {settings.ensemble_dir or Path(settings.models_dir) / 'ensembles' / DEFAULT_NAME}"
+               " (`pricer ensemble fit` writes one): the LLM alone answers")
+        log.warning("ensemble disabled: %s", why)
+        return None, why
+    try:
+        bundle = Bundle.load(folder, models_dir=settings.models_dir, strict=False)
+    except (BundleError, OSError, KeyError, json.JSONDecodeError) as e:
+        why = f"bundle {folder} cannot be served ({e}): the LLM alone answers"
+        log.error("ensemble disabled: %s", why)
+        return None, why
+    service = EnsembleService(bundle, {}, None, dict(bundle.unavailable), settings.member_timeout_s)
+    for row in bundle.manifest["members"]:
+        name = row["name"]
+        if name in service.missing:
+            continue
+        if row["kind"] == "external":
+            if name == LLM_MEMBER or str(row.get("ref") or "").startswith("adapters/"):
+                service.llm = name
+            else:
+                service.missing[name] = "an external member the service cannot run"
+            continue
+        runner, why = _load_member(bundle, name, settings)
+        if runner is None:
+            service.missing[name] = why
+        else:
+            service.runners[name] = runner
+    if not service.runners and service.llm is None:
+        why = f"bundle {bundle.label}: no member can be served ({service.missing}): the LLM alone answers"
+        log.error("ensemble disabled: %s", why)
+        return None, why
+    for name, reason in service.missing.items():
+        log.warning("ensemble %s: member %s is left out of every answer: %s", bundle.label, name, reason)
+    log.info("ensemble %s serving members %s", bundle.label, [*service.runners, *([service.llm] if service.llm else [])])
+    return service, ""
+
+
+def _load_member(bundle: Bundle, name: str, settings) -> tuple[MemberRunner | None, str]:
+    from app.estimators.base import EstimatorOptions, create
+
+    try:
+        runner = MemberRunner(name, create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings)))
+        runner.warm_up(PROBE)
+    except Exception as e:  # any estimator's load or warm-up failure: serve without it
+        return None, f"cannot load or warm up: {type(e).__name__}: {e}"
+    return runner, ""

@@ -1,0 +1,138 @@
+"""The ensemble as the service's answer, on the fake engine (the `llm` member) and a small real
+bundle (skops members fitted on make_items): components, a member failing or timing out is left
+out of a 200 answer, GET /v1/ensemble, the member metrics, PRICER_ESTIMATOR=llm, no bundle."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from app.engine.base import EngineError
+from app.engine.fake import FakeEngine
+from tests.api.ensemble_fixtures import MEMBERS, write_test_bundle
+
+ITEM = {"title": "Acme premium heavy duty drill model 7", "description": "Cordless, two batteries. Brand Acme."}
+
+
+@pytest.fixture
+def bundle(store):
+    return write_test_bundle(store)
+
+
+def _runner(app, name):
+    return app.state.lifecycle.extras.ensemble.runners[name]
+
+
+async def test_the_ensemble_answers_with_every_members_price(make_service, bundle):
+    async with make_service() as (client, app):
+        r = await client.post("/v1/estimate", json=ITEM)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["ensemble"] == "pricer-ensemble@20260101-000000"
+        assert set(body["components"]) == set(MEMBERS) and all(p > 0 for p in body["components"].values())
+        assert body["low"] <= body["price"] <= body["high"]
+        # the stack's answer is none of the members' own
+        assert body["price"] not in body["components"].values()
+        assert "comparables" not in body
+        listing = (await client.get("/v1/ensemble")).json()
+        assert listing["ensemble"] == body["ensemble"] and listing["loaded"] == list(MEMBERS) and listing["missing"] == {}
+
+
+async def test_a_member_failing_mid_request_leaves_a_200_from_the_rest(make_service, bundle):
+    async with make_service() as (client, app):
+        full = (await client.post("/v1/estimate", json=ITEM)).json()
+
+        def boom(items):
+            raise RuntimeError("member crashed")
+
+        _runner(app, "bow-ridge").estimator.predict = boom
+        r = await client.post("/v1/estimate", json=ITEM)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["components"]["bow-ridge"] is None
+        assert body["components"]["constant"] == full["components"]["constant"] and body["components"]["llm"] > 0
+        assert body["price"] != full["price"]  # the stack fitted without bow-ridge answered
+        batch = await client.post("/v1/estimate/batch", json={"items": [ITEM, {"title": "Acme basic kettle"}]})
+        assert batch.status_code == 200 and all(e["components"]["bow-ridge"] is None for e in batch.json()["estimates"])
+        metrics = (await client.get("/metrics")).text
+        assert 'pricer_member_left_out_total{member="bow-ridge",reason="error"}' in metrics
+
+
+async def test_the_llm_member_failing_is_left_out_and_no_adapter_is_named(make_service, store, bundle):
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    async with make_service(engine=engine) as (client, app):
+        engine.fail_with = EngineError("engine hiccup")
+        r = await client.post("/v1/estimate", json=ITEM)
+        assert r.status_code == 200, r.text
+        assert r.json()["components"]["llm"] is None and r.json()["adapter"] is None
+
+
+async def test_a_timed_out_member_is_left_out(make_service, store, bundle):
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    async with make_service(engine=engine, member_timeout_s=0.3) as (client, app):
+        _runner(app, "constant").estimator.predict = lambda items: time.sleep(1.0) or [5.0] * len(items)
+        engine.latency_s = 1.0  # the llm member too
+        started = time.perf_counter()
+        r = await client.post("/v1/estimate", json=ITEM)
+        took = time.perf_counter() - started
+        assert r.status_code == 200, r.text
+        components = r.json()["components"]
+        assert components["constant"] is None and components["llm"] is None and components["bow-ridge"] > 0
+        assert took < 0.9, f"the answer waited for the slow members ({took:.2f} s)"
+        metrics = (await client.get("/metrics")).text
+        assert 'pricer_member_left_out_total{member="constant",reason="timeout"}' in metrics
+        assert 'pricer_member_left_out_total{member="llm",reason="timeout"}' in metrics
+
+
+async def test_every_member_failing_is_a_503_problem_not_a_500(make_service, store, bundle):
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    async with make_service(engine=engine) as (client, app):
+        engine.fail_with = EngineError("down")
+        for name in ("bow-ridge", "constant"):
+            _runner(app, name).estimator.predict = lambda items: 1 / 0
+        r = await client.post("/v1/estimate", json=ITEM)
+        assert r.status_code == 503 and r.json()["type"].endswith("no-estimate")
+
+
+async def test_metrics_have_each_members_latency(make_service, bundle):
+    async with make_service() as (client, app):
+        assert (await client.post("/v1/estimate", json=ITEM)).status_code == 200
+        metrics = (await client.get("/metrics")).text
+        for name in MEMBERS:
+            assert f'pricer_member_duration_seconds_count{{member="{name}"}}' in metrics
+
+
+async def test_a_missing_member_is_listed_with_its_reason_and_the_rest_serve(make_service, bundle):
+    shutil.rmtree(bundle / "members" / "bow-ridge")
+    async with make_service() as (client, app):
+        listing = (await client.get("/v1/ensemble")).json()
+        assert listing["loaded"] == ["constant", "llm"]
+        assert "bow-ridge" in listing["missing"] and "missing" in listing["missing"]["bow-ridge"]
+        row = next(m for m in listing["members"] if m["name"] == "bow-ridge")
+        assert row["status"] == "missing"
+        body = (await client.post("/v1/estimate", json=ITEM)).json()
+        assert body["components"]["bow-ridge"] is None and body["components"]["constant"] > 0
+
+
+async def test_estimator_llm_serves_the_llm_alone(make_service, bundle):
+    async with make_service(estimator="llm") as (client, app):
+        body = (await client.post("/v1/estimate", json=ITEM)).json()
+        assert "components" not in body and "ensemble" not in body
+        assert body["price"] == FakeEngine.price_for(body_text(app))
+        listing = (await client.get("/v1/ensemble")).json()
+        assert listing["estimator"] == "llm" and "PRICER_ESTIMATOR=llm" in listing["reason"]
+
+
+async def test_no_bundle_serves_the_llm_alone_and_says_so(make_service):
+    async with make_service() as (client, app):
+        body = (await client.post("/v1/estimate", json=ITEM)).json()
+        assert "components" not in body and body["price"] > 0
+        listing = (await client.get("/v1/ensemble")).json()
+        assert listing["ensemble"] is None and "no ensemble bundle" in listing["reason"]
+
+
+def body_text(app):
+    [(texts, _)] = app.state.lifecycle.engine.calls[-1:]
+    return texts[0]
