@@ -75,7 +75,7 @@ def parse_sources(members: Sequence[str], reports: Sequence[str], refs: Sequence
 
 
 def answers_from_report(source: MemberSource, items: Sequence[Item]) -> list[float]:
-    from app.evaluation.compare import ReportError, load_report
+    from app.evaluation.compare import ReportError, legacy_key, load_report
     from app.evaluation.report import item_key
 
     try:
@@ -83,6 +83,8 @@ def answers_from_report(source: MemberSource, items: Sequence[Item]) -> list[flo
     except ReportError as e:
         raise MemberError(f"member {source.name!r}: {e}") from None
     keys = [item_key(item) for item in items]
+    if not any(k in rows for k in keys):  # a report written before rows carried `item`
+        keys = [legacy_key(item.title, item.price) for item in items]
     missing = [k for k in keys if k not in rows]
     if missing or len(rows) != len(keys):
         raise MemberError(

@@ -30,9 +30,13 @@ class ReportRow:
         return abs(self.guess - self.truth)
 
 
+def legacy_key(title: str, truth: float) -> str:
+    """Reports written before rows had an `item` key: the title and the truth identify an item."""
+    return f"{title}\x00{float(truth)!r}"
+
+
 def _row_key(row: dict) -> str:
-    # Reports written before items had a key: the title and the truth identify an item.
-    return str(row["item"]) if "item" in row else f"{row['title']}\x00{float(row['truth'])!r}"
+    return str(row["item"]) if "item" in row else legacy_key(row["title"], row["truth"])
 
 
 def load_report(path: Path | str) -> dict[str, ReportRow]:
