@@ -13,7 +13,6 @@ recorded by its path relative to the store and the sha256 of its manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.ensemble.combine import Ensemble
+from app.index.manifest import sha256_file  # one file-hash helper (no faiss import)
 from app.items import atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -34,14 +34,6 @@ FORMAT = 1
 
 class BundleError(ValueError):
     """A bundle that cannot be served; the message names the file or member and why."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def folder_hashes(folder: Path) -> dict[str, str]:
