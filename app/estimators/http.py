@@ -15,6 +15,7 @@ import httpx
 
 from app.estimators.base import Estimator, EstimatorOptions
 from app.items import Item, scrub
+from app.prices import PriceEstimate
 
 RETRY_STATUSES = {429, 503}
 
@@ -60,7 +61,11 @@ class HttpEstimator(Estimator):
         return cls(options.url, api_key=key, batch_size=min(32, options.settings.max_batch), adapter=options.adapter)
 
     def predict(self, items: Sequence[Item]) -> list[float]:
-        prices: list[float] = []
+        return [estimate.price for estimate in self.estimates(items)]
+
+    def estimates(self, items: Sequence[Item]) -> list[PriceEstimate]:
+        """The service's price and [low, high] per item (so `evaluate` reports the interval's coverage)."""
+        prices: list[PriceEstimate] = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             bodies = [item_body(item) | ({"adapter": self.adapter} if self.adapter else {}) for item in chunk]
@@ -70,7 +75,8 @@ class HttpEstimator(Estimator):
             for estimate in estimates:
                 self.model = estimate["model"]
                 self.adapters_seen.add(estimate["adapter"])
-                prices.append(float(estimate["price"]))
+                price = float(estimate["price"])
+                prices.append(PriceEstimate(price, float(estimate.get("low", price)), float(estimate.get("high", price))))
         return prices
 
     def _post(self, body: dict) -> dict:

@@ -74,3 +74,15 @@ def test_retries_when_the_service_is_busy(store):
 def test_needs_a_url():
     with pytest.raises(ValueError, match="--url"):
         create("http", EstimatorOptions(settings=Settings()))
+
+
+def test_intervals_come_through_for_coverage(store):
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    app = create_app(_settings(store), engine)
+    items = make_items(3)
+    with live_server(app) as url:
+        estimator = HttpEstimator(url)
+        estimates = estimator.estimates(items)
+        estimator.close()
+    for estimate in estimates:
+        assert estimate.low <= estimate.price <= estimate.high and estimate.low < estimate.high
