@@ -59,16 +59,20 @@ def single_query_latency(index, queries: np.ndarray, k: int) -> dict:
     return _ms_percentiles(times)
 
 
-def measure(index, vectors_exact, queries: np.ndarray, k: int, ef_values: Sequence[int]) -> list[dict]:
-    """Recall@k and latency at each efSearch; `vectors_exact` is an exact (flat) index of the same vectors."""
+def measure(index, vectors_exact, queries: np.ndarray, k: int, ef_values: Sequence[int],
+            planted: np.ndarray | None = None) -> list[dict]:
+    """Recall@k and latency at each efSearch; `vectors_exact` is an exact (flat) index of the same
+    vectors; `planted`: each query's source id, reported as the share found first."""
     _, exact_ids = vectors_exact.search(queries, k)
     rows = []
     for ef in ef_values:
         if hasattr(index, "hnsw"):
             index.hnsw.efSearch = ef
         _, ids = index.search(queries, k)
-        rows.append({"ef_search": ef, f"recall_at_{k}": round(recall_at(ids, exact_ids), 4),
-                     **single_query_latency(index, queries, k)})
+        row = {"ef_search": ef, f"recall_at_{k}": round(recall_at(ids, exact_ids), 4)}
+        if planted is not None:
+            row["planted_found_first"] = round(float(np.mean(ids[:, 0] == planted)), 4)
+        rows.append({**row, **single_query_latency(index, queries, k)})
     return rows
 
 
@@ -107,39 +111,67 @@ def bench_built(folder: Path, query_texts: Sequence[str], k: int, ef_values: Seq
     }
 
 
-def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    x = rng.standard_normal((n, dim), dtype=np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
+def built_vectors(folder: Path) -> np.ndarray:
+    """The vectors stored in an index version (or the newest under a root)."""
+    from app.index.manifest import ANN_FILE, IndexManifest, resolve
+
+    folder = resolve(Path(folder))
+    return ann.vectors_of(ann.read(folder / ANN_FILE, IndexManifest.read(folder).ann))
 
 
-def bench_synthetic(n: int, dim: int, params: AnnParams, k: int, ef_values: Sequence[int], queries: int,
-                    max_build_s: float, seed: int = 0, chunk: int = 50_000) -> dict:
-    """Random unit vectors (the worst case for an ANN graph: no structure), added in chunks until
-    `n` or `max_build_s`; queries are fresh random vectors and, separately, perturbed copies of
-    indexed vectors (a near neighbour exists, as for a real product)."""
-    rng = np.random.default_rng(seed)
+class VectorSource:
+    """Random unit vectors: isotropic (`like=None`: no structure at all, the worst case for an ANN
+    graph), or drawn from a Gaussian with the mean and covariance of real vectors `like` (the built
+    index's), so that the synthetic set is as anisotropic as real embeddings."""
+
+    def __init__(self, dim: int, like: np.ndarray | None = None, seed: int = 0):
+        self.dim, self.rng = dim, np.random.default_rng(seed)
+        self.mean = self.factor = None
+        if like is not None:
+            like = np.asarray(like, dtype=np.float64)
+            self.mean = like.mean(axis=0)
+            cov = np.cov(like, rowvar=False) + 1e-6 * np.eye(like.shape[1])
+            self.factor = np.linalg.cholesky(cov).T.astype(np.float32)
+
+    @property
+    def kind(self) -> str:
+        return "isotropic" if self.factor is None else "gaussian-like-index"
+
+    def draw(self, n: int) -> np.ndarray:
+        x = self.rng.standard_normal((n, self.dim), dtype=np.float32)
+        if self.factor is not None:
+            x = x @ self.factor + self.mean.astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def bench_synthetic(n: int, source: VectorSource, params: AnnParams, k: int, ef_values: Sequence[int], queries: int,
+                    max_build_s: float, chunk: int = 50_000) -> dict:
+    """`n` vectors from `source`, added in chunks until `n` or `max_build_s`; queries are fresh
+    vectors from the same source and, separately, perturbed copies of indexed vectors (a near
+    neighbour exists, as for a real product: is it found first?)."""
+    dim = source.dim
     before = rss_bytes()
     index, exact = ann.new_index(dim, params), ann.new_index(dim, AnnParams(kind="flat"))
     kept = None
     started = time.perf_counter()
     while index.ntotal < n and time.perf_counter() - started < max_build_s:
-        block = unit_vectors(rng, min(chunk, n - index.ntotal), dim)
+        block = source.draw(min(chunk, n - index.ntotal))
         if kept is None:
             kept = block[:queries].copy()
         index.add(block)
         exact.add(block)
     build_s = time.perf_counter() - started
     ann_rss = rss_bytes() - before
-    random_q = unit_vectors(rng, queries, dim)
-    near_q = kept + rng.standard_normal(kept.shape, dtype=np.float32) * (0.5 / np.sqrt(dim))
+    fresh_q = source.draw(queries)
+    near_q = kept + source.rng.standard_normal(kept.shape, dtype=np.float32) * (0.5 / np.sqrt(dim))
     near_q /= np.linalg.norm(near_q, axis=1, keepdims=True)
     return {
-        "requested": n, "built": int(index.ntotal), "dim": dim, "ann": params.model_dump(), "k": k,
-        "build_seconds": round(build_s, 1), "build_bounded_at_s": max_build_s,
-        "vectors_per_s": round(index.ntotal / build_s), "queries": queries,
-        "random_queries": measure(index, exact, random_q, k, ef_values),
-        "near_duplicate_queries": measure(index, exact, near_q, k, ef_values),
-        "exact_search": single_query_latency(exact, random_q[:50], k),
+        "requested": n, "built": int(index.ntotal), "dim": dim, "vectors": source.kind, "ann": params.model_dump(),
+        "k": k, "build_seconds": round(build_s, 1), "build_bounded_at_s": max_build_s,
+        "vectors_per_s": round(index.ntotal / build_s), "queries": len(kept),
+        "fresh_queries": measure(index, exact, fresh_q, k, ef_values),
+        "near_duplicate_queries": measure(index, exact, near_q, k, ef_values, planted=np.arange(len(kept))),
+        "exact_search": single_query_latency(exact, fresh_q[:50], k),
         "index_bytes": index_bytes(index), "rss_ann_plus_exact": ann_rss,
     }

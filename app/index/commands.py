@@ -62,11 +62,12 @@ def bench_command(
     ef: Annotated[list[int], typer.Option(help="efSearch values to measure; repeat.")] = [32, 64, 128, 256],  # noqa: B006
     m: Annotated[int, typer.Option(help="Synthetic index: HNSW links per node.")] = 16,
     ef_construction: Annotated[int, typer.Option(help="Synthetic index: HNSW build beam width.")] = 40,
+    like_index: Annotated[bool, typer.Option(help="Synthetic vectors drawn like the index's (its mean and covariance), not isotropic.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the JSON result here too.")] = None,
 ) -> None:
     """Recall@k against exact search, single-query latency p50/p95 and memory. Heavy: run it alone."""
     from app.index.ann import AnnParams
-    from app.index.bench import bench_built, bench_synthetic
+    from app.index.bench import VectorSource, bench_built, bench_synthetic, built_vectors
     from app.index.manifest import IndexFolderError
     from app.index.embedders import document
     from app.items import ItemsFileError, load_items
@@ -78,9 +79,10 @@ def bench_command(
             result["built"] = bench_built(index, texts, k, ef)
             typer.echo(json.dumps({"built": result["built"]}), err=True)
         if synthetic:
-            dim = result.get("built", {}).get("dim", 384)
+            like = built_vectors(index) if like_index else None
+            source = VectorSource(like.shape[1] if like is not None else 384, like)
             params = AnnParams(m=m, ef_construction=ef_construction)
-            result["synthetic"] = bench_synthetic(synthetic, dim, params, k, ef, min(n_queries, 200), max_build_s)
+            result["synthetic"] = bench_synthetic(synthetic, source, params, k, ef, min(n_queries, 200), max_build_s)
     except (FileNotFoundError, ItemsFileError, IndexFolderError, ValueError) as e:
         _fail(str(e))
     if out:
