@@ -1,6 +1,7 @@
 """`pricer bench-overload`: what clients see when a service gets several times the requests it can hold.
 
-Bounded on purpose: loopback URLs only, a fixed number of clients, a time limit and a request cap.
+Bounded on purpose: loopback URLs only, a fixed number of clients, a time limit and a request cap
+(a warm-up phase of the same load comes first and is not counted).
 Each client sends one estimate, waits for the answer, and sends the next; after a 429 it waits
 `--backoff-ms` (a client honouring a short retry) and tries again. Reported: latency of the answered
 requests (p50, p99), the share of 429s (and whether they carried Retry-After), other errors.
@@ -78,6 +79,7 @@ def register(cli: typer.Typer) -> None:
         seconds: float = typer.Option(30.0, min=1, max=300, help="Stop sending after this long."),
         max_requests: int = typer.Option(5000, min=1, max=50_000, help="Stop after this many requests."),
         backoff_ms: float = typer.Option(100.0, min=0, help="A client's wait after a 429 before it tries again."),
+        warmup_s: float = typer.Option(10.0, min=0, max=120, help="The same load first for this long, not counted (the engine's first batches of each size are slow)."),
         api_key: str = typer.Option(None, envvar="PRICER_API_KEY", help="Bearer key of the service, if it needs one."),
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
@@ -95,6 +97,8 @@ def register(cli: typer.Typer) -> None:
             for i in range(64)
         ]
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if warmup_s:
+            asyncio.run(overload(url, bodies, clients, warmup_s, max_requests, backoff_ms / 1000, headers))
         result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff_ms / 1000, headers))
         result.update(capacity=capacity, factor=factor)
         typer.echo(
