@@ -127,7 +127,7 @@ class Lifecycle:
         for task in (self._task, self._watchdog):
             if task is not None and not task.done():
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait({task}, timeout=budget)
         if self.adapters is not None:
             await _bounded(self.adapters.close(), budget, "closing the adapter manager")
         if self.extras is not None:
@@ -137,9 +137,12 @@ class Lifecycle:
 
 
 async def _bounded(coro, timeout_s: float, what: str) -> None:
-    try:
-        await asyncio.wait_for(coro, timeout=timeout_s)
-    except TimeoutError:
+    """Await `coro` for at most `timeout_s`. Not asyncio.wait_for: on a time-out that waits for the
+    cancelled work to finish, which is exactly what a hung engine call never does."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
         log.error("%s took over %.0f s; going on without it", what, timeout_s)
-    except Exception:
-        log.exception("%s failed", what)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", what, exc_info=task.exception())
