@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-serve serve test test-fast check adapter leaderboard bench clean help
+.PHONY: install install-serve index serve test test-fast check adapter leaderboard bench clean help
 
 help:
 	@echo "make serve   install, prepare the model, serve on 127.0.0.1:8000"
@@ -53,7 +53,17 @@ $(SERVE_STAMP): pyproject.toml
 	$(call install_extras,$(SERVE_EXTRAS))
 	touch $@
 
-serve: install-serve
+# The comparables index (models/index/, items' titles and prices: never committed), built from
+# $(DATA) when it is there (about 3 min for train.jsonl, with a progress bar); without it the service
+# serves without comparables and says so (GET /v1/ensemble).
+INDEX    ?= models/index
+index: install-serve
+	@if [ ! -f $(DATA)/train.jsonl ]; then echo "index: no $(DATA)/train.jsonl: serving without comparables"; \
+	elif ls $(INDEX)/*/manifest.json >/dev/null 2>&1; then echo "index: $(INDEX) already built"; \
+	else $(PRICER) index build --data $(DATA)/train.jsonl --out $(INDEX); fi
+
+# Serves the ensemble (models/ensembles/, the LLM one member); PRICER_ESTIMATOR=llm: the LLM alone.
+serve: install-serve index
 	$(PRICER) model prepare smollm2-135m
 	$(PRICER) serve
 
