@@ -27,6 +27,7 @@ class Run:
     predict_seconds: float
     truths: list[float] = field(default_factory=list)
     intervals: list[tuple[float, float]] | None = None  # [low, high] per item, where the estimator gives them
+    facts: dict = field(default_factory=dict)  # Estimator.describe(): e.g. the llm's adapter (`name@version`)
 
     @cached_property
     def mean_error_ci(self) -> tuple[float, float]:
@@ -45,6 +46,7 @@ class Run:
             out["mean_error_ci"] = [round(v, 4) for v in self.mean_error_ci]
         if self.intervals is not None:
             out["coverage"] = self.coverage
+        out.update(self.facts)
         out["fit_seconds"] = round(self.fit_seconds, 3)
         out["predict_seconds"] = round(self.predict_seconds, 3)
         return out
@@ -120,11 +122,12 @@ def run_estimator(
         started = time.perf_counter()
         guesses, intervals = predict_with_intervals(estimator, items, label=name_or_dir)
         predict_seconds = time.perf_counter() - started
+        facts = estimator.describe()
     finally:
         estimator.close()
     truths = [item.price for item in items]
     scored = score(truths, guesses)
-    return Run(name_or_dir, guesses, scored, fit_seconds, predict_seconds, truths, intervals)
+    return Run(name_or_dir, guesses, scored, fit_seconds, predict_seconds, truths, intervals, facts)
 
 
 def markdown_table(runs: Sequence[Run]) -> str:
