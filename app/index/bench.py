@@ -70,8 +70,9 @@ def measure(index, vectors_exact, queries: np.ndarray, k: int, ef_values: Sequen
             index.hnsw.efSearch = ef
         _, ids = index.search(queries, k)
         row = {"ef_search": ef, f"recall_at_{k}": round(recall_at(ids, exact_ids), 4)}
-        if planted is not None:
+        if planted is not None:  # and how often exact search puts it first (noise can move another item closer)
             row["planted_found_first"] = round(float(np.mean(ids[:, 0] == planted)), 4)
+            row["planted_first_exact"] = round(float(np.mean(exact_ids[:, 0] == planted)), 4)
         rows.append({**row, **single_query_latency(index, queries, k)})
     return rows
 
