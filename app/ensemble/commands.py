@@ -44,6 +44,7 @@ def fit_command(
     level: Annotated[float, typer.Option(min=0.5, max=0.99, help="Nominal interval level.")] = 0.8,
     folds: Annotated[int, typer.Option(min=2, help="K for the out-of-fold fitting.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed for the folds and the members.")] = 42,
+    reports_out: Annotated[Path | None, typer.Option(help="Also write each member's answers on --val as DIR/<member>.jsonl (usable as --member-report).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the cross-validated scores.")] = False,
 ) -> None:
     """Fit the week-8 stack out-of-fold and write a versioned bundle (no pickle)."""
@@ -89,6 +90,11 @@ def fit_command(
             elif source.estimator:
                 row["estimator"] = source.estimator
             rows.append((row, got.saved))
+        if reports_out:
+            from app.evaluation.report import write_report
+
+            for member_name, prices in answers.items():
+                write_report(reports_out / f"{member_name}.jsonl", stacking, prices)
         truths = [i.price for i in stacking]
         stack = fit_stacks(answers, truths, level, folds, seed)
         table = report_table(answers, truths, level, folds, seed)

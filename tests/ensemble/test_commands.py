@@ -29,8 +29,9 @@ def test_ensemble_fit_writes_a_bundle(tmp_path):
     (adapter / "manifest.json").write_text("{}\n")
     out = run("ensemble", "fit", "--train", train, "--val", val, "--member", "bow-ridge", "--member", "features-lr",
               "--member-report", f"llm={report}", "--member-ref", "llm=adapters/pricer-x/v1",
-              "--models-dir", store, "--name", "t", "--json")
+              "--models-dir", store, "--name", "t", "--reports-out", tmp_path / "answers", "--json")
     assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in (tmp_path / "answers").iterdir()) == ["bow-ridge.jsonl", "features-lr.jsonl", "llm.jsonl"]
     assert "stack bow-ridge+features-lr+llm" in out.stdout and "coverage" in out.stdout
     result = json.loads(out.stdout.strip().splitlines()[-1])
     full = result["stacks"]["bow-ridge+features-lr+llm"]
