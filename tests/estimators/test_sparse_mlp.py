@@ -44,7 +44,7 @@ def test_save_and_load_give_the_same_answers(fitted, tmp_path):
     assert meta["name"] == "sparse-mlp" and meta["config"]["seeds"] == 2
     loaded = create(str(folder), EstimatorOptions())
     test = make_items(20, seed=3)
-    assert loaded.predict(test) == pytest.approx(fitted.predict(test), rel=1e-6)
+    assert loaded.predict(test) == pytest.approx(fitted.predict(test), rel=5e-3)  # float16 on disk
 
 
 def test_origin_weights():
