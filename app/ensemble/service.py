@@ -25,6 +25,7 @@ from pathlib import Path
 
 from app.ensemble.bundle import Bundle, BundleError, find_bundles
 from app.ensemble.combine import NoMembersError
+from app.ensemble.external import is_content_member, load_content_member
 from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
 from app.items import Item
 
@@ -178,13 +179,13 @@ def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
         name = row["name"]
         if name in service.missing:
             continue
-        if row["kind"] == "external":
+        if row["kind"] == "external" and not is_content_member(row):
             if name == LLM_MEMBER or str(row.get("ref") or "").startswith("adapters/"):
                 service.llm = name
             else:
                 service.missing[name] = "an external member the service cannot run"
             continue
-        runner, why = _load_member(bundle, name, settings)
+        runner, why = _load_member(bundle, row, settings)
         if runner is None:
             service.missing[name] = why
         else:
@@ -199,12 +200,19 @@ def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
     return service, ""
 
 
-def _load_member(bundle: Bundle, name: str, settings) -> tuple[MemberRunner | None, str]:
+def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | None, str]:
     from app.estimators.base import EstimatorOptions, create
 
+    name = row["name"]
     try:
-        runner = MemberRunner(name, create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings)))
+        if is_content_member(row):  # knn over this machine's index (app/ensemble/external.py)
+            estimator = load_content_member(row, settings)
+        else:
+            estimator = create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings))
+        runner = MemberRunner(name, estimator)
         runner.warm_up(PROBE)
+    except BundleError as e:
+        return None, str(e)
     except Exception as e:  # any estimator's load or warm-up failure: serve without it
         return None, f"cannot load or warm up: {type(e).__name__}: {e}"
     return runner, ""

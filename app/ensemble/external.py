@@ -1,0 +1,61 @@
+"""External members other than the LLM, found on this machine at serving time.
+
+knn: its neighbours are items' titles and prices, so the bundle never holds them. Its manifest row
+names the index it was fitted with by CONTENT (embedder + the sha256 of the data files), not by a
+version folder: the same data gives a matching index on any machine (`make index` builds one from
+../shared/data). The service looks for it under PRICER_INDEX_DIR (default models/index), newest
+first; none or none matching -> the member is left out with that reason.
+
+    {"name": "knn", "kind": "external", "estimator": "knn", "params": {"k": 20, "rule": "mean",
+     "temperature": 0.05}, "index": {"embedder": "minilm", "data_sha256": ["6916d3..."]}}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.ensemble.bundle import BundleError
+
+
+def is_content_member(row: dict) -> bool:
+    """An external member found by content (checked here, at serving time), not by a store path."""
+    return row.get("kind") == "external" and isinstance(row.get("index"), dict)
+
+
+def find_index(root: Path, want: dict) -> Path:
+    """The newest index version under `root` (or `root` itself) built with `want`'s embedder from
+    exactly `want`'s data files; BundleError saying what was looked at otherwise."""
+    from app.index.manifest import IndexFolderError, IndexManifest, versions
+
+    root = Path(root)
+    candidates = [root] if (root / "manifest.json").is_file() else list(reversed(versions(root))) if root.is_dir() else []
+    wanted = (want.get("embedder"), sorted(want.get("data_sha256") or []))
+    seen = []
+    for folder in candidates:
+        try:
+            manifest = IndexManifest.read(folder)
+        except IndexFolderError as e:
+            seen.append(f"{folder.name}: {e}")
+            continue
+        if (manifest.embedder, sorted(d.sha256 for d in manifest.data)) == wanted:
+            return folder
+        seen.append(f"{folder.name}: embedder {manifest.embedder}, other data")
+    looked = "; ".join(seen) if seen else "no index there"
+    raise BundleError(f"no index under {root} built with embedder {wanted[0]} from the data this member was fitted on "
+                      f"({looked}); build one: `make index` or `pricer index build --data ...`")
+
+
+def load_content_member(row: dict, settings, embedder=None):
+    """The estimator for a content-addressed external member (knn), or BundleError with the reason."""
+    from app.index.index import Index
+    from app.index.service import index_root
+
+    if row.get("estimator") != "knn":
+        raise BundleError(f"member {row['name']!r}: external estimator {row.get('estimator')!r} is not one the service runs")
+    from app.estimators.knn import KnnEstimator
+
+    folder = find_index(index_root(settings), row["index"])
+    estimator = KnnEstimator(**(row.get("params") or {}))
+    estimator.index = Index.load(folder, embedder=embedder)
+    estimator._embedder = estimator.index.embedder
+    return estimator
