@@ -50,6 +50,7 @@ def fit_command(
     """Fit the week-8 stack out-of-fold and write a versioned bundle (no pickle)."""
     from app.config import Settings
     from app.ensemble.bundle import BundleError, external_fingerprint, new_version, write_bundle
+    from app.ensemble.external import content_row
     from app.ensemble.fit import fit_stacks, report_table
     from app.ensemble.members import MemberError, member_answers, parse_sources
     from app.estimators.base import EstimatorOptions
@@ -89,7 +90,11 @@ def fit_command(
                     row.update(file=None, sha256=None, ref=None)
             elif source.estimator:
                 row["estimator"] = source.estimator
-            rows.append((row, got.saved))
+            try:  # knn: found by content at serving time, its index (titles, prices) never copied in
+                row, saved_folder = content_row(row, got.saved, list(train or []))
+            except BundleError as e:
+                _fail(str(e))
+            rows.append((row, saved_folder))
         if reports_out:
             from app.evaluation.report import write_report
 

@@ -59,3 +59,24 @@ def load_content_member(row: dict, settings, embedder=None):
     estimator.index = Index.load(folder, embedder=embedder)
     estimator._embedder = estimator.index.embedder
     return estimator
+
+
+def content_row(row: dict, saved: Path, data_files: list[Path]) -> tuple[dict, Path | None]:
+    """At fit time: a saved knn member becomes a content-addressed external row (its index holds
+    titles and prices, so it is not copied into the bundle); the data files are the ones it was
+    fitted on (`ensemble fit --train`). Any other member: (row, saved) unchanged."""
+    import json
+
+    from app.index.manifest import sha256_file
+
+    meta_file = Path(saved) / "estimator.json" if saved is not None else None
+    if meta_file is None or not meta_file.is_file():
+        return row, saved
+    meta = json.loads(meta_file.read_text())
+    if meta.get("name") != "knn":
+        return row, saved
+    if not data_files:
+        raise BundleError(f"member {row['name']!r}: a knn member needs --train (the data its index is built from)")
+    params = {key: meta[key] for key in ("k", "rule", "temperature") if key in meta}
+    index = {"embedder": meta.get("embedder", "minilm"), "data_sha256": [sha256_file(Path(p)) for p in data_files]}
+    return {**row, "kind": "external", "estimator": "knn", "params": params, "index": index}, None

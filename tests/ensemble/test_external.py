@@ -51,3 +51,23 @@ def test_other_data_or_no_index_is_a_reason_not_a_crash(index_root, tmp_path):
         find_index(tmp_path / "nowhere", row["index"])
     with pytest.raises(BundleError, match="embedder"):
         find_index(index_root, {**row["index"], "embedder": "minilm"})
+
+
+def test_a_saved_knn_becomes_a_content_row_that_finds_an_index_of_the_same_file(tmp_path):
+    from app.estimators.knn import KnnEstimator
+    from app.ensemble.external import content_row
+    from app.index.manifest import sha256_file
+    from app.items import write_items
+
+    train = tmp_path / "train.jsonl"
+    write_items(train, make_items(30))
+    KnnEstimator(k=4, embedder=FakeEmbedder()).fit(make_items(30)).save(tmp_path / "knn")
+    row, saved = content_row({"name": "knn"}, tmp_path / "knn", [train])
+    assert saved is None and is_content_member(row)  # nothing of the index is copied into the bundle
+    assert row["params"]["k"] == 4 and row["index"] == {"embedder": "fake-words", "data_sha256": [sha256_file(train)]}
+    root = tmp_path / "index"
+    build_index(make_items(30), root, FakeEmbedder(), data=[DataFile(path=str(train), sha256=sha256_file(train), items=30)])
+    assert find_index(root, row["index"]).parent == root
+    with pytest.raises(BundleError, match="needs --train"):
+        content_row({"name": "knn"}, tmp_path / "knn", [])
+    assert content_row({"name": "x"}, None, [train]) == ({"name": "x"}, None)
