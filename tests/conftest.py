@@ -23,7 +23,7 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     """The SmolLM2 tokenizer, saved as a normal HF tokenizer folder."""
     from transformers import AutoTokenizer
 
-    from app.models_store import PACKAGED, find_gguf
+    from app.store.base import PACKAGED, find_gguf
 
     gguf = find_gguf(PACKAGED["smollm2-135m"])
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -35,7 +35,7 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tokenizer_dir) -> Path:
     """A tiny random Llama (2 layers, hidden 128) with the SmolLM2 tokenizer, as models/base/tiny."""
-    from app.models_store import build_tiny_llama
+    from tests.tiny_model import build_tiny_llama
 
     store = tmp_path_factory.mktemp("store")
     return build_tiny_llama(store / "base" / "tiny", tokenizer_dir)
