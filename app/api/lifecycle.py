@@ -62,12 +62,11 @@ class Lifecycle:
         try:
             from app.api.answers import Extras
 
-            # The ensemble's members and the index load in a worker thread while the engine starts.
-            extras = asyncio.create_task(asyncio.to_thread(Extras.load, self.settings), name="pricer-extras")
-            try:
-                base_dir = await self._start_engine()
-            finally:
-                self.extras = await extras
+            base_dir = await self._start_engine()
+            # The ensemble's members and the index load after the engine, not beside it: importing
+            # transformers from two threads at once (vLLM's import and a member's) races inside its
+            # lazy module ("cannot import name 'PreTrainedConfig' from 'transformers'").
+            self.extras = await asyncio.to_thread(Extras.load, self.settings)
             from app.adapters.manager import AdapterManager
 
             manager = AdapterManager(self.settings, self.engine, base_dir)
