@@ -81,7 +81,7 @@ async def comparables(service, bodies: Sequence[EstimateRequest], texts: Sequenc
 
 
 class Extras:
-    """What start-up loads beside the engine (off the event loop): the ensemble and the index."""
+    """What start-up loads once the engine is up (off the event loop): the ensemble and the index."""
 
     def __init__(self, ensemble: EnsembleService | None = None, reason: str = "not loaded yet", comparables=None):
         self.ensemble, self.reason, self.comparables = ensemble, reason, comparables
