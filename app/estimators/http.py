@@ -25,11 +25,12 @@ class ServiceError(RuntimeError):
 
 
 def item_body(item: Item) -> dict:
-    """The request body for an item: title and the rest of its curated text."""
+    """The request body for an item: title and the rest of its curated text, and its category (the
+    service's members read it, as they did when fitted). Details are already inside the curated text,
+    so they are not sent again (the service would append them to the text a second time)."""
     head, sep, rest = item.text.partition("\n")
-    if sep and head == scrub(item.title):
-        return {"title": item.title, "description": rest}
-    return {"description": item.text}
+    body = {"title": item.title, "description": rest} if sep and head == scrub(item.title) else {"description": item.text}
+    return body | ({"category": item.category} if item.category else {})
 
 
 class HttpEstimator(Estimator):

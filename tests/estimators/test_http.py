@@ -86,3 +86,12 @@ def test_intervals_come_through_for_coverage(store):
         estimator.close()
     for estimate in estimates:
         assert estimate.low <= estimate.price <= estimate.high and estimate.low < estimate.high
+
+
+def test_item_body_sends_the_category_and_no_second_copy_of_details():
+    from app.estimators.http import item_body
+    from app.items import Item
+
+    item = Item(title="Acme drill", category="Tools", price=10.0, text="Acme drill\nCordless. Brand Acme", details='{"Brand": "Acme"}')
+    assert item_body(item) == {"title": "Acme drill", "description": "Cordless. Brand Acme", "category": "Tools"}
+    assert "category" not in item_body(item.model_copy(update={"category": None}))
