@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")
     frontier_model: str = Field("gpt-4o-mini", description="Model name at that API.")
     frontier_api_key: SecretStr | None = Field(None, description="Key for that API.")
+    frontier_comparables: int = Field(5, ge=0, le=20, description="Similar priced items from the comparables index in the frontier model's prompt (the course's RAG agent); 0: the plain question.")
 
     # --- Curation (the course's rules; token budgets use the tokenizer below)
     curate_tokenizer: Path | None = Field(None, description="Tokenizer folder for curation budgets; unset: models/base/smollm2-135m, else the packaged SmolLM2 GGUF.")

@@ -129,9 +129,23 @@ def compose_text(title: str, contents: str, ceiling_chars: int | None = None) ->
     return f"{title_part}\n{body}" if body else title_part
 
 
-def build_prompt(text: str) -> str:
-    """The course's prompt. The model's answer continues right after "Price is $"."""
-    return f"{QUESTION}\n\n{text}\n\n{ANSWER_PREFIX}"
+def build_prompt(text: str, context: str = "") -> str:
+    """The course's prompt. The model's answer continues right after "Price is $". `context`: the
+    comparables block (`comparables_context`) of a retrieval-augmented prompt, before the item."""
+    return f"{QUESTION}\n\n{context}{text}\n\n{ANSWER_PREFIX}"
+
+
+COMPARABLES_HEADER = "Similar items and their prices:"
+COMPARABLE_TITLE_WORDS = 6  # enough to tell what the neighbour is, few tokens (5 lines: about 70)
+
+
+def comparables_context(comparables: Sequence[tuple[str, float]]) -> str:
+    """The block a retrieval-augmented prompt carries before the item: each neighbour's first title
+    words and its price to the nearest dollar, most similar first ("" when there are none)."""
+    if not comparables:
+        return ""
+    lines = [f"- {' '.join(scrub(title).split()[:COMPARABLE_TITLE_WORDS])}: ${round(price)}" for title, price in comparables]
+    return COMPARABLES_HEADER + "\n" + "\n".join(lines) + "\n\nThis item:\n"
 
 
 def build_completion(price: float) -> str:

@@ -36,10 +36,12 @@ class PromptCutter:
             text = text.encode("utf-8", "replace").decode("utf-8")
         return text
 
-    def cut_text(self, text: str) -> str:
-        """The longest prefix of `text` (in whole tokens) whose prompt fits the budget."""
+    def cut_text(self, text: str, context: str = "") -> str:
+        """The longest prefix of `text` (in whole tokens) whose prompt fits the budget; the
+        comparables `context` is never cut (it is short: a few titles and prices)."""
         text = self.clean(text)[: char_ceiling(self.budget)]
-        keep = self.budget - self.overhead
+        overhead = self.overhead if not context else len(self._encode(build_prompt("", context)))
+        keep = self.budget - overhead
         if keep <= 0:
             return ""
         encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -49,23 +51,24 @@ class PromptCutter:
                 cut = text
             else:
                 cut = text[: offsets[keep - 1][1]]
-            over = len(self._encode(build_prompt(cut))) - self.budget
+            over = len(self._encode(build_prompt(cut, context))) - self.budget
             if over <= 0:
                 return cut
             keep -= over  # tokens can merge differently at the seams; shrink and retry
         return ""
 
-    def prompt_ids_one(self, text: str) -> list[int]:
+    def prompt_ids_one(self, text: str, context: str = "") -> list[int]:
         text = self.clean(text)
         if len(text) <= char_ceiling(self.budget):
-            ids = self._encode(build_prompt(text))
+            ids = self._encode(build_prompt(text, context))
             if len(ids) <= self.budget:
                 return ids
-        return self._encode(build_prompt(self.cut_text(text)))
+        return self._encode(build_prompt(self.cut_text(text, context), context))
 
-    def prompt_text_one(self, text: str) -> str:
+    def prompt_text_one(self, text: str, context: str = "") -> str:
         """The prompt as text (what raw vLLM is sent in the benchmark): the same cut."""
-        return self.tokenizer.decode(self.prompt_ids_one(text), skip_special_tokens=True)
+        return self.tokenizer.decode(self.prompt_ids_one(text, context), skip_special_tokens=True)
 
-    def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [self.prompt_ids_one(text) for text in texts]
+    def prompt_ids(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> list[list[int]]:
+        contexts = contexts or [""] * len(texts)
+        return [self.prompt_ids_one(text, context) for text, context in zip(texts, contexts, strict=True)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -28,9 +29,11 @@ from app.decoding import (
     steps_from_vllm,
     tokenizer_family,
 )
-from app.items import Item, build_completion, build_prompt
+from app.items import Item, build_completion, build_prompt, comparables_context
 from app.prices import PriceEstimate
 from app.prompt_cutter import PromptCutter, char_ceiling
+
+log = logging.getLogger(__name__)
 
 # The template as text, and what the model learns to answer: both go into the hash, so changing
 # either the question or the completion format makes every stored adapter a stranger.
@@ -39,6 +42,29 @@ COMPLETION_TEMPLATE = build_completion(1234.0)
 PROMPT_HASH = "sha256:" + hashlib.sha256(
     json.dumps({"prompt": PROMPT_TEMPLATE, "completion": COMPLETION_TEMPLATE}, sort_keys=True).encode()
 ).hexdigest()
+
+
+def prompt_hash_for(comparables: int) -> str:
+    """The hash of the prompt with `comparables` retrieved neighbours in it: PROMPT_HASH for none
+    (the course's prompt), else the retrieval-augmented template, its block format and k."""
+    if comparables == 0:
+        return PROMPT_HASH
+    block = comparables_context([("{title}", 1234.0)] * comparables)
+    payload = {"prompt": build_prompt("{text}", block), "completion": COMPLETION_TEMPLATE, "comparables": comparables}
+    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+MAX_PROMPT_COMPARABLES = 20
+_HASH_TO_COMPARABLES = {prompt_hash_for(k): k for k in range(MAX_PROMPT_COMPARABLES + 1)}
+
+
+def comparables_for_hash(prompt_hash: str | None) -> int | None:
+    """How many comparables the prompt with this hash carries; None for a prompt this code does not build."""
+    return _HASH_TO_COMPARABLES.get(prompt_hash or "")
+
+
+class ComparablesIndexMissing(RuntimeError):
+    """A retrieval-augmented prompt asked for without an index to retrieve from."""
 
 # Room for the completion ("1234.00" is 7 digit/dot tokens in SmolLM2) and the end-of-text token
 # inside a training example's max_length.
@@ -68,14 +94,22 @@ def resolve_device(settings) -> str:
 
 
 class ServingSpec:
-    """Build with `ServingSpec.build(settings, tokenizer)` or `ServingSpec.load(settings, model_dir)`."""
+    """Build with `ServingSpec.build(settings, tokenizer)` or `ServingSpec.load(settings, model_dir)`.
+
+    The prompt format is per adapter: an adapter trained with k comparables (its manifest's prompt
+    hash, `comparables_for_hash`) is asked with the k most similar indexed items (titles and prices,
+    never the item itself: the index excludes an identical text) before the item. `comparables` is
+    the format of prompts that name no k (training sets it to the run's); the index is attached
+    with `use_index` (serving: the comparables index at start-up; training: the same)."""
 
     prompt_template = PROMPT_TEMPLATE
-    prompt_hash = PROMPT_HASH
 
-    def __init__(self, settings, tokenizer):
+    def __init__(self, settings, tokenizer, comparables: int = 0):
         self.settings = settings
         self.tokenizer = tokenizer
+        self.comparables = comparables
+        self.index = None  # app.index.index.Index, set by use_index
+        self._warned_no_index = False
         self.budget = token_budget(settings)
         self.cutter = PromptCutter(tokenizer, self.budget)
         self.family: Family = tokenizer_family(tokenizer)
@@ -86,8 +120,12 @@ class ServingSpec:
         self.stop = ANSWER_STOP
 
     @classmethod
-    def build(cls, settings, tokenizer) -> ServingSpec:
-        return cls(settings, tokenizer)
+    def build(cls, settings, tokenizer, comparables: int = 0) -> ServingSpec:
+        return cls(settings, tokenizer, comparables)
+
+    @property
+    def prompt_hash(self) -> str:
+        return prompt_hash_for(self.comparables)
 
     @classmethod
     def load(cls, settings, model_dir: Path | str) -> ServingSpec:
@@ -105,14 +143,42 @@ class ServingSpec:
         """`text` cut (in whole tokens) so that its prompt fits the served budget."""
         return self.cutter.cut_text(text)
 
-    def item_prompt(self, text: str, budget: int | None = None) -> str:
+    def use_index(self, index) -> None:
+        """Retrieve comparables for prompts from `index` (an app.index.index.Index)."""
+        self.index = index
+
+    def contexts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None) -> list[str]:
+        """Each text's comparables block ("" for the course's prompt). Without an index a
+        retrieval-augmented prompt raises when `strict` (training), else is asked without its
+        comparables, logged once (the adapter manager refuses such adapters before that happens)."""
+        k = self.comparables if comparables is None else comparables
+        if k == 0 or not texts:
+            return [""] * len(texts)
+        if self.index is None:
+            if strict:
+                raise ComparablesIndexMissing(
+                    f"prompts carry {k} comparables but no index is loaded; build one with `make index` (pricer index build)"
+                )
+            if not self._warned_no_index:
+                log.warning("prompts should carry %d comparables but no index is loaded: asking without them", k)
+                self._warned_no_index = True
+            return [""] * len(texts)
+        found = self.index.search(list(texts), k, exclude=True)
+        return [comparables_context([(c.title, c.price) for c in row]) for row in found]
+
+    def item_prompt(self, text: str, budget: int | None = None, comparables: int | None = None) -> str:
         """The served prompt for an item text, as text; `budget`: the same template and cutter at
         another token budget (a reader of the model that needs shorter prompts, e.g. llm-head)."""
-        return self._cutter(budget).prompt_text_one(text)
+        return self._cutter(budget).prompt_text_one(text, self.contexts([text], comparables=comparables)[0])
 
-    def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+    def item_prompts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None) -> list[str]:
+        """`item_prompt` for many texts, their comparables retrieved in one batch."""
+        contexts = self.contexts(texts, strict=strict, comparables=comparables)
+        return [self.cutter.prompt_text_one(t, c) for t, c in zip(texts, contexts, strict=True)]
+
+    def prompt_ids(self, texts: Sequence[str], comparables: int | None = None) -> list[list[int]]:
         """The served prompts as token ids (what the engine sends)."""
-        return self.cutter.prompt_ids(texts)
+        return self.cutter.prompt_ids(texts, self.contexts(texts, comparables=comparables))
 
     @cached_property
     def _cutters(self) -> dict[int, PromptCutter]:
@@ -124,11 +190,12 @@ class ServingSpec:
             self._cutters[budget] = PromptCutter(self.tokenizer, budget)
         return self._cutters[budget]
 
-    def training_example(self, item: Item, max_length: int) -> dict[str, str]:
+    def training_example(self, item: Item, max_length: int, context: str = "") -> dict[str, str]:
         """A prompt/completion pair whose tokens fit `max_length`: the same template and the same
-        cutter as serving, at the training length, so the price at the end is never cut off."""
+        cutter as serving, at the training length, so the price at the end is never cut off.
+        `context`: the item's comparables block (`contexts`, retrieved in one batch by the caller)."""
         cutter = self._cutter(max(1, max_length - COMPLETION_ROOM))
-        return {"prompt": build_prompt(cutter.cut_text(item.text)), "completion": build_completion(item.price)}
+        return {"prompt": build_prompt(cutter.cut_text(item.text, context), context), "completion": build_completion(item.price)}
 
     # ------------------------------------------------------------------ answers
     @cached_property

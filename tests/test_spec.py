@@ -76,3 +76,72 @@ def test_sampling_and_engine_arguments_have_one_source(tokenizer, tmp_path):
         else:
             assert flags[flags.index(flag) + 1] == str(value)
     assert "gpu_memory_utilization" in spec.engine_kwargs(model, device="cuda")
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval-augmented prompts: k comparables before the item, never the item itself
+
+
+def _indexed_spec(tokenizer, items, comparables: int, **overrides) -> ServingSpec:
+    from app.index.index import Index
+    from tests.index.fake_embedder import FakeEmbedder
+
+    spec = ServingSpec.build(Settings(_env_file=None, **overrides), tokenizer, comparables=comparables)
+    spec.use_index(Index.from_items(items, FakeEmbedder()))
+    return spec
+
+
+def _priced(title: str, price: float, body: str) -> Item:
+    return Item(title=title, price=price, text=f"{title}\n{body}")
+
+
+def test_each_comparables_count_has_its_own_prompt_hash():
+    from app.spec import MAX_PROMPT_COMPARABLES, comparables_for_hash, prompt_hash_for
+
+    hashes = [prompt_hash_for(k) for k in range(MAX_PROMPT_COMPARABLES + 1)]
+    assert hashes[0] == PROMPT_HASH and len(set(hashes)) == len(hashes)
+    assert [comparables_for_hash(h) for h in hashes] == list(range(MAX_PROMPT_COMPARABLES + 1))
+    assert comparables_for_hash("sha256:" + "e" * 64) is None and comparables_for_hash(None) is None
+
+
+def test_prompts_carry_the_nearest_priced_items_but_never_the_item_itself(tokenizer):
+    lamp = _priced("Brass desk lamp", 41.0, "adjustable arm, warm bulb")
+    items = [
+        lamp,
+        _priced("Brass floor lamp", 88.0, "adjustable arm, warm bulb, tall"),
+        _priced("Steel desk lamp", 35.0, "adjustable arm, cold bulb"),
+        _priced("Garden hose reel", 60.0, "hose reel, wall mount"),
+    ]
+    spec = _indexed_spec(tokenizer, items, comparables=2)
+    assert spec.prompt_hash != PROMPT_HASH
+    prompt = spec.item_prompt(lamp.text)
+    assert prompt.startswith("How much does this cost to the nearest dollar?\n\nSimilar items and their prices:\n")
+    assert "- Brass floor lamp: $88\n" in prompt and "- Steel desk lamp: $35\n" in prompt
+    assert "$41" not in prompt and "hose" not in prompt.lower()  # not itself, not the farthest
+    assert prompt.endswith(f"This item:\n{lamp.text}\n\nPrice is $")
+    # the same prompt as token ids, and the course's prompt when an adapter asks with none
+    assert spec.prompt_ids([lamp.text]) == [tokenizer(prompt).input_ids]
+    assert spec.item_prompt(lamp.text, comparables=0) == build_prompt(lamp.text)
+
+
+def test_comparables_are_never_cut_and_the_prompt_keeps_its_budget(tokenizer):
+    items = [_priced(f"Acme lamp model {i}", 10.0 + i, "adjustable arm") for i in range(6)]
+    spec = _indexed_spec(tokenizer, items, comparables=3, prompt_token_budget=90)
+    long = "Acme lamp deluxe\n" + "adjustable arm and brass base " * 200
+    (ids,) = spec.prompt_ids([long])
+    prompt = tokenizer.decode(ids)
+    assert len(ids) <= 90 and prompt.count("\n- Acme lamp model") == 3 and prompt.endswith("Price is $")
+    example = spec.training_example(Item(title="Acme lamp deluxe", price=19.6, text=long), 96, spec.contexts([long])[0])
+    assert example["prompt"].count("\n- Acme lamp model") == 3 and example["completion"] == "20.00"
+    assert len(tokenizer(example["prompt"] + example["completion"]).input_ids) <= 96
+
+
+def test_a_retrieval_augmented_run_without_an_index_is_refused(tokenizer):
+    from app.spec import ComparablesIndexMissing
+    from app.training.data import build_dataset
+
+    spec = ServingSpec.build(Settings(_env_file=None), tokenizer, comparables=5)
+    item = _priced("Brass desk lamp", 41.0, "adjustable arm")
+    with pytest.raises(ComparablesIndexMissing, match="no index"):
+        build_dataset([item], spec, max_length=96)
+    assert spec.item_prompt(item.text) == build_prompt(item.text)  # serving: asked without, logged once

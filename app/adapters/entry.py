@@ -15,6 +15,7 @@ class Entry:
     version: AdapterVersion
     rejected: str | None = None
     checked: bool = False  # passed the static checks
+    comparables: int = 0  # retrieved neighbours in its prompts (from its prompt hash, at the checks)
     smoked: dict | None = None  # passed the smoke check (result)
     ref: AdapterRef | None = None  # loaded in the engine under this id
     leases: int = 0
@@ -46,4 +47,5 @@ def describe(entry: Entry, active: AdapterRef | None) -> dict:
         "created_at": m.created_at.isoformat() if m else None,
         "smoke": entry.smoked,
         "in_flight": entry.leases,
+        "comparables": entry.comparables if entry.checked else None,  # neighbours in its prompts
     }

@@ -88,6 +88,11 @@ class AdapterManager(LeaseMixin, GuardMixin):
         spec = getattr(self.engine, "spec", None)
         return spec.point_rule if spec is not None else None
 
+    def _has_index(self) -> bool:
+        """Whether the engine's prompts can carry comparables (an index is attached to its spec)."""
+        spec = getattr(self.engine, "spec", None)
+        return getattr(spec, "index", None) is not None
+
     # ------------------------------------------------------------------ admin
     def snapshot(self) -> list[dict]:
         return [self._describe(e) for _, e in sorted(self._entries.items())]
@@ -208,11 +213,12 @@ class AdapterManager(LeaseMixin, GuardMixin):
             return
         await self._fingerprint(entry)  # before the checks: a change after them is caught at load
         try:
-            await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base, self.settings.max_lora_rank)
+            facts = await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base, self.settings.max_lora_rank, self._has_index())
         except AdapterRejected as e:
             self._reject(entry, str(e))
             return
         entry.checked = True
+        entry.comparables = facts["comparables"]
 
     async def _set_base_active(self) -> None:
         self._active = None
@@ -238,7 +244,7 @@ class AdapterManager(LeaseMixin, GuardMixin):
             if changed:
                 self._reject(entry, changed)
                 raise AdapterUnavailableError(f"{v.label} was rejected: {changed}")
-            ref = AdapterRef(v.name, v.version, v.path.resolve(), next(_LORA_IDS))
+            ref = AdapterRef(v.name, v.version, v.path.resolve(), next(_LORA_IDS), entry.comparables)
             try:
                 await self.engine.add_adapter(ref)
             except AdapterLoadError as e:

@@ -18,7 +18,7 @@ from pathlib import Path
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST
 from app.adapters.store import AdapterVersion
 from app.engine.base import AdapterRef, Engine
-from app.spec import PROMPT_HASH
+from app.spec import MAX_PROMPT_COMPARABLES, PROMPT_HASH, comparables_for_hash
 
 # Generic descriptions for the smoke check: built in, so it needs no data files.
 SMOKE_TEXTS = (
@@ -65,15 +65,17 @@ def read_base_facts(base_dir: Path) -> BaseFacts:
     return BaseFacts(fingerprint(base_dir), frozenset(names), frozenset(paths))
 
 
-def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, max_rank: int, prompt_hash: str = PROMPT_HASH) -> dict:
-    """Raises AdapterRejected; returns a few facts about the adapter (rank, targets, tensors)."""
+def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, max_rank: int, has_index: bool = False) -> dict:
+    """Raises AdapterRejected; returns a few facts about the adapter (rank, targets, tensors, and
+    `comparables`: the prompt format it is asked in). `has_index`: the service can retrieve
+    comparables (an adapter trained with them is refused without)."""
     if version.problem:
         raise AdapterRejected(version.problem)
     folder = _check_inside_store(version, Path(adapters_dir))
     config = _read_lora_config(folder)
     manifest = version.manifest
     assert manifest is not None  # a version without one carries `problem`
-    check_prompt(manifest.prompt_hash, prompt_hash)
+    comparables = check_prompt(manifest.prompt_hash, has_index)
     if manifest.base_fingerprint != base.fingerprint:
         raise AdapterRejected(
             f"trained on another base ({manifest.base_model}, {manifest.base_fingerprint[:19]}...), "
@@ -88,20 +90,29 @@ def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, m
     if missing:
         raise AdapterRejected(f"target modules not in the base model: {', '.join(sorted(missing))}")
     tensors = _check_weights(folder / ADAPTER_WEIGHTS)
-    return {"rank": max(ranks), "targets": targets, "tensors": tensors}
+    return {"rank": max(ranks), "targets": targets, "tensors": tensors, "comparables": comparables}
 
 
-def check_prompt(recorded: str | None, served: str = PROMPT_HASH) -> None:
-    """A version is served only under the prompt it was trained with (the hashes in app.spec)."""
+def check_prompt(recorded: str | None, has_index: bool = False) -> int:
+    """A version is served only under the prompt it was trained with (the hashes in app.spec): the
+    course's prompt, or the same with k comparables when the service has an index. Returns k."""
     if recorded is None:
         raise AdapterRejected(
             f"the manifest records no prompt hash, so the prompt it was trained under is unknown; if it was "
-            f"trained with the served prompt, add \"prompt_hash\": \"{served}\" to its manifest.json"
+            f"trained with the served prompt, add \"prompt_hash\": \"{PROMPT_HASH}\" to its manifest.json"
         )
-    if recorded != served:
+    comparables = comparables_for_hash(recorded)
+    if comparables is None:
         raise AdapterRejected(
-            f"trained under another prompt (prompt hash {recorded[:19]}...), the served prompt's hash is {served[:19]}..."
+            f"trained under another prompt (prompt hash {recorded[:19]}...), not one this service builds "
+            f"(the course's prompt is {PROMPT_HASH[:19]}..., with 1 to {MAX_PROMPT_COMPARABLES} comparables others)"
         )
+    if comparables and not has_index:
+        raise AdapterRejected(
+            f"trained with {comparables} comparables in its prompts, but this service has no comparables index "
+            f"(build one with `make index`, then restart)"
+        )
+    return comparables
 
 
 def _check_inside_store(version: AdapterVersion, adapters_dir: Path) -> Path:

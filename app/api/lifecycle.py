@@ -67,6 +67,7 @@ class Lifecycle:
             # transformers from two threads at once (vLLM's import and a member's) races inside its
             # lazy module ("cannot import name 'PreTrainedConfig' from 'transformers'").
             self.extras = await asyncio.to_thread(Extras.load, self.settings)
+            attach_index(self.engine, self.extras)
             from app.adapters.manager import AdapterManager
 
             manager = AdapterManager(self.settings, self.engine, base_dir)
@@ -133,6 +134,14 @@ class Lifecycle:
             await _bounded(self.extras.close(), budget, "closing the ensemble's members")
         if self.owns_engine and self.engine is not None:
             await _bounded(self.engine.close(), budget, "closing the engine")
+
+
+def attach_index(engine, extras) -> None:
+    """Give the engine's prompts the comparables index (adapters trained with comparables in their
+    prompts need it; without one the adapter manager refuses them and says why)."""
+    spec = getattr(engine, "spec", None)
+    if spec is not None and extras is not None and extras.comparables is not None:
+        spec.use_index(extras.comparables.index)
 
 
 async def _bounded(coro, timeout_s: float, what: str) -> None:

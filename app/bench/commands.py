@@ -59,7 +59,22 @@ def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests:
         name, _, version = probe["adapter"].partition("@")
         model = f"{name}-{version}"
         adapter = (model, spec.settings.adapters_dir / name / version)
-    return [spec.completion_body(spec.item_prompt(t), model) for t in texts], adapter
+    comparables = _adapter_comparables(spec, adapter[1]) if adapter else 0
+    return [spec.completion_body(p, model) for p in spec.item_prompts(texts, strict=True, comparables=comparables)], adapter
+
+
+def _adapter_comparables(spec, folder) -> int:
+    """The prompt format the served adapter was trained with; its comparables come from the same index."""
+    import json
+
+    from app.index.service import index_from_settings
+    from app.spec import comparables_for_hash
+
+    k = comparables_for_hash(json.loads((folder / "manifest.json").read_text()).get("prompt_hash")) or 0
+    if k and spec.index is None:
+        service = index_from_settings(spec.settings)
+        spec.use_index(service.index if service is not None else None)
+    return k
 
 
 async def _alternate(ours: Target, raw: Target, concurrency: int, requests: int, rounds: int) -> tuple[LoadResult, LoadResult]:

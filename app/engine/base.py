@@ -42,6 +42,7 @@ class AdapterRef:
     version: str
     path: Path
     lora_id: int
+    comparables: int = 0  # the prompt format it was trained with (app.spec.comparables_for_hash)
 
     @property
     def label(self) -> str:

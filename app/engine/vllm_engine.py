@@ -125,10 +125,11 @@ class VllmEngine(Engine):
 
     async def estimate(self, texts: Sequence[str], adapter: AdapterRef | None = None) -> list[PriceEstimate]:
         self._require_running()
-        if sum(len(t) for t in texts) > OFF_LOOP_CHARS:
-            prompts = await asyncio.to_thread(self.spec.prompt_ids, texts)
+        comparables = adapter.comparables if adapter is not None else 0
+        if comparables or sum(len(t) for t in texts) > OFF_LOOP_CHARS:  # retrieval embeds: off the loop too
+            prompts = await asyncio.to_thread(self.spec.prompt_ids, texts, comparables)
         else:
-            prompts = self.spec.prompt_ids(texts)
+            prompts = self.spec.prompt_ids(texts, 0)
         lora = self._lora_request(adapter) if adapter is not None else None
         return list(await asyncio.gather(*(self._one(ids, lora) for ids in prompts)))
 

@@ -55,6 +55,7 @@ class EnsembleService:
     llm: str | None  # the member the engine answers for, if the bundle has one
     missing: dict[str, str] = field(default_factory=dict)  # member -> why it is not served
     timeout_s: float = 5.0
+    llm_label: str | None = None  # the adapter version the stack was fitted on (name@version), if known
 
     @property
     def label(self) -> str:
@@ -121,6 +122,10 @@ class EnsembleService:
             observe(self.llm, time.perf_counter() - started)
         if len(estimates) != count:
             raise left_out(self.llm, "error", f"{len(estimates)} answers for {count} items")
+        if self.llm_label is not None and label != self.llm_label:
+            # the stack's weights are for the fitted version's answers (e.g. a service without an index
+            # serves the adapter trained without comparables): the rest answer without it
+            raise left_out(self.llm, "other-adapter", f"{label} answered, the stack was fitted on {self.llm_label}")
         return [e.price for e in estimates], label
 
     def _combine(self, i: int, prices: dict[str, list[float] | None], adapter: str | None) -> Answer:
@@ -181,7 +186,7 @@ def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
             continue
         if row["kind"] == "external" and not is_content_member(row):
             if name == LLM_MEMBER or str(row.get("ref") or "").startswith("adapters/"):
-                service.llm = name
+                service.llm, service.llm_label = name, fitted_adapter_label(row)
             else:
                 service.missing[name] = "an external member the service cannot run"
             continue
@@ -216,3 +221,9 @@ def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | No
     except Exception as e:  # any estimator's load or warm-up failure: serve without it
         return None, f"cannot load or warm up: {type(e).__name__}: {e}"
     return runner, ""
+
+
+def fitted_adapter_label(row: dict) -> str | None:
+    """name@version of the adapter an external LLM member's ref names (adapters/<name>/<version>)."""
+    parts = str(row.get("ref") or "").strip("/").split("/")
+    return f"{parts[1]}@{parts[2]}" if len(parts) == 3 and parts[0] == "adapters" else None

@@ -21,12 +21,21 @@ class FrontierError(RuntimeError):
     """The API refused or failed; the message names the status and the API's words."""
 
 
-def messages_for(item: Item) -> list[dict]:
-    """The course's messages: the question without "to the nearest dollar", the answer started."""
+def messages_for(item: Item, comparables: Sequence[tuple[str, float]] = ()) -> list[dict]:
+    """The course's messages: the question without "to the nearest dollar", the answer started.
+    With `comparables` (title, price), the course's week-8 RAG agent: the similar items and their
+    prices come first, as context."""
     question = QUESTION.replace(" to the nearest dollar", "")
+    context = ""
+    if comparables:
+        similar = "\n\n".join(f"{title}\nPrice is ${price:.2f}" for title, price in comparables)
+        context = (
+            "To provide some context, here are some other items that might be similar to the item you need to "
+            f"estimate.\n\n{similar}\n\nAnd now the question for you:\n\n"
+        )
     return [
         {"role": "system", "content": SYSTEM_MESSAGE},
-        {"role": "user", "content": f"{question}\n\n{item.text}"},
+        {"role": "user", "content": f"{context}{question}\n\n{item.text}"},
         {"role": "assistant", "content": ANSWER_PREFIX},
     ]
 
@@ -35,10 +44,17 @@ class FrontierEstimator(Estimator):
     name = "frontier"
 
     def __init__(self, base_url: str, model: str, api_key: str | None, *, seed: int = 42,
-                 max_tokens: int = 5, retries: int = 3, timeout: float = 60.0, transport=None):
+                 max_tokens: int = 5, retries: int = 3, timeout: float = 60.0, transport=None,
+                 comparables: int = 0, index=None):
         import httpx
 
+        if comparables and index is None:
+            raise FrontierError(
+                f"{comparables} comparables asked (PRICER_FRONTIER_COMPARABLES) but there is no index: build one "
+                f"with `make index`, or set PRICER_FRONTIER_COMPARABLES=0"
+            )
         self.model, self.seed, self.max_tokens, self.retries = model, seed, max_tokens, retries
+        self.comparables, self.index = comparables, index
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout, transport=transport)
         self.unparsed = 0  # answers with no price (guessed as 0, as the course does)
@@ -47,14 +63,29 @@ class FrontierEstimator(Estimator):
     def create(cls, options: EstimatorOptions) -> FrontierEstimator:
         s = options.settings
         key = s.frontier_api_key.get_secret_value() if s.frontier_api_key else None
-        return cls(options.url or s.frontier_base_url, s.frontier_model, key, seed=options.seed)
+        index = None
+        if s.frontier_comparables:
+            from app.index.service import index_from_settings
+
+            service = index_from_settings(s)
+            index = service.index if service is not None else None
+            if index is None:
+                log.warning("frontier: no comparables index, asking the plain question (no similar items)")
+        return cls(options.url or s.frontier_base_url, s.frontier_model, key, seed=options.seed,
+                   comparables=s.frontier_comparables if index is not None else 0, index=index)
+
+    def similar(self, item: Item) -> list[tuple[str, float]]:
+        """The k most similar indexed items (never one with the item's own text)."""
+        if not self.comparables:
+            return []
+        return [(c.title, c.price) for c in self.index.search([item.text], self.comparables, exclude=True)[0]]
 
     def answer(self, item: Item) -> str:
         import httpx
 
         body = {
             "model": self.model,
-            "messages": messages_for(item),
+            "messages": messages_for(item, self.similar(item)),
             "temperature": 0,
             "max_tokens": self.max_tokens,
             "seed": self.seed,

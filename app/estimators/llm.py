@@ -116,6 +116,7 @@ class LlmEstimator(Estimator):
             engine = build_engine(self.settings)
             await engine.start()
             self._engine = engine
+            await asyncio.to_thread(_attach_index, engine, self.settings)
         if self._manager is None:
             from app.adapters.manager import AdapterManager
 
@@ -170,3 +171,13 @@ class LlmEstimator(Estimator):
         if self._owned is not None:
             self._owned.stop()
             self._owned, self._loop = None, None
+
+
+def _attach_index(engine, settings) -> None:
+    """As the service does: the comparables index (when there is one) for adapters trained with it."""
+    from app.index.service import index_from_settings
+
+    if getattr(engine, "spec", None) is not None:
+        service = index_from_settings(settings)
+        if service is not None:
+            engine.spec.use_index(service.index)

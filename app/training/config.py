@@ -69,6 +69,11 @@ class TrainConfig(BaseModel):
         json_schema_extra=_cli(parse="pairs"),
     )
     eval_batch_size: int = Field(16, ge=1, description="Validation items generated at once.")
+    comparables: int = Field(
+        0, ge=0, le=20,
+        description="Retrieved neighbours (titles, prices) in each prompt, from the comparables index (never the item "
+        "itself); serve the adapter with PRICER_PROMPT_COMPARABLES set to the same number.",
+    )
 
 
 PRESETS: dict[str, TrainConfig] = {

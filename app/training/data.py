@@ -50,5 +50,22 @@ def build_dataset(items: Sequence[Item], spec, max_length: int, copies_by_origin
     """An HF Dataset of prompt/completion pairs (TRL computes the loss on the completion only)."""
     from datasets import Dataset
 
-    rows = [spec.training_example(item, max_length) for item in oversampled(items, copies_by_origin or {})]
+    chosen = oversampled(items, copies_by_origin or {})
+    contexts = _contexts(spec, chosen)
+    rows = [spec.training_example(item, max_length, contexts.get(item.text, "")) for item in chosen]
     return Dataset.from_list(rows)
+
+
+def _contexts(spec, items: Sequence[Item]) -> dict[str, str]:
+    """Each distinct text's comparables block, retrieved once (strict: a retrieval-augmented run
+    without an index is an error, not a run that learns the other prompt)."""
+    if spec.comparables == 0:
+        return {}
+    from tqdm import tqdm
+
+    texts = list(dict.fromkeys(item.text for item in items))
+    out: dict[str, str] = {}
+    for start in tqdm(range(0, len(texts), 256), desc="comparables", unit_scale=256):
+        batch = texts[start : start + 256]
+        out.update(zip(batch, spec.contexts(batch, strict=True), strict=True))
+    return out

@@ -167,7 +167,9 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    spec = ServingSpec.build(settings, tokenizer)  # examples and validation: asked and read as served
+    # examples and validation: asked and read as served, with the run's comparables
+    spec = ServingSpec.build(settings, tokenizer, comparables=config.comparables)
+    index_version = attach_index(spec, settings)
     dataset = build_dataset(items, spec, config.max_length, config.oversample)
 
     model = get_peft_model(load_model(base, config), lora_config(config))
@@ -180,7 +182,7 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
         lora_rank=config.lora_r, lora_alpha=config.lora_alpha, target_modules=list(config.target_modules),
         qlora=config.qlora, data_hash=data_hash(config.data),
         prompt_hash=spec.prompt_hash, point_rule=spec.point_rule,
-        training=json.loads(config.model_dump_json()) | {"train_items": len(items), "train_examples": len(dataset)},
+        training=json.loads(config.model_dump_json()) | {"train_items": len(items), "train_examples": len(dataset), "comparables_index": index_version},
         command=command,
     )
 
@@ -204,6 +206,22 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
     )
     atomic_write_text(work_dir / RUN_FILE, config.model_dump_json(indent=2))
     return trainer, exporter, resume
+
+
+def attach_index(spec, settings: Settings) -> str | None:
+    """Load the comparables index into a retrieval-augmented spec; its version (None: no comparables)."""
+    if spec.comparables == 0:
+        return None
+    from app.index.index import Index
+    from app.index.service import index_root
+
+    try:
+        index = Index.load(index_root(settings))
+    except Exception as e:  # noqa: BLE001 - any failure to load means the run cannot build its prompts
+        raise TrainingError(f"--comparables {spec.comparables} needs the comparables index: {e} (build it with `make index`)") from e
+    spec.use_index(index)
+    log.info("comparables from index %s (%d items)", index.version, len(index))
+    return index.version
 
 
 def validate_fresh(base: str, adapter_dir: Path, spec, items, data: str, batch_size: int):

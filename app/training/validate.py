@@ -74,7 +74,7 @@ def validate(model, spec, items: Sequence[Item], data: str | None = None, batch_
 
     if spec.tokenizer.pad_token is None:
         spec.tokenizer.pad_token = spec.tokenizer.eos_token
-    answers = generate_answers(model, spec, [spec.item_prompt(i.text) for i in items], batch_size=batch_size)
+    answers = generate_answers(model, spec, spec.item_prompts([i.text for i in items], strict=True), batch_size=batch_size)
     truths = [i.price for i in items]
     by_point = {}
     for other in POINTS:

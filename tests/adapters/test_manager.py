@@ -151,3 +151,27 @@ async def test_a_version_trained_under_another_prompt_is_rejected_with_that_reas
     with pytest.raises(AdapterUnavailableError, match="another prompt"):
         await manager.activate("pa", V3)
     await manager.close()
+
+
+async def test_a_retrieval_augmented_version_is_served_in_its_format_only_with_an_index(models_dir, tiny_model_dir, store):
+    """A version trained with 5 comparables: rejected (and the others served) without an index;
+    with one, its engine reference says 5, so the engine builds its prompts with 5 neighbours."""
+    from types import SimpleNamespace
+
+    from app.spec import prompt_hash_for
+    from tests.factories import make_lora_adapter
+
+    make_lora_adapter(tiny_model_dir, store, "pa", V3, rank=4, seed=3, mean_error=0.5, prompt_hash=prompt_hash_for(5))
+    without = await started(models_dir, tiny_model_dir, adapter_policy="best")
+    row = next(r for r in without.snapshot() if r["version"] == V3)
+    assert row["status"] == "rejected" and "no comparables index" in row["reason"]
+    assert without.active.label == f"pa@{V1}" and without.active.comparables == 0
+    await without.close()
+    (models_dir / ".pricer-state.json").unlink()
+
+    engine = RecordingEngine()
+    engine.spec = SimpleNamespace(index=object(), point_rule=None)  # the index: what the service attaches at start-up
+    with_index = await started(models_dir, tiny_model_dir, engine=engine, adapter_policy="best")
+    assert with_index.active.label == f"pa@{V3}" and with_index.active.comparables == 5
+    assert next(r for r in with_index.snapshot() if r["version"] == V3)["comparables"] == 5
+    await with_index.close()

@@ -41,7 +41,7 @@ def check(adapters, base_facts, name="pa", version=V, max_rank=16):
 
 def test_good_version_passes(adapters, base_facts):
     facts = check(adapters, base_facts)
-    assert facts["rank"] == 4 and facts["tensors"] > 0
+    assert facts["rank"] == 4 and facts["tensors"] > 0 and facts["comparables"] == 0
     assert "q_proj" in base_facts.module_names and "down_proj" in base_facts.module_names
 
 
@@ -142,3 +142,17 @@ def test_symlinked_weights_out_of_folder(tmp_path, adapters, base_facts):
 def test_unsafe_names_are_not_versions(adapters):
     assert read_version(adapters, "..", "pa") is None
     assert read_version(adapters, "pa", "../pa") is None
+
+
+def test_a_retrieval_augmented_version_needs_the_index(adapters, base_facts):
+    """Trained with k comparables in its prompts (its prompt hash says k): refused by a service
+    without an index, with the reason; served in that format by one with an index."""
+    from app.spec import prompt_hash_for
+
+    manifest = adapters / "pa" / V / MANIFEST
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"prompt_hash": prompt_hash_for(5)}))
+    with pytest.raises(AdapterRejected, match="trained with 5 comparables.*no comparables index"):
+        check(adapters, base_facts)
+    facts = check_static(read_version(adapters, "pa", V), adapters, base_facts, 16, has_index=True)
+    assert facts["comparables"] == 5
+

@@ -136,3 +136,29 @@ async def test_no_bundle_serves_the_llm_alone_and_says_so(make_service):
 def body_text(app):
     [(texts, _)] = app.state.lifecycle.engine.calls[-1:]
     return texts[0]
+
+
+async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(store, bundle):
+    """The stack weighs the answers of the adapter version it was fitted on; another version (a
+    service without an index serves the one trained without comparables) is left out, counted."""
+    from app.ensemble.bundle import Bundle
+    from app.ensemble.service import EnsembleService, fitted_adapter_label
+    from app.prices import PriceEstimate
+    from tests.factories import make_items
+
+    assert fitted_adapter_label({"ref": "adapters/pricer-smollm2/20261128-031034-s000048"}) == "pricer-smollm2@20261128-031034-s000048"
+    assert fitted_adapter_label({"ref": "refs/llm"}) is None
+    service = EnsembleService(Bundle.load(bundle), {}, "llm", llm_label="pa@v1")
+    items = make_items(2)
+
+    def answered_by(label):
+        async def call():
+            return [PriceEstimate(price=50.0, low=40.0, high=60.0, text="50")] * 2, label
+        return call
+
+    fitted = await service.answer(items, answered_by("pa@v1"))
+    assert [a.components["llm"] for a in fitted] == [50.0, 50.0] and fitted[0].adapter == "pa@v1"
+    from app.ensemble.service import NoMembersAnswered
+
+    with pytest.raises(NoMembersAnswered):  # the only member here, left out: nobody answered
+        await service.answer(items, answered_by("pa@v2"))

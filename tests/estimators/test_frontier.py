@@ -91,3 +91,35 @@ def test_evaluate_reports_an_unreachable_api_without_a_traceback(tmp_path, monke
     result = CliRunner().invoke(cli, ["evaluate", "--data", str(data), "--estimator", "frontier"])
     assert result.exit_code == 1
     assert "cannot reach http://127.0.0.1:9/v1/" in result.output
+
+
+def test_with_comparables_it_asks_the_course_rag_prompt_without_the_item_itself():
+    """The course's week-8 RAG agent: the k most similar indexed items and their prices come first;
+    the item's own indexed copy is never one of them."""
+    from app.index.index import Index
+    from app.items import Item
+    from tests.index.fake_embedder import FakeEmbedder
+
+    def item(title, price, body):
+        return Item(title=title, price=price, text=f"{title}\n{body}")
+
+    lamp = item("Brass desk lamp", 41.0, "adjustable arm, warm bulb")
+    index = Index.from_items(
+        [lamp, item("Brass floor lamp", 88.0, "adjustable arm, warm bulb"), item("Garden hose reel", 60.0, "hose, wall mount")],
+        FakeEmbedder(),
+    )
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return _reply("52")
+
+    est = FrontierEstimator("https://api.example/v1", "gpt-test", None, transport=httpx.MockTransport(handler),
+                            comparables=1, index=index)
+    assert est.predict([lamp]) == [52.0]
+    user = seen[0]["messages"][1]["content"]
+    assert user.startswith("To provide some context, here are some other items that might be similar")
+    assert "Brass floor lamp\nPrice is $88.00" in user and "$41" not in user and "hose" not in user
+    assert user.endswith("And now the question for you:\n\nHow much does this cost?\n\n" + lamp.text)
+    with pytest.raises(FrontierError, match="no index"):
+        FrontierEstimator("https://api.example/v1", "gpt-test", None, comparables=3)
