@@ -76,10 +76,11 @@ test-fast: install
 check: install
 	$(PY) -m pytest -q -ra tests/deploy
 
-adapter: install
+adapter: install index
 	$(PRICER) model prepare smollm2-135m
 	# --fresh: a reproduction starts from step 0, not from an earlier run's checkpoints (runs/).
-	$(PRICER) train --preset smollm2-cpu --data $(DATA)/train.jsonl --val $(DATA)/val.jsonl --fresh
+	# About 85 min on an idle 2-core machine: run it in the background (nohup make adapter > train.log &).
+	$(PRICER) train --preset smollm2-cpu-rag --data $(DATA)/train.jsonl --val $(DATA)/val.jsonl --fresh
 
 leaderboard: install
 	$(PRICER) leaderboard --train $(DATA)/train.jsonl --data $(DATA)/val.jsonl \

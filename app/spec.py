@@ -147,10 +147,12 @@ class ServingSpec:
         """Retrieve comparables for prompts from `index` (an app.index.index.Index)."""
         self.index = index
 
-    def contexts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None) -> list[str]:
+    def contexts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None,
+                 cache: bool = False) -> list[str]:
         """Each text's comparables block ("" for the course's prompt). Without an index a
         retrieval-augmented prompt raises when `strict` (training), else is asked without its
-        comparables, logged once (the adapter manager refuses such adapters before that happens)."""
+        comparables, logged once (the adapter manager refuses such adapters before that happens).
+        `cache`: keep the query vectors (bulk runs); a service does not, so memory stays flat."""
         k = self.comparables if comparables is None else comparables
         if k == 0 or not texts:
             return [""] * len(texts)
@@ -163,7 +165,7 @@ class ServingSpec:
                 log.warning("prompts should carry %d comparables but no index is loaded: asking without them", k)
                 self._warned_no_index = True
             return [""] * len(texts)
-        found = self.index.search(list(texts), k, exclude=True)
+        found = self.index.search(list(texts), k, exclude=True, cache=cache)
         return [comparables_context([(c.title, c.price) for c in row]) for row in found]
 
     def item_prompt(self, text: str, budget: int | None = None, comparables: int | None = None) -> str:
