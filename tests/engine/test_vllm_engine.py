@@ -54,6 +54,46 @@ async def test_lora_adapter_changes_the_distribution_and_unloads(vllm_engine, tm
     assert ref.lora_id not in await vllm_engine.loaded_adapter_ids()
 
 
+async def test_an_adapter_trained_with_comparables_is_asked_with_them(vllm_engine, tmp_path):
+    """The engine builds each adapter's prompt format: with a 2-comparables adapter the prompts vLLM
+    gets carry the two nearest indexed items (never the item itself), and the answers differ from
+    the same adapter asked without them."""
+    from app.index.index import Index
+    from tests.index.fake_embedder import FakeEmbedder
+
+    items = make_items(8, seed=4)
+    spec = vllm_engine.spec
+    sent: list[list[int]] = []
+    real = spec.prompt_ids
+
+    def recording(texts, comparables=None):
+        ids = real(texts, comparables)
+        sent.extend(ids)
+        return ids
+
+    path = make_lora_adapter(vllm_engine.model_dir, tmp_path, name="rag", version="v1", rank=8, weight_std=0.5)
+    plain, rag = AdapterRef("rag", "v1", path, lora_id=104), AdapterRef("rag", "v1", path, lora_id=105, comparables=2)
+    spec.use_index(Index.from_items(items, FakeEmbedder()))
+    spec.prompt_ids = recording
+    await vllm_engine.add_adapter(plain)
+    await vllm_engine.add_adapter(rag)
+    try:
+        texts = [items[0].text, items[1].text]
+        without = await vllm_engine.estimate(texts, plain)
+        with_them = await vllm_engine.estimate(texts, rag)
+        assert all(_valid(e) for e in with_them)
+        prompts = [spec.tokenizer.decode(ids) for ids in sent[2:]]
+        assert all(p.count("\n- ") == 2 and "Similar items and their prices:" in p for p in prompts)
+        assert f"${round(items[0].price)}\n" not in prompts[0].split("This item:")[0]  # not itself
+        assert "Similar items" not in spec.tokenizer.decode(sent[0])
+        assert [e.price for e in without] != [e.price for e in with_them] or [e.text for e in without] != [e.text for e in with_them]
+    finally:
+        spec.prompt_ids = real
+        spec.use_index(None)
+        await vllm_engine.remove_adapter(plain)
+        await vllm_engine.remove_adapter(rag)
+
+
 async def test_refused_adapters_raise_and_the_engine_stays_healthy(vllm_engine, tmp_path):
     with pytest.raises(AdapterLoadError, match="missing"):
         await vllm_engine.add_adapter(AdapterRef("missing", "v1", tmp_path / "missing", lora_id=102))
