@@ -112,8 +112,9 @@ def test_dockerignore_keeps_weights_and_secrets_out():
             assert any(source.rstrip("/") == a.rstrip("/") or source.startswith(a) or a.startswith(source) for a in allowed), source
 
 
-def _seed(tmp_path, shipped, store, *command):
-    env = {**os.environ, "PRICER_MODELS_DIR": str(store), "PRICER_SHIPPED_ADAPTERS": str(shipped)}
+def _seed(tmp_path, shipped, store, *command, ensembles=None):
+    env = {**os.environ, "PRICER_MODELS_DIR": str(store), "PRICER_SHIPPED_ADAPTERS": str(shipped),
+           "PRICER_SHIPPED_ENSEMBLES": str(ensembles or tmp_path / "no-ensembles")}
     return subprocess.run(["sh", str(ENTRYPOINT), *command], env=env, capture_output=True, text=True, timeout=30)
 
 
@@ -140,3 +141,24 @@ def test_entrypoint_seeds_shipped_adapters_without_overwriting(tmp_path):
 def test_entrypoint_runs_the_command_without_shipped_adapters(tmp_path):
     result = _seed(tmp_path, tmp_path / "none", tmp_path / "models", "sh", "-c", "exit 7")
     assert result.returncode == 7
+
+
+def test_entrypoint_seeds_the_shipped_ensemble_bundle(tmp_path):
+    """The image's bundle reaches the store volume, so the container answers with the ensemble."""
+    ensembles, store = tmp_path / "ensembles", tmp_path / "models"
+    bundle = ensembles / "pricer-ensemble" / "20260101-000000"
+    (bundle / "members" / "features-lr").mkdir(parents=True)
+    (bundle / "members" / "features-lr" / "estimator.json").write_text("{}")
+    (bundle / "manifest.json").write_text("{}")
+    result = _seed(tmp_path, tmp_path / "none", store, "true", ensembles=ensembles)
+    assert result.returncode == 0, result.stderr
+    seeded = store / "ensembles" / "pricer-ensemble" / "20260101-000000"
+    assert (seeded / "members" / "features-lr" / "estimator.json").is_file() and (seeded / "manifest.json").is_file()
+    assert [p.name for p in seeded.parent.iterdir()] == ["20260101-000000"]
+
+
+def test_the_image_ships_the_ensemble_bundle():
+    rules = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!models/ensembles/pricer-ensemble/" in rules
+    assert "COPY models/ /opt/pricer/shipped-models/" in DOCKERFILE.read_text()
+
