@@ -147,8 +147,8 @@ def _check_member(directory: Path, row: dict, models_dir: Path | None) -> None:
             if sha256_file(path) != digest:
                 raise BundleError(f"member {name!r}: {path} does not match the bundle (sha256 differs)")
     elif row["kind"] == "external":
-        if models_dir is None or isinstance(row.get("index"), dict):
-            return  # an index found by content at serving time (app/ensemble/external.py)
+        if models_dir is None or isinstance(row.get("index"), dict) or isinstance(row.get("endpoint"), dict):
+            return  # an index found by content, or an API configured, at serving time (app/ensemble/external.py)
         folder = models_dir / row["ref"]
         path = folder / row["file"]
         if not path.is_file():

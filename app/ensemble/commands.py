@@ -50,7 +50,7 @@ def fit_command(
     """Fit the week-8 stack out-of-fold and write a versioned bundle (no pickle)."""
     from app.config import Settings
     from app.ensemble.bundle import BundleError, external_fingerprint, new_version, write_bundle
-    from app.ensemble.external import content_row
+    from app.ensemble.external import FRONTIER_MEMBER, content_row, endpoint_row
     from app.ensemble.fit import fit_stacks, report_table
     from app.ensemble.members import MemberError, member_answers, parse_sources
     from app.estimators.base import EstimatorOptions
@@ -75,7 +75,9 @@ def fit_command(
                 _fail(f"member {source.name!r}: {e}")
             answers[source.name] = got.prices
             row = {"name": source.name, **got.info}
-            if source.report is not None:
+            if source.report is not None and source.name == FRONTIER_MEMBER:
+                row = endpoint_row(row | {"kind": "external"}, settings)  # served where an endpoint is configured
+            elif source.report is not None:
                 row["kind"] = "external"
                 if source.ref:
                     folder = store / source.ref if not Path(source.ref).is_absolute() else Path(source.ref)

@@ -1,5 +1,12 @@
 """External members other than the LLM, found on this machine at serving time.
 
+frontier: a model behind an OpenAI-compatible API, given the k comparables in its prompt (the
+course's RAG agent). Fitted from its answers on val (`pricer evaluate --estimator frontier --report`,
+then `--member-report frontier=FILE`); served only where PRICER_FRONTIER_API_KEY is set, otherwise
+listed missing with that reason and the stack for the other members answers.
+
+    {"name": "frontier", "kind": "external", "estimator": "frontier", "endpoint": {"model": "gpt-4o-mini", "comparables": 5}}
+
 knn: its neighbours are items' titles and prices, so the bundle never holds them. Its manifest row
 names the index it was fitted with by CONTENT (embedder + the sha256 of the data files), not by a
 version folder: the same data gives a matching index on any machine (`make index` builds one from
@@ -80,3 +87,40 @@ def content_row(row: dict, saved: Path, data_files: list[Path]) -> tuple[dict, P
     params = {key: meta[key] for key in ("k", "rule", "temperature") if key in meta}
     index = {"embedder": meta.get("embedder", "minilm"), "data_sha256": [sha256_file(Path(p)) for p in data_files]}
     return {**row, "kind": "external", "estimator": "knn", "params": params, "index": index}, None
+
+
+FRONTIER_MEMBER = "frontier"
+
+
+def is_endpoint_member(row: dict) -> bool:
+    """An external member that calls a configured API at serving time (the frontier model)."""
+    return row.get("kind") == "external" and row.get("estimator") == FRONTIER_MEMBER
+
+
+def endpoint_row(row: dict, settings) -> dict:
+    """The fit-time row of a frontier member: what it was asked with (the model, k comparables)."""
+    return row | {"estimator": FRONTIER_MEMBER,
+                  "endpoint": {"model": settings.frontier_model, "comparables": settings.frontier_comparables}}
+
+
+def load_endpoint_member(row: dict, settings):
+    """The frontier estimator over the configured endpoint, asked as when fitted; BundleError when no
+    endpoint is configured (the member is then left out of every answer, with that reason)."""
+    from app.estimators.frontier import FrontierEstimator
+
+    if settings.frontier_api_key is None:
+        raise BundleError("no frontier endpoint configured (set PRICER_FRONTIER_API_KEY and PRICER_FRONTIER_BASE_URL)")
+    endpoint = row.get("endpoint") or {}
+    k = int(endpoint.get("comparables") or 0)
+    index = None
+    if k:
+        from app.index.service import index_from_settings
+
+        service = index_from_settings(settings)
+        if service is None:
+            raise BundleError(f"member {row['name']!r} was fitted with {k} comparables in its prompts and there is no index")
+        index = service.index
+    model = endpoint.get("model") or settings.frontier_model
+    return FrontierEstimator(settings.frontier_base_url, model, settings.frontier_api_key.get_secret_value(),
+                             retries=0, timeout=settings.member_timeout_s, comparables=k, index=index)
+

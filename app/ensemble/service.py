@@ -25,7 +25,7 @@ from pathlib import Path
 
 from app.ensemble.bundle import Bundle, BundleError, find_bundles
 from app.ensemble.combine import NoMembersError
-from app.ensemble.external import is_content_member, load_content_member
+from app.ensemble.external import is_content_member, is_endpoint_member, load_content_member, load_endpoint_member
 from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
 from app.items import Item
 
@@ -184,7 +184,7 @@ def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
         name = row["name"]
         if name in service.missing:
             continue
-        if row["kind"] == "external" and not is_content_member(row):
+        if row["kind"] == "external" and not is_content_member(row) and not is_endpoint_member(row):
             if name == LLM_MEMBER or str(row.get("ref") or "").startswith("adapters/"):
                 service.llm, service.llm_label = name, fitted_adapter_label(row)
             else:
@@ -212,6 +212,8 @@ def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | No
     try:
         if is_content_member(row):  # knn over this machine's index (app/ensemble/external.py)
             estimator = load_content_member(row, settings)
+        elif is_endpoint_member(row):  # the frontier model, where an endpoint is configured
+            estimator = load_endpoint_member(row, settings)
         else:
             estimator = create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings))
         runner = MemberRunner(name, estimator)

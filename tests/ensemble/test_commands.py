@@ -54,3 +54,22 @@ def test_ensemble_fit_refuses_a_report_on_other_items(tmp_path):
     out = run("ensemble", "fit", "--val", val, "--member-report", f"llm={report}", "--models-dir", tmp_path)
     assert out.exit_code == 2
     assert "not on the stacking items" in out.output
+
+
+def test_a_frontier_report_becomes_an_endpoint_member(tmp_path, monkeypatch):
+    """`--member-report frontier=FILE`: the bundle records what the frontier model was asked with
+    (model, comparables) and no store path; Bundle.load checks nothing on disk for it."""
+    train, val, store = tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "store"
+    write_items(train, make_items(80, seed=1))
+    write_items(val, make_items(40, seed=2))
+    report = tmp_path / "frontier.jsonl"
+    assert run("evaluate", "--data", val, "--estimator", "constant", "--train", train, "--report", report).exit_code == 0
+    monkeypatch.setenv("PRICER_FRONTIER_MODEL", "gpt-test")
+    monkeypatch.setenv("PRICER_FRONTIER_COMPARABLES", "3")
+    out = run("ensemble", "fit", "--train", train, "--val", val, "--member", "bow-ridge",
+              "--member-report", f"frontier={report}", "--models-dir", store, "--name", "t", "--json")
+    assert out.exit_code == 0, out.output
+    bundle = Bundle.load(json.loads(out.stdout.strip().splitlines()[-1])["bundle"], store)
+    row = bundle.member("frontier")
+    assert row["kind"] == "external" and row["estimator"] == "frontier"
+    assert row["endpoint"] == {"model": "gpt-test", "comparables": 3} and "ref" not in row
