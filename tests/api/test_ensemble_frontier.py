@@ -9,13 +9,9 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import pytest
 
-from app.ensemble.bundle import write_bundle
-from app.ensemble.fit import fit_stacks
-from app.estimators.base import EstimatorOptions, create
-from tests.factories import make_items
+from tests.api.ensemble_fixtures import write_test_bundle
 
 ITEM = {"title": "Acme premium heavy duty drill model 7", "description": "Cordless, two batteries. Brand Acme."}
 
@@ -53,22 +49,8 @@ def fake_endpoint():
 @pytest.fixture
 def bundle(store):
     """bow-ridge and constant (saved), frontier (fitted from its answers, asked without comparables)."""
-    work, items = store / ".work", make_items(60)
-    saved = {}
-    for name in ("bow-ridge", "constant"):
-        estimator = create(name, EstimatorOptions(seed=0))
-        estimator.fit(items)
-        estimator.save(work / name)
-        saved[name] = work / name
-    rng = np.random.default_rng(0)
-    truths = np.exp(rng.normal(4.5, 1.0, 60))
-    names = ("bow-ridge", "constant", "frontier")
-    answers = {m: list(truths * np.exp(rng.normal(0, 0.2 + 0.2 * i, 60))) for i, m in enumerate(names)}
-    manifest = {"name": "pricer-ensemble", "version": "20260101-000000", "members": [
-        {"name": "bow-ridge"}, {"name": "constant"},
-        {"name": "frontier", "kind": "external", "estimator": "frontier", "endpoint": {"model": "gpt-test", "comparables": 0}}]}
-    return write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000",
-                        fit_stacks(answers, list(truths), 0.8, 5, 0), manifest, saved)
+    row = {"kind": "external", "estimator": "frontier", "endpoint": {"model": "gpt-test", "comparables": 0}}
+    return write_test_bundle(store, external={"frontier": row})
 
 
 async def test_with_an_endpoint_the_frontier_member_answers(make_service, bundle, fake_endpoint):
