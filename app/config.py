@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
     dtype: str = Field("bfloat16", description="Model dtype in the engine.")
     max_model_len: int = Field(512, ge=64, description="Engine context length (prompt + answer).")
-    prompt_token_budget: int = Field(400, ge=16, description="Most prompt tokens; longer descriptions are cut with the model's tokenizer.")
+    prompt_token_budget: int = Field(182, ge=16, description="Most prompt tokens (comparables included); longer descriptions are cut with the model's tokenizer. 182: the length the shipped adapter was trained at (192 with its answer).")
     max_lora_rank: int = Field(32, ge=1, description="Largest LoRA rank the engine accepts.")
     max_loras: int = Field(4, ge=1, description="Adapters resident in one batch.")
     max_num_seqs: int = Field(64, ge=1, description="Most sequences the engine schedules at once.")
