@@ -146,7 +146,7 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
     from app.prices import PriceEstimate
     from tests.factories import make_items
 
-    assert fitted_adapter_label({"ref": "adapters/pricer-smollm2/20261128-031034-s000048"}) == "pricer-smollm2@20261128-031034-s000048"
+    assert fitted_adapter_label({"ref": "adapters/pricer-smollm2/20261128-205318-s000512"}) == "pricer-smollm2@20261128-205318-s000512"
     assert fitted_adapter_label({"ref": "refs/llm"}) is None
     service = EnsembleService(Bundle.load(bundle), {}, "llm", llm_label="pa@v1")
     items = make_items(2)
