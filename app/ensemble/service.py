@@ -48,6 +48,10 @@ class Answer:
     components: dict[str, float | None] | None = None
 
 
+# Items one member time-out covers: PRICER_MEMBER_TIMEOUT_S was sized on 16 requests in flight.
+TIMEOUT_ITEMS = 16
+
+
 @dataclass
 class EnsembleService:
     bundle: Bundle
@@ -85,10 +89,11 @@ class EnsembleService:
         returns (PriceEstimate list, adapter label). Exceptions in `passthrough` (the client's
         mistakes, a dead engine) are raised as they are; any other failure leaves a member out."""
         names = list(self.runners)
-        calls = [self.runners[n].predict(items, self.timeout_s) for n in names]
+        timeout_s = self.timeout_for(len(items))
+        calls = [self.runners[n].predict(items, timeout_s) for n in names]
         if self.llm is not None:
             names.append(self.llm)
-            calls.append(self._llm(llm_call, len(items), passthrough))
+            calls.append(self._llm(llm_call, len(items), passthrough, timeout_s))
         results = await asyncio.gather(*calls, return_exceptions=True)
         prices: dict[str, list[float] | None] = {}
         adapter = None
@@ -108,12 +113,17 @@ class EnsembleService:
                 prices[name] = result
         return [self._combine(i, prices, adapter) for i in range(len(items))]
 
-    async def _llm(self, llm_call, count: int, passthrough) -> tuple[list[float], str | None]:
+    def timeout_for(self, count: int) -> float:
+        """The member time-out for a request of `count` items: the setting per TIMEOUT_ITEMS items
+        (a batch of 32 is as much work for the LLM as 32 single requests in flight)."""
+        return self.timeout_s * max(1.0, count / TIMEOUT_ITEMS)
+
+    async def _llm(self, llm_call, count: int, passthrough, timeout_s: float) -> tuple[list[float], str | None]:
         started = time.perf_counter()
         try:
-            estimates, label = await asyncio.wait_for(llm_call(), timeout=self.timeout_s)
+            estimates, label = await asyncio.wait_for(llm_call(), timeout=timeout_s)
         except TimeoutError:
-            raise left_out(self.llm, "timeout", f"over {self.timeout_s:g} s") from None
+            raise left_out(self.llm, "timeout", f"over {timeout_s:g} s") from None
         except passthrough:
             raise
         except Exception as e:

@@ -162,3 +162,16 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
 
     with pytest.raises(NoMembersAnswered):  # the only member here, left out: nobody answered
         await service.answer(items, answered_by("pa@v2"))
+
+
+async def test_a_batch_request_gives_members_time_in_proportion_to_its_items(make_service, store, bundle):
+    """The member time-out covers 16 items: a member that needs 0.45 s is left out of a single
+    request at a 0.3 s time-out, but answers within a batch of 32 items (0.6 s)."""
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    async with make_service(engine=engine, member_timeout_s=0.3) as (client, app):
+        _runner(app, "constant").estimator.predict = lambda items: time.sleep(0.45) or [5.0] * len(items)
+        single = await client.post("/v1/estimate", json=ITEM)
+        assert single.status_code == 200 and single.json()["components"]["constant"] is None
+        batch = await client.post("/v1/estimate/batch", json={"items": [ITEM] * 32})
+        assert batch.status_code == 200, batch.text
+        assert all(e["components"]["constant"] == 5.0 for e in batch.json()["estimates"])
