@@ -32,7 +32,7 @@ MEMBER_DURATION = Histogram(
 )
 MEMBER_LEFT_OUT = Counter(
     "pricer_member_left_out_total",
-    "Ensemble members left out of an answer, by member and reason (timeout, error).",
+    "Ensemble members left out of an answer, by member and reason (timeout, error, other-adapter: the LLM answered with another adapter than the stack was fitted on).",
     ["member", "reason"],
 )
 INFLIGHT = Gauge("pricer_inflight_requests", "Requests being served now (probes and /metrics excluded).")
