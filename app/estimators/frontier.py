@@ -61,18 +61,29 @@ class FrontierEstimator(Estimator):
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> FrontierEstimator:
-        s = options.settings
-        key = s.frontier_api_key.get_secret_value() if s.frontier_api_key else None
+        return cls.from_settings(options.settings, url=options.url, seed=options.seed)
+
+    @classmethod
+    def from_settings(cls, settings, *, url: str | None = None, model: str | None = None, comparables: int | None = None,
+                      seed: int = 42, retries: int = 3, timeout: float = 60.0, require_index: bool = False) -> FrontierEstimator:
+        """The configured endpoint, asked with `comparables` (default PRICER_FRONTIER_COMPARABLES)
+        neighbours from the configured index. No index: the plain question, logged; or, with
+        `require_index`, FrontierError (a member fitted with comparables must be asked with them)."""
+        key = settings.frontier_api_key.get_secret_value() if settings.frontier_api_key else None
+        k = settings.frontier_comparables if comparables is None else comparables
         index = None
-        if s.frontier_comparables:
+        if k:
             from app.index.service import index_from_settings
 
-            service = index_from_settings(s)
+            service = index_from_settings(settings)
             index = service.index if service is not None else None
+            if index is None and require_index:
+                raise FrontierError(f"{k} comparables asked but there is no index (build one with `make index`)")
             if index is None:
                 log.warning("frontier: no comparables index, asking the plain question (no similar items)")
-        return cls(options.url or s.frontier_base_url, s.frontier_model, key, seed=options.seed,
-                   comparables=s.frontier_comparables if index is not None else 0, index=index)
+                k = 0
+        return cls(url or settings.frontier_base_url, model or settings.frontier_model, key, seed=seed,
+                   retries=retries, timeout=timeout, comparables=k, index=index)
 
     def similar(self, item: Item) -> list[tuple[str, float]]:
         """The k most similar indexed items (never one with the item's own text)."""

@@ -116,7 +116,10 @@ class LlmEstimator(Estimator):
             engine = build_engine(self.settings)
             await engine.start()
             self._engine = engine
-            await asyncio.to_thread(_attach_index, engine, self.settings)
+            from app.index.service import use_index_from_settings
+
+            # as the service does: the index for adapters trained with comparables in their prompts
+            await asyncio.to_thread(use_index_from_settings, getattr(engine, "spec", None), self.settings)
         if self._manager is None:
             from app.adapters.manager import AdapterManager
 
@@ -171,13 +174,3 @@ class LlmEstimator(Estimator):
         if self._owned is not None:
             self._owned.stop()
             self._owned, self._loop = None, None
-
-
-def _attach_index(engine, settings) -> None:
-    """As the service does: the comparables index (when there is one) for adapters trained with it."""
-    from app.index.service import index_from_settings
-
-    if getattr(engine, "spec", None) is not None:
-        service = index_from_settings(settings)
-        if service is not None:
-            engine.spec.use_index(service.index)

@@ -52,8 +52,8 @@ class MiniLMEmbedder:
         return int(dimension())
 
     def encode(self, texts: Sequence[str], progress: bool = False, cache: bool = True) -> np.ndarray:
-        """`cache`: keep vectors in the process-wide cache that embed-gbm/embed-rf share (bulk runs);
-        a long-running service passes False so that queries do not pile up in memory."""
+        """`cache`: go through the process-wide, bounded cache that embed-gbm/embed-rf, knn and the
+        retrieval-augmented prompts share (a text embedded once for all of them); False: embed afresh."""
         from app.estimators.embeddings import embed, load_embedder
 
         texts = list(texts)

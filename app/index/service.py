@@ -71,3 +71,13 @@ def index_from_settings(settings) -> ComparablesService | None:
     service = ComparablesService(index)
     log.info("comparables enabled: index %s", service.describe())
     return service
+
+
+def use_index_from_settings(spec, settings) -> None:
+    """Attach the configured index (when there is one) to a serving spec, for the prompts of adapters
+    trained with comparables; the service itself attaches the one it already loaded (app/api/lifecycle.py)."""
+    if spec is not None and spec.index is None:
+        service = index_from_settings(settings)
+        if service is not None:
+            spec.use_index(service.index)
+

@@ -67,5 +67,5 @@ def _contexts(spec, items: Sequence[Item]) -> dict[str, str]:
     out: dict[str, str] = {}
     for start in tqdm(range(0, len(texts), 256), desc="comparables", unit_scale=256):
         batch = texts[start : start + 256]
-        out.update(zip(batch, spec.contexts(batch, strict=True, cache=True), strict=True))
+        out.update(zip(batch, spec.contexts(batch, strict=True), strict=True))
     return out

@@ -33,3 +33,31 @@ def test_fit_predict_save_load(name, tmp_path):
     est.save(tmp_path / name)
     loaded = create(str(tmp_path / name), EstimatorOptions())
     assert loaded.predict(test) == pytest.approx(guesses)
+
+
+def test_the_embedding_cache_is_bounded_and_embeds_each_text_once(monkeypatch):
+    """A long-running service's members share the cache: a text is embedded once while it is held,
+    and the least recently used vectors go first once CACHE_MAX is reached."""
+    from collections import OrderedDict
+
+    import numpy as np
+
+    from app.estimators import embeddings
+
+    encoded: list[str] = []
+
+    class Counting:
+        def encode(self, texts, **kwargs):
+            encoded.extend(texts)
+            return np.array([[float(len(t)), 1.0] for t in texts])
+
+    monkeypatch.setattr(embeddings, "load_embedder", lambda: Counting())
+    monkeypatch.setattr(embeddings, "_CACHE", OrderedDict())
+    monkeypatch.setattr(embeddings, "CACHE_MAX", 2)
+    first = embeddings.embed(["a", "bb", "a"])
+    assert encoded == ["a", "bb"] and first[0].tolist() == first[2].tolist() == [1.0, 1.0]
+    embeddings.embed(["a"])  # "a" is now the most recently used
+    embeddings.embed(["ccc"])  # evicts "bb"
+    assert encoded == ["a", "bb", "ccc"] and len(embeddings._CACHE) == 2
+    embeddings.embed(["a", "bb"])
+    assert encoded == ["a", "bb", "ccc", "bb"]
