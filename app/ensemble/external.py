@@ -32,24 +32,14 @@ def is_content_member(row: dict) -> bool:
 def find_index(root: Path, want: dict) -> Path:
     """The newest index version under `root` (or `root` itself) built with `want`'s embedder from
     exactly `want`'s data files; BundleError saying what was looked at otherwise."""
-    from app.index.manifest import IndexFolderError, IndexManifest, versions
+    from app.index.manifest import find_built_from
 
-    root = Path(root)
-    candidates = [root] if (root / "manifest.json").is_file() else list(reversed(versions(root))) if root.is_dir() else []
-    wanted = (want.get("embedder"), sorted(want.get("data_sha256") or []))
-    seen = []
-    for folder in candidates:
-        try:
-            manifest = IndexManifest.read(folder)
-        except IndexFolderError as e:
-            seen.append(f"{folder.name}: {e}")
-            continue
-        if (manifest.embedder, sorted(d.sha256 for d in manifest.data)) == wanted:
-            return folder
-        seen.append(f"{folder.name}: embedder {manifest.embedder}, other data")
-    looked = "; ".join(seen) if seen else "no index there"
-    raise BundleError(f"no index under {root} built with embedder {wanted[0]} from the data this member was fitted on "
-                      f"({looked}); build one: `make index` or `pricer index build --data ...`")
+    folder, passed = find_built_from(Path(root), want.get("embedder"), want.get("data_sha256") or [])
+    if folder is not None:
+        return folder
+    looked = "; ".join(passed) if passed else "no index there"
+    raise BundleError(f"no index under {root} built with embedder {want.get('embedder')} from the data this member was "
+                      f"fitted on ({looked}); build one: `make index` or `pricer index build --data ...`")
 
 
 def load_content_member(row: dict, settings, embedder=None):

@@ -25,16 +25,29 @@ def build_command(
     m: Annotated[int, typer.Option(help="HNSW links per node.")] = 32,
     ef_construction: Annotated[int, typer.Option(help="HNSW build beam width.")] = 200,
     ef_search: Annotated[int, typer.Option(help="HNSW search beam width.")] = 128,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Build nothing when a version under --out was built with this embedder from exactly "
+                                "these files (by content); `make index` uses it.")] = False,
 ) -> None:
     """Embed the items (title and text) and write models/index/<version>/ (manifest last; no pickle)."""
     from pydantic import ValidationError
 
     from app.index.ann import AnnParams
     from app.index.embedders import UnknownEmbedderError, get_embedder
-    from app.index.manifest import DataFile, sha256_file
+    from app.index.manifest import DataFile, IndexManifest, find_built_from, sha256_file
     from app.index.store import build_index
     from app.items import ItemsFileError, load_items
 
+    if skip_existing:
+        missing = [str(p) for p in data if not Path(p).is_file()]
+        if missing:
+            _fail(f"data file not found: {', '.join(missing)}")
+        folder, _ = find_built_from(out, embedder, [sha256_file(p) for p in data])
+        if folder is not None:
+            typer.echo(f"index: {folder} was built with {embedder} from these files; nothing to do", err=True)
+            typer.echo(json.dumps({"index": str(folder), "items": IndexManifest.read(folder).count, "embedder": embedder,
+                                   "skipped": True}))
+            return
     try:
         params = AnnParams(kind=kind, m=m, ef_construction=ef_construction, ef_search=ef_search)
         chosen = get_embedder(embedder)

@@ -100,6 +100,27 @@ def versions(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
 
 
+def find_built_from(root: Path, embedder: str, data_sha256) -> tuple[Path | None, list[str]]:
+    """The newest complete version under `root` (or `root` itself) built with `embedder` from exactly
+    the data files whose sha256 are `data_sha256` (any order), and a line per version looked at and
+    passed over. Matching by content, not by folder name, lets the same data give a matching index on
+    any machine (the ensemble's knn member, `pricer index build --skip-existing`)."""
+    root = Path(root)
+    candidates = [root] if (root / MANIFEST).is_file() else list(reversed(versions(root)))
+    wanted = (embedder, sorted(data_sha256))
+    passed = []
+    for folder in candidates:
+        try:
+            manifest = IndexManifest.read(folder)
+        except IndexFolderError as e:
+            passed.append(f"{folder.name}: {e}")
+            continue
+        if (manifest.embedder, sorted(d.sha256 for d in manifest.data)) == wanted:
+            return folder, passed
+        passed.append(f"{folder.name}: embedder {manifest.embedder}, other data")
+    return None, passed
+
+
 def resolve(path: Path) -> Path:
     """A version folder as given, or the newest version under a root folder."""
     path = Path(path)

@@ -44,3 +44,32 @@ def test_build_then_search_then_bench(tmp_path):
 def test_build_refuses_a_missing_file(tmp_path):
     result = CliRunner().invoke(cli, ["index", "build", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "nope.jsonl" in result.output
+
+
+def test_skip_existing_builds_only_what_is_not_there(tmp_path):
+    """`--skip-existing` (what `make index` runs): the same files again build nothing; another set of
+    files, or the same files in another order, is matched by content, not by name or order."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_items(first, make_items(12, seed=3))
+    write_items(second, make_items(9, seed=4))
+    runner, out = CliRunner(), tmp_path / "index"
+
+    def build(*files):
+        args = ["index", "build", *[a for f in files for a in ("--data", str(f))], "--out", str(out), "--skip-existing"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    only_first = build(first)
+    assert not only_first.get("skipped") and only_first["items"] == 12
+    again = build(first)
+    assert again["skipped"] and again["index"] == only_first["index"]
+    both = build(first, second)
+    assert not both.get("skipped") and both["items"] == 21
+    assert build(second, first) == {**both, "skipped": True}
+    assert len([p for p in out.iterdir() if (p / "manifest.json").is_file()]) == 2
+    # a changed file is other data: built again
+    write_items(first, make_items(13, seed=3))
+    assert not build(first).get("skipped")
+    missing = runner.invoke(cli, ["index", "build", "--data", str(tmp_path / "nope.jsonl"), "--out", str(out), "--skip-existing"])
+    assert missing.exit_code == 2 and "nope.jsonl" in missing.output
