@@ -18,7 +18,9 @@ from app.engine.base import EngineDeadError
 from app.ensemble.service import Answer, EnsembleService, NoMembersAnswered
 from app.items import Item
 
-LlmCall = Callable[[], Awaitable[tuple[list, str | None]]]
+# llm_call(only=None): the LLM's (estimates, adapter label); with only=LABEL it raises
+# app.ensemble.service.OtherAdapter, without running the engine, when another version is leased.
+LlmCall = Callable[..., Awaitable[tuple[list, str | None]]]
 
 
 def member_item(body: EstimateRequest, text: str) -> Item:

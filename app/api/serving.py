@@ -82,13 +82,17 @@ class EstimateService:
             )
         return texts
 
-    async def price(self, texts: Sequence[str], pin: str | None) -> tuple[list[PriceEstimate], str | None]:
+    async def price(self, texts: Sequence[str], pin: str | None, only: str | None = None) -> tuple[list[PriceEstimate], str | None]:
         """Price texts with one adapter version (the pinned one, else the active one), leased for
-        the call so that a swap never unloads it underneath."""
+        the call so that a swap never unloads it underneath. `only`: the ensemble's fitted version;
+        another one leased raises OtherAdapter before the engine runs (its answer would be unused)."""
         from app.adapters.manager import AdapterUnavailableError
+        from app.ensemble.service import OtherAdapter
 
         try:
             async with self.adapters.lease(pin) as ref:
+                if only is not None and (ref.label if ref is not None else None) != only:
+                    raise OtherAdapter(ref.label if ref is not None else None)
                 estimates = await self.engine.estimate(texts, ref)
         except AdapterUnavailableError:
             # The reason (paths, checks) is for operators: GET /v1/adapters (admin key) shows it.
@@ -101,7 +105,7 @@ class EstimateService:
 
     async def answer(self, bodies: Sequence[EstimateRequest], texts: Sequence[str], pin: str | None) -> list:
         """The served answers (app.api.answers: the ensemble's, the LLM one member, or the LLM's)."""
-        return await answers.answer(self.ensemble, bodies, texts, lambda: self.price(texts, pin))
+        return await answers.answer(self.ensemble, bodies, texts, lambda only=None: self.price(texts, pin, only))
 
     def respond(self, answer, found: list | None, request_id: str | None) -> EstimateResponse:
         label = self.ensemble.label if self.ensemble is not None else None

@@ -82,11 +82,12 @@ class EnsembleService:
     async def answer(
         self,
         items: Sequence[Item],
-        llm_call: Callable[[], Awaitable[tuple[list, str | None]]],
+        llm_call: Callable[..., Awaitable[tuple[list, str | None]]],
         passthrough: tuple[type[BaseException], ...] = (),
     ) -> list[Answer]:
         """Every member on `items` at once; `llm_call()` prices them with the leased adapter and
-        returns (PriceEstimate list, adapter label). Exceptions in `passthrough` (the client's
+        returns (PriceEstimate list, adapter label); when the stack was fitted on one adapter version
+        it is called as `llm_call(only=label)` and raises OtherAdapter for any other. Exceptions in `passthrough` (the client's
         mistakes, a dead engine) are raised as they are; any other failure leaves a member out."""
         names = list(self.runners)
         timeout_s = self.timeout_for(len(items))
@@ -121,7 +122,11 @@ class EnsembleService:
     async def _llm(self, llm_call, count: int, passthrough, timeout_s: float) -> tuple[list[float], str | None]:
         started = time.perf_counter()
         try:
-            estimates, label = await asyncio.wait_for(llm_call(), timeout=timeout_s)
+            # only=: the call checks the leased version first and skips the engine for another one
+            call = llm_call(only=self.llm_label) if self.llm_label is not None else llm_call()
+            estimates, label = await asyncio.wait_for(call, timeout=timeout_s)
+        except OtherAdapter as e:
+            raise left_out(self.llm, "other-adapter", f"{e.label} is serving, the stack was fitted on {self.llm_label}") from None
         except TimeoutError:
             raise left_out(self.llm, "timeout", f"over {timeout_s:g} s") from None
         except passthrough:
@@ -152,6 +157,15 @@ class EnsembleService:
 
     async def close(self) -> None:
         await asyncio.gather(*(r.close() for r in self.runners.values()), return_exceptions=True)
+
+
+class OtherAdapter(Exception):
+    """Raised by an `llm_call(only=label)` whose leased adapter is not `label`, before the engine
+    runs: the stack would leave that answer out anyway, so it is never computed."""
+
+    def __init__(self, label: str | None):
+        super().__init__(f"{label} is the adapter serving")
+        self.label = label
 
 
 class NoMembersAnswered(RuntimeError):

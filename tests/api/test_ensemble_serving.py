@@ -152,7 +152,7 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
     items = make_items(2)
 
     def answered_by(label):
-        async def call():
+        async def call(only=None):  # as EstimateService.price, minus the check `only` asks for
             return [PriceEstimate(price=50.0, low=40.0, high=60.0, text="50")] * 2, label
         return call
 
@@ -162,6 +162,30 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
 
     with pytest.raises(NoMembersAnswered):  # the only member here, left out: nobody answered
         await service.answer(items, answered_by("pa@v2"))
+
+
+async def test_another_adapter_serving_is_never_run_for_the_ensemble(make_service, store, bundle):
+    """A service whose active adapter is not the one the stack was fitted on (no index: the older
+    adapter serves) answers from the other members without running the LLM at all."""
+    engine = FakeEngine(model_dir=store / "base" / "fake")
+    async with make_service(engine=engine) as (client, app):
+        ensemble = app.state.lifecycle.extras.ensemble
+        assert (await client.post("/v1/estimate", json=ITEM)).json()["components"]["llm"] > 0
+        runs, before = len(engine.calls), await other_adapter_count(client)
+        ensemble.llm_label = "pricer-smollm2@20990101-000000-s000001"  # fitted on a version not serving
+        r = await client.post("/v1/estimate", json=ITEM)
+        assert r.status_code == 200, r.text
+        assert r.json()["components"]["llm"] is None and r.json()["adapter"] is None
+        assert r.json()["components"]["bow-ridge"] > 0
+        assert len(engine.calls) == runs, "the engine ran for an answer the stack leaves out"
+        assert await other_adapter_count(client) == before + 1
+
+
+async def other_adapter_count(client) -> float:
+    """pricer_member_left_out_total for the llm's other-adapter reason (counters are process-wide)."""
+    key = 'pricer_member_left_out_total{member="llm",reason="other-adapter"} '
+    found = [line for line in (await client.get("/metrics")).text.splitlines() if line.startswith(key)]
+    return float(found[0][len(key):]) if found else 0.0
 
 
 async def test_a_batch_request_gives_members_time_in_proportion_to_its_items(make_service, store, bundle):
