@@ -82,6 +82,9 @@ def scrub(text: str) -> str:
     return " ".join(w for w in words if len(w) < 7 or not any(c.isdigit() for c in w))
 
 
+DETAILS_PROBE_CHARS = 32  # how much of the scrubbed details block identifies it inside a text
+
+
 def scrub_details(details: str) -> str:
     for removal in DETAIL_REMOVALS:
         details = details.replace(removal, "")
@@ -116,6 +119,15 @@ def compose_contents(
     if details_json:
         contents += scrub_details(details_json) + "\n"
     return contents
+
+
+def details_inside(text: str, details: dict | str | None) -> bool:
+    """True when `text` already holds these details as curation writes them (a curated item's text
+    does: description, features, then the scrubbed details). A client that sends such a text and
+    the details dict gets them into the model's text once, and to the features members as a dict."""
+    block = scrub(scrub_details(details_to_json(details) or ""))
+    probe = block[:DETAILS_PROBE_CHARS]
+    return bool(probe) and probe in scrub(text)
 
 
 def compose_text(title: str, contents: str, ceiling_chars: int | None = None) -> str:

@@ -196,3 +196,13 @@ def test_limit_stops_before_reading_rows_past_it(tmp_path):
     assert load_items(path, limit=0) == []
     with pytest.raises(ItemsFileError):
         load_items(path, limit=2)
+
+
+def test_details_inside_finds_curated_details_only():
+    from app.items import compose_contents, compose_text, details_inside
+
+    details = {"Brand": "Acme", "Item Weight": "3.5 pounds"}
+    curated = compose_text("Acme drill", compose_contents("Cordless.", None, details))
+    assert details_inside(curated, details) and details_inside(curated, '{"Brand": "Acme", "Item Weight": "3.5 pounds"}')
+    assert not details_inside("Acme drill\nCordless.", details)
+    assert not details_inside(curated, {"Brand": "Other"}) and not details_inside(curated, None)

@@ -6,9 +6,23 @@ functions curation uses, so the model is asked about text shaped like the text i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+def _detail_value(value: Any) -> Any:
+    """A detail's value as Amazon's metadata holds them: a string, a number, or one level of name ->
+    string or number ("Best Sellers Rank": {"Automotive": 3031316}, which the features member reads)."""
+
+    def scalar(v: Any) -> bool:
+        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+    if scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items())):
+        return value
+    raise ValueError("a detail's value is a string, a number, or an object of strings and numbers")
+
+
+DetailValue = Annotated[Any, AfterValidator(_detail_value)]
 
 
 class EstimateRequest(BaseModel):
@@ -32,7 +46,9 @@ class EstimateRequest(BaseModel):
     title: str | None = Field(None, description="Product title.")
     description: str | None = Field(None, description="Product description (long ones are cut to the model's budget).")
     features: list[str] | None = Field(None, description="Feature bullet points.")
-    details: dict[str, str] | None = Field(None, description="Product details, e.g. {\"Brand\": \"Acme\"}.")
+    details: dict[str, DetailValue] | None = Field(
+        None, description="Product details as the marketplace lists them, e.g. {\"Brand\": \"Acme\", \"Best Sellers Rank\": "
+                          "{\"Tools\": 1234}}: strings, numbers, or one level of name -> string or number.")
     category: str | None = Field(None, description="Product category (informational).")
     adapter: str | None = Field(None, description="Adapter to use: \"name\" or \"name@version\"; default: the active one.")
     comparables: int = Field(0, ge=0, le=20, description="How many similar priced items (0-20) to return behind the estimate.")

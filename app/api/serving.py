@@ -17,7 +17,7 @@ from app.api.sanitize import strip_answer_cues
 from app.api.schemas import BatchResponse, EstimateRequest, EstimateResponse
 from app.config import Settings
 from app.engine.base import Engine, PriceEstimate
-from app.items import compose_contents, compose_text
+from app.items import compose_contents, compose_text, details_inside
 from app.spec import text_ceiling
 
 # Building the item text of a batch this large (characters) goes to a worker thread.
@@ -28,7 +28,9 @@ def item_text(body: EstimateRequest, ceiling: int) -> str:
     """The text the model is asked about: curation's composition, answer cues taken out, cut to
     `ceiling` characters (app.spec.text_ceiling: the cutter's own cheap pre-cut; the engine then
     cuts it to the exact token budget with the serving spec)."""
-    contents = strip_answer_cues(compose_contents(body.description, body.features, body.details)[:ceiling])
+    # details already inside the description (a curated text sent back) are not appended twice
+    details = None if details_inside(body.description or "", body.details) else body.details
+    contents = strip_answer_cues(compose_contents(body.description, body.features, details)[:ceiling])
     title = strip_answer_cues((body.title or "")[:ceiling])
     return compose_text(title, contents, ceiling_chars=ceiling).strip("\n")
 
@@ -36,7 +38,7 @@ def item_text(body: EstimateRequest, ceiling: int) -> str:
 def _raw_size(body: EstimateRequest) -> int:
     size = len(body.title or "") + len(body.description or "")
     size += sum(len(f) for f in body.features or ())
-    return size + sum(len(k) + len(v) for k, v in (body.details or {}).items())
+    return size + sum(len(k) + len(str(v)) for k, v in (body.details or {}).items())
 
 
 def build_response(estimate: PriceEstimate, model: str, adapter: str | None, request_id: str | None, *,

@@ -8,6 +8,7 @@ on curated text), so the served model sees what the `llm` estimator gives it.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 
@@ -25,12 +26,33 @@ class ServiceError(RuntimeError):
 
 
 def item_body(item: Item) -> dict:
-    """The request body for an item: title and the rest of its curated text, and its category (the
-    service's members read it, as they did when fitted). Details are already inside the curated text,
-    so they are not sent again (the service would append them to the text a second time)."""
+    """The request body for an item: title and the rest of its curated text, its category and its
+    details as a dict (the service's members read both, as they did when fitted: features-lr reads
+    weight, brand and sales rank from the details). The curated text already holds the details, and
+    the service sees that and does not append them a second time (app.items.details_inside)."""
     head, sep, rest = item.text.partition("\n")
     body = {"title": item.title, "description": rest} if sep and head == scrub(item.title) else {"description": item.text}
-    return body | ({"category": item.category} if item.category else {})
+    details = sendable_details(item.details)
+    return body | ({"category": item.category} if item.category else {}) | ({"details": details} if details else {})
+
+
+def sendable_details(details: str | None) -> dict:
+    """An item's details as the API takes them (strings, numbers, one level of name -> string or
+    number); anything else is left out (it is still inside the curated text)."""
+    try:
+        parsed = json.loads(details) if details else {}
+    except json.JSONDecodeError:
+        return {}
+    scalar = (str, int, float)
+
+    def fits(value) -> bool:
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, dict):
+            return all(isinstance(v, scalar) and not isinstance(v, bool) for v in value.values())
+        return isinstance(value, scalar)
+
+    return {k: v for k, v in parsed.items() if fits(v)} if isinstance(parsed, dict) else {}
 
 
 class HttpEstimator(Estimator):

@@ -48,7 +48,7 @@ async def test_bad_bodies(client, content, headers, status, detail_has):
     [
         ({"title": 12}, "title"),
         ({"title": "a", "features": ["ok", 3]}, "features[1]"),
-        ({"title": "a", "details": {"Brand": {"nested": 1}}}, "details.Brand"),
+        ({"title": "a", "details": {"Rank": {"Tools": {"deeper": 1}}}}, "details.Rank"),
         ({"title": "a", "adapter": ["x"]}, "adapter"),
         ({"title": "a", "titel": "typo"}, "titel"),
     ],

@@ -3,6 +3,8 @@ sent, item texts reaching the engine exactly as curated, retries on 429, errors 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.api.app import create_app
@@ -88,10 +90,25 @@ def test_intervals_come_through_for_coverage(store):
         assert estimate.low <= estimate.price <= estimate.high and estimate.low < estimate.high
 
 
-def test_item_body_sends_the_category_and_no_second_copy_of_details():
+def test_item_body_sends_category_and_details_and_the_model_reads_the_details_once():
+    from app.api.schemas import EstimateRequest
+    from app.api.serving import item_text
     from app.estimators.http import item_body
-    from app.items import Item
+    from app.items import Item, compose_contents, compose_text
 
-    item = Item(title="Acme drill", category="Tools", price=10.0, text="Acme drill\nCordless. Brand Acme", details='{"Brand": "Acme"}')
-    assert item_body(item) == {"title": "Acme drill", "description": "Cordless. Brand Acme", "category": "Tools"}
+    details = {"Brand": "Acme", "Item Weight": "3.5 pounds", "Best Sellers Rank": {"Tools": 1234}, "Colors": ["red"]}
+    curated = compose_text("Acme drill", compose_contents("Cordless, two batteries.", ["2 speeds"], details))
+    item = Item(title="Acme drill", category="Tools", price=10.0, text=curated, details=json.dumps(details))
+    body = item_body(item)
+    # the details as a dict (what features-lr was fitted on), minus a list the API does not take
+    assert body["details"] == {"Brand": "Acme", "Item Weight": "3.5 pounds", "Best Sellers Rank": {"Tools": 1234}}
+    assert body["category"] == "Tools" and body["title"] == "Acme drill"
+    request = EstimateRequest(**body)
+    assert item_text(request, 10_000) == curated  # the service does not append them a second time
+    no_details = EstimateRequest(**(body | {"details": None}))
+    assert item_text(no_details, 10_000) == curated
+    # a client's own description without them still gets them appended, as curation does
+    fresh = EstimateRequest(title="Acme drill", description="Cordless, two batteries.", features=["2 speeds"], details=body["details"])
+    assert "Acme" in item_text(fresh, 10_000).split("2 speeds")[-1]
     assert "category" not in item_body(item.model_copy(update={"category": None}))
+    assert "details" not in item_body(item.model_copy(update={"details": None}))
