@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     index_dir: Path | None = Field(None, description="The comparables index (`pricer index build`): a version folder or a root whose newest version is served; unset: the store's index/.")
     estimator: Literal["ensemble", "llm"] = Field("ensemble", description="What answers estimates: ensemble (the stacked bundle, the LLM one member) or llm (the LLM alone).")
     ensemble_dir: Path | None = Field(None, description="The ensemble bundle: a version folder or a root whose newest finished version is served; unset: the store's ensembles/pricer-ensemble/.")
+    member_text_tokens: int = Field(180, ge=0, description="With estimator=ensemble: the members other than the LLM read the item text cut to this many tokens of the base model's tokenizer, as the curated texts they were fitted on are (160 Llama 3.1 tokens: about 178 SmolLM2 tokens on train.jsonl); 0: the whole text.")
     member_timeout_s: float = Field(10.0, gt=0, description="With estimator=ensemble: seconds a member may take on one request (of up to 16 items; a larger batch request gets this per 16 items) before it is left out of that answer (the LLM on the CPU takes 6-7 s at 16 requests in flight).")
     rollback_after_failures: int = Field(5, ge=1, description="Consecutive failed estimates of the active adapter version after which it is rolled back to the previous one.")
 

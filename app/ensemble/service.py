@@ -26,6 +26,7 @@ from pathlib import Path
 from app.ensemble.bundle import Bundle, BundleError, find_bundles
 from app.ensemble.combine import NoMembersError
 from app.ensemble.external import is_content_member, is_endpoint_member, load_content_member, load_endpoint_member
+from app.ensemble.member_text import TextCut, member_text_cutter
 from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
 from app.items import Item
 
@@ -60,6 +61,7 @@ class EnsembleService:
     missing: dict[str, str] = field(default_factory=dict)  # member -> why it is not served
     timeout_s: float = 5.0
     llm_label: str | None = None  # the adapter version the stack was fitted on (name@version), if known
+    text_cut: TextCut | None = None  # the members' text as curated (app/ensemble/member_text.py); None: whole
 
     @property
     def label(self) -> str:
@@ -91,7 +93,8 @@ class EnsembleService:
         mistakes, a dead engine) are raised as they are; any other failure leaves a member out."""
         names = list(self.runners)
         timeout_s = self.timeout_for(len(items))
-        calls = [self.runners[n].predict(items, timeout_s) for n in names]
+        member_items = [i.model_copy(update={"text": self.text_cut(i.text)}) for i in items] if self.text_cut else items
+        calls = [self.runners[n].predict(member_items, timeout_s) for n in names]
         if self.llm is not None:
             names.append(self.llm)
             calls.append(self._llm(llm_call, len(items), passthrough, timeout_s))
@@ -203,7 +206,8 @@ def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
         why = f"bundle {folder} cannot be served ({e}): the LLM alone answers"
         log.error("ensemble disabled: %s", why)
         return None, why
-    service = EnsembleService(bundle, {}, None, dict(bundle.unavailable), settings.member_timeout_s)
+    service = EnsembleService(bundle, {}, None, dict(bundle.unavailable), settings.member_timeout_s,
+                              text_cut=member_text_cutter(settings))
     for row in bundle.manifest["members"]:
         name = row["name"]
         if name in service.missing:
