@@ -10,14 +10,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-def _detail_value(value: Any) -> Any:
+
+def is_detail_value(value: Any) -> bool:
     """A detail's value as Amazon's metadata holds them: a string, a number, or one level of name ->
     string or number ("Best Sellers Rank": {"Automotive": 3031316}, which the features member reads)."""
 
     def scalar(v: Any) -> bool:
         return isinstance(v, (str, int, float)) and not isinstance(v, bool)
 
-    if scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items())):
+    return scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items()))
+
+
+def _detail_value(value: Any) -> Any:
+    if is_detail_value(value):
         return value
     raise ValueError("a detail's value is a string, a number, or an object of strings and numbers")
 

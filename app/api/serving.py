@@ -93,8 +93,9 @@ class EstimateService:
 
         try:
             async with self.adapters.lease(pin) as ref:
-                if only is not None and (ref.label if ref is not None else None) != only:
-                    raise OtherAdapter(ref.label if ref is not None else None)
+                leased = ref.label if ref is not None else None
+                if only is not None and leased != only:
+                    raise OtherAdapter(leased)
                 estimates = await self.engine.estimate(texts, ref)
         except AdapterUnavailableError:
             # The reason (paths, checks) is for operators: GET /v1/adapters (admin key) shows it.

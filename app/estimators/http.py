@@ -37,22 +37,15 @@ def item_body(item: Item) -> dict:
 
 
 def sendable_details(details: str | None) -> dict:
-    """An item's details as the API takes them (strings, numbers, one level of name -> string or
-    number); anything else is left out (it is still inside the curated text)."""
+    """An item's details as the API takes them (app.api.schemas.is_detail_value); anything else is
+    left out (it is still inside the curated text)."""
+    from app.api.schemas import is_detail_value
+
     try:
         parsed = json.loads(details) if details else {}
     except json.JSONDecodeError:
         return {}
-    scalar = (str, int, float)
-
-    def fits(value) -> bool:
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, dict):
-            return all(isinstance(v, scalar) and not isinstance(v, bool) for v in value.values())
-        return isinstance(value, scalar)
-
-    return {k: v for k, v in parsed.items() if fits(v)} if isinstance(parsed, dict) else {}
+    return {k: v for k, v in parsed.items() if is_detail_value(v)} if isinstance(parsed, dict) else {}
 
 
 class HttpEstimator(Estimator):

@@ -142,7 +142,7 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
     """The stack weighs the answers of the adapter version it was fitted on; another version (a
     service without an index serves the one trained without comparables) is left out, counted."""
     from app.ensemble.bundle import Bundle
-    from app.ensemble.service import EnsembleService, fitted_adapter_label
+    from app.ensemble.service import EnsembleService, OtherAdapter, fitted_adapter_label
     from app.prices import PriceEstimate
     from tests.factories import make_items
 
@@ -152,7 +152,9 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
     items = make_items(2)
 
     def answered_by(label):
-        async def call(only=None):  # as EstimateService.price, minus the check `only` asks for
+        async def call(only=None):  # as EstimateService.price: another leased version than `only` raises
+            if only is not None and label != only:
+                raise OtherAdapter(label)
             return [PriceEstimate(price=50.0, low=40.0, high=60.0, text="50")] * 2, label
         return call
 
