@@ -6,6 +6,12 @@ model). Each item's prompt (the one prompt builder, app.items.build_prompt) goes
 frozen base model once; the features are the mean over tokens and the last token's state of a few
 layers, standardised, then RidgeCV on log1p(price). The base model is the served one
 (Settings.base_model in the model store), so the head reads the same network that vLLM serves.
+
+Its forward pass shares the service's CPU with vLLM, so its cost is the ensemble's latency. New fits
+run only the first DEPTH (16 of SmolLM2's 30) decoder layers and read layers 8, 12 and 16: 0.6x the
+time of the whole model, and no worse in the stack (docs/ensemble.md). The depth and layers are
+recorded in the saved folder and read back, so an older folder (the whole model, layers -1, -4, -8)
+is served as it was fitted.
 """
 
 from __future__ import annotations
@@ -20,29 +26,36 @@ from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
 from app.items import Item, build_prompt
 
-LAYERS = (-1, -4, -8)  # hidden-state layers pooled (from the top)
+DEPTH = 16  # decoder layers run (None: all of them)
+LAYERS = (8, 12, 16)  # hidden-state layers pooled (0 is the embeddings)
+LEGACY = {"depth": None, "layers": [-1, -4, -8]}  # what a folder that records no depth was fitted with
 TEXT_TOKENS = 140  # the item text is cut to this many tokens before the prompt is built
 BATCH = 16
 
 
 @lru_cache(maxsize=2)
-def _load_backbone(model_dir: str):
+def _load_backbone(model_dir: str, depth: int | None = None):
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    # depth: only the first `depth` decoder layers are built and loaded (the rest of the weights are
+    # skipped); a model with fewer layers (the tests' tiny one) runs them all.
+    total = AutoConfig.from_pretrained(model_dir).num_hidden_layers
+    cut = {"num_hidden_layers": depth} if depth and depth < total else {}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, **cut)
     model.eval()
     return tokenizer, model
 
 
-def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True):
+def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
+                    depth: int | None = DEPTH):
     """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy)."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
-    tokenizer, model = _load_backbone(str(model_dir))
+    tokenizer, model = _load_backbone(str(model_dir), depth)
     cut = [tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"][:TEXT_TOKENS]) for t in texts]
     prompts = [build_prompt(t) for t in cut]
     # Longest first so each batch pads little; rows are put back in order at the end.
@@ -61,7 +74,8 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
         last = enc["attention_mask"].sum(dim=1) - 1
         parts = []
         # A model shallower than the deepest layer asked for (the tests' tiny one) uses what it has.
-        present = list(dict.fromkeys(max(layer, -len(out.hidden_states)) for layer in layers))
+        count = len(out.hidden_states)
+        present = list(dict.fromkeys(min(max(layer, -count), count - 1) for layer in layers))
         for layer in present:
             states = out.hidden_states[layer].float()
             parts.append((states * mask).sum(dim=1) / mask.sum(dim=1))
@@ -75,9 +89,11 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
 class LlmHeadEstimator(SklearnEstimator):
     name = "llm-head"
 
-    def __init__(self, model: object | None = None, model_dir: Path | None = None):
+    def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
+                 layers: Sequence[int] = LAYERS):
         super().__init__(model)
         self.model_dir = model_dir
+        self.depth, self.layers = depth, tuple(int(layer) for layer in layers)
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -95,12 +111,13 @@ class LlmHeadEstimator(SklearnEstimator):
     def inputs(self, items: Sequence[Item]):
         if self.model_dir is None:
             raise RuntimeError("llm-head: no base model folder")
-        return hidden_features(self.model_dir, [item.text for item in items])
+        return hidden_features(self.model_dir, [item.text for item in items], self.layers, depth=self.depth)
 
     def meta(self) -> dict:
         from app.store.base import fingerprint
 
-        return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "layers": list(LAYERS)}
+        return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
+                "layers": list(self.layers)}
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -113,7 +130,13 @@ class LlmHeadEstimator(SklearnEstimator):
                 f"{directory}: fitted on base model {meta.get('base_model')!r} ({meta.get('base_fingerprint')}), "
                 f"but the store's base is {model_dir} ({fingerprint(model_dir)})"
             )
-        return cls(load_model(Path(directory) / MODEL_FILE), model_dir)
+        read = LEGACY | {key: meta[key] for key in ("depth", "layers") if key in meta}
+        try:
+            depth = None if read["depth"] is None else int(read["depth"])
+            layers = [int(layer) for layer in read["layers"]]
+        except (TypeError, ValueError):
+            raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
+        return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers)
 
 
 def _base_dir(settings: Settings) -> Path:

@@ -57,3 +57,42 @@ def test_save_load_round_trip_and_base_mismatch(fitted, tiny_model_dir, tmp_path
     other = build_tiny_llama(tmp_path / "store" / "base" / "other", tokenizer_dir, seed=7)
     with pytest.raises(SavedEstimatorError, match="fitted on base model"):
         create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(other)))
+
+
+def test_depth_runs_only_the_first_layers(tiny_model_dir):
+    # depth 1 of the tiny model's 2 layers: the last state read is layer 1's, not the whole model's.
+    from app.estimators.llm_head import hidden_features
+
+    texts = ["a blender, 600 watts", "a cordless drill with two batteries"]
+    cut = hidden_features(tiny_model_dir, texts, layers=(1,), progress=False, depth=1)
+    whole = hidden_features(tiny_model_dir, texts, layers=(1,), progress=False, depth=None)
+    assert cut.shape == whole.shape
+    assert not (cut == whole).all()  # whole: index 1 is layer 1's output before the final norm
+    assert (hidden_features(tiny_model_dir, texts, layers=(-1,), progress=False, depth=1)
+            != hidden_features(tiny_model_dir, texts, layers=(-1,), progress=False, depth=None)).any()
+
+
+def test_depth_and_layers_are_saved_and_an_older_folder_is_read_as_fitted(fitted, tiny_model_dir, tmp_path):
+    import json
+
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.llm_head import DEPTH, LAYERS, LEGACY, LlmHeadEstimator
+    from tests.conftest import tiny_engine_settings
+
+    options = EstimatorOptions(settings=tiny_engine_settings(tiny_model_dir))
+    fitted.save(tmp_path / "new")
+    meta = json.loads((tmp_path / "new" / "estimator.json").read_text())
+    assert (meta["depth"], meta["layers"]) == (DEPTH, list(LAYERS))
+    loaded = create(str(tmp_path / "new"), options)
+    assert (loaded.depth, loaded.layers) == (DEPTH, tuple(LAYERS))
+
+    # A folder written before depth was recorded (the first shipped bundle's) read the whole model's
+    # layers -1, -4, -8: it is served that way, not with this release's defaults.
+    old = LlmHeadEstimator(fitted.model, tiny_model_dir, depth=None, layers=(-1, -4, -8))
+    old.save(tmp_path / "old")
+    meta_file = tmp_path / "old" / "estimator.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["depth"]
+    meta_file.write_text(json.dumps(meta))
+    reread = create(str(tmp_path / "old"), options)
+    assert (reread.depth, list(reread.layers)) == (LEGACY["depth"], LEGACY["layers"])
