@@ -110,6 +110,8 @@ def fit_command(
             "name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "level": level, "folds": folds, "seed": seed, "members": [r for r, _ in rows],
             "data": {"train": [_file_facts(p, len(load_items(p))) for p in (train or [])],
+                     # the members that read --train: a saved folder was fitted before, on its own data
+                     "train_used_by": [r["name"] for r, _ in rows if str(r.get("fitted", "")).endswith("--train")],
                      "val": _file_facts(val, len(stacking))},
             "cross_validated": table,
         }

@@ -116,4 +116,6 @@ def member_answers(source: MemberSource, train: Sequence[Item], stacking: Sequen
         prices = predict_all(estimator, stacking, label=source.name)
     finally:
         estimator.close()
-    return MemberAnswers(source.name, prices, saved, {"fit_seconds": round(fit_s, 2)})
+    # fitted: where its weights came from, so the manifest does not credit --train to a saved folder
+    fitted = "here, on --train" if source.folder is None else "before (a saved folder)"
+    return MemberAnswers(source.name, prices, saved, {"fit_seconds": round(fit_s, 2), "fitted": fitted})

@@ -4,6 +4,7 @@ member, a bundle that loads and combines, cross-validated scores with coverage."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -27,21 +28,29 @@ def test_ensemble_fit_writes_a_bundle(tmp_path):
     adapter = store / "adapters" / "pricer-x" / "v1"
     adapter.mkdir(parents=True)
     (adapter / "manifest.json").write_text("{}\n")
+    saved = tmp_path / "saved-constant"
+    assert run("fit", "--estimator", "constant", "--data", val, "--out", saved).exit_code == 0
     out = run("ensemble", "fit", "--train", train, "--val", val, "--member", "bow-ridge", "--member", "features-lr",
+              "--member", f"prior={saved}",
               "--member-report", f"llm={report}", "--member-ref", "llm=adapters/pricer-x/v1",
               "--models-dir", store, "--name", "t", "--reports-out", tmp_path / "answers", "--json")
     assert out.exit_code == 0, out.output
-    assert sorted(p.name for p in (tmp_path / "answers").iterdir()) == ["bow-ridge.jsonl", "features-lr.jsonl", "llm.jsonl"]
-    assert "stack bow-ridge+features-lr+llm" in out.stdout and "coverage" in out.stdout
+    assert sorted(p.name for p in (tmp_path / "answers").iterdir()) == [
+        "bow-ridge.jsonl", "features-lr.jsonl", "llm.jsonl", "prior.jsonl"]
+    assert "stack bow-ridge+features-lr+llm+prior" in out.stdout and "coverage" in out.stdout
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    full = result["stacks"]["bow-ridge+features-lr+llm"]
+    full = result["stacks"]["bow-ridge+features-lr+llm+prior"]
     assert 0 <= full["coverage"] <= 1 and full["mean_error_ci"][0] < full["mean_error"] < full["mean_error_ci"][1]
     bundle = Bundle.load(result["bundle"], store)
     assert bundle.member("bow-ridge")["kind"] == "saved" and bundle.member("llm")["ref"] == "adapters/pricer-x/v1"
-    price, low, high = bundle.ensemble.combine({"bow-ridge": 50.0, "features-lr": 60.0, "llm": None})
+    # --train is credited only to the members fitted on it, not to a saved folder or a report
+    manifest = json.loads((Path(result["bundle"]) / "manifest.json").read_text())
+    assert manifest["data"]["train_used_by"] == ["bow-ridge", "features-lr"]
+    assert bundle.member("prior")["fitted"] == "before (a saved folder)"
+    price, low, high = bundle.ensemble.combine({"bow-ridge": 50.0, "features-lr": 60.0, "llm": None, "prior": 55.0})
     assert low <= price <= high
     shown = run("ensemble", "show", result["bundle"], "--models-dir", store)
-    assert shown.exit_code == 0 and '"subsets": 7' in shown.stdout
+    assert shown.exit_code == 0 and '"subsets": 15' in shown.stdout
 
 
 def test_ensemble_fit_refuses_a_report_on_other_items(tmp_path):
