@@ -16,7 +16,10 @@ is served as it was fitted.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,10 +45,46 @@ def _load_backbone(model_dir: str, depth: int | None = None):
     # depth: only the first `depth` decoder layers are built and loaded (the rest of the weights are
     # skipped); a model with fewer layers (the tests' tiny one) runs them all.
     total = AutoConfig.from_pretrained(model_dir).num_hidden_layers
-    cut = {"num_hidden_layers": depth} if depth and depth < total else {}
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, **cut)
+    if not depth or depth >= total:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    else:
+        # transformers would print a "LOAD REPORT" listing every skipped layer's weights as unexpected
+        # on each load; that report is silenced and the load is checked here instead.
+        with _quiet("transformers.modeling_utils"):
+            model, info = AutoModelForCausalLM.from_pretrained(
+                model_dir, dtype=torch.bfloat16, num_hidden_layers=depth, output_loading_info=True)
+        check_cut_load(info, depth, model_dir)
     model.eval()
     return tokenizer, model
+
+
+_LAYER_KEY = re.compile(r"\.layers\.(\d+)\.")
+
+
+def check_cut_load(info: dict, depth: int, model_dir: str) -> None:
+    """A base loaded with its first `depth` layers: every weight it needs was there, and every weight
+    left over belongs to a layer at or past `depth`; anything else is a broken base folder."""
+    missing = list(info.get("missing_keys") or [])
+    stray = [key for key in info.get("unexpected_keys") or []
+             if not ((found := _LAYER_KEY.search(key)) and int(found.group(1)) >= depth)]
+    problems = list(info.get("mismatched_keys") or []) + list(info.get("error_msgs") or [])
+    if missing or stray or problems:
+        raise RuntimeError(f"llm-head: base {model_dir} cut to {depth} layers did not load cleanly: "
+                           f"missing {missing[:5]}, unexpected {stray[:5]}, other {problems[:5]}")
+
+
+@contextmanager
+def _quiet(logger_name: str):
+    """Raise one transformers logger to ERROR for the duration (its level restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    logger = hf_logging.get_logger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,

@@ -96,3 +96,27 @@ def test_depth_and_layers_are_saved_and_an_older_folder_is_read_as_fitted(fitted
     meta_file.write_text(json.dumps(meta))
     reread = create(str(tmp_path / "old"), options)
     assert (reread.depth, list(reread.layers)) == (LEGACY["depth"], LEGACY["layers"])
+
+
+def test_a_cut_load_is_checked_quietly(tiny_model_dir, capfd):
+    # transformers reports the skipped layers' weights as "unexpected" on every load; the head
+    # silences that report and checks the load itself.
+    from app.estimators.llm_head import _load_backbone
+
+    _load_backbone.cache_clear()
+    _, model = _load_backbone(str(tiny_model_dir), 1)
+    assert len(model.model.layers) == 1
+    assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+def test_check_cut_load_accepts_only_weights_of_skipped_layers():
+    from app.estimators.llm_head import check_cut_load
+
+    skipped = {"missing_keys": [], "unexpected_keys": ["model.layers.16.mlp.up_proj.weight", "model.layers.29.input_layernorm.weight"]}
+    check_cut_load(skipped, 16, "base")
+    with pytest.raises(RuntimeError, match="unexpected"):
+        check_cut_load({"unexpected_keys": ["model.layers.3.mlp.up_proj.weight"]}, 16, "base")
+    with pytest.raises(RuntimeError, match="missing"):
+        check_cut_load({"missing_keys": ["model.norm.weight"]}, 16, "base")
+    with pytest.raises(RuntimeError, match="unexpected"):
+        check_cut_load({"unexpected_keys": ["lm_head.bias"]}, 16, "base")
