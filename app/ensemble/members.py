@@ -117,5 +117,6 @@ def member_answers(source: MemberSource, train: Sequence[Item], stacking: Sequen
     finally:
         estimator.close()
     # fitted: where its weights came from, so the manifest does not credit --train to a saved folder
+    # (data.train_used_by lists the members whose text ends in "--train")
     fitted = "here, on --train" if source.folder is None else "before (a saved folder)"
     return MemberAnswers(source.name, prices, saved, {"fit_seconds": round(fit_s, 2), "fitted": fitted})
