@@ -52,7 +52,7 @@ def fit_command(
     from app.ensemble.bundle import BundleError, external_fingerprint, new_version, write_bundle
     from app.ensemble.external import FRONTIER_MEMBER, content_row, endpoint_row
     from app.ensemble.fit import fit_stacks, report_table
-    from app.ensemble.members import MemberError, member_answers, parse_sources
+    from app.ensemble.members import READS_TRAIN, MemberError, member_answers, parse_sources
     from app.estimators.base import EstimatorOptions
     from app.items import ItemsFileError, load_items
 
@@ -110,8 +110,7 @@ def fit_command(
             "name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "level": level, "folds": folds, "seed": seed, "members": [r for r, _ in rows],
             "data": {"train": [_file_facts(p, len(load_items(p))) for p in (train or [])],
-                     # the members that read --train: a saved folder was fitted before, on its own data
-                     "train_used_by": [r["name"] for r, _ in rows if str(r.get("fitted", "")).endswith("--train")],
+                     "train_used_by": [r["name"] for r, _ in rows if r.get("fitted") in READS_TRAIN],
                      "val": _file_facts(val, len(stacking))},
             "cross_validated": table,
         }

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.ensemble.bundle import BundleError
+from app.ensemble.members import FITTED_INDEX
 
 
 def is_content_member(row: dict) -> bool:
@@ -76,9 +77,8 @@ def content_row(row: dict, saved: Path, data_files: list[Path]) -> tuple[dict, P
         raise BundleError(f"member {row['name']!r}: a knn member needs --train (the data its index is built from)")
     params = {key: meta[key] for key in ("k", "rule", "temperature") if key in meta}
     index = {"embedder": meta.get("embedder", "minilm"), "data_sha256": [sha256_file(Path(p)) for p in data_files]}
-    # "fitted" ends in "--train": the manifest's data.train_used_by lists the members whose text does
     return {**row, "kind": "external", "estimator": "knn", "params": params, "index": index,
-            "fitted": "its index, built from --train"}, None
+            "fitted": FITTED_INDEX}, None
 
 
 FRONTIER_MEMBER = "frontier"

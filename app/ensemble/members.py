@@ -17,6 +17,13 @@ from pathlib import Path
 
 from app.items import Item
 
+# A bundle member's "fitted": where its weights came from. The manifest's data.train_used_by lists the
+# members that read `ensemble fit --train` (READS_TRAIN), never a folder fitted before on its own data.
+FITTED_HERE = "here, on --train"
+FITTED_BEFORE = "before (a saved folder)"
+FITTED_INDEX = "its index, built from --train"  # knn: app.ensemble.external.content_row
+READS_TRAIN = frozenset({FITTED_HERE, FITTED_INDEX})
+
 
 class MemberError(ValueError):
     """A member that cannot be used; the message says which and why."""
@@ -116,7 +123,5 @@ def member_answers(source: MemberSource, train: Sequence[Item], stacking: Sequen
         prices = predict_all(estimator, stacking, label=source.name)
     finally:
         estimator.close()
-    # fitted: where its weights came from, so the manifest does not credit --train to a saved folder
-    # (data.train_used_by lists the members whose text ends in "--train")
-    fitted = "here, on --train" if source.folder is None else "before (a saved folder)"
+    fitted = FITTED_HERE if source.folder is None else FITTED_BEFORE
     return MemberAnswers(source.name, prices, saved, {"fit_seconds": round(fit_s, 2), "fitted": fitted})
