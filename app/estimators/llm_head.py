@@ -49,8 +49,10 @@ def _load_backbone(model_dir: str, depth: int | None = None):
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
     else:
         # transformers would print a "LOAD REPORT" listing every skipped layer's weights as unexpected
-        # on each load; that report is silenced and the load is checked here instead.
-        with _quiet("transformers.modeling_utils"):
+        # on each load; that report is silenced and the load is checked here instead. With its logger
+        # at ERROR, transformers also checks the model's tensor-parallel plan and warns, on its own
+        # logger, that the layer norms "were not sharded" (nothing is sharded on a CPU): silenced too.
+        with _quiet("transformers.modeling_utils", "transformers.distributed.tensor_parallel"):
             model, info = AutoModelForCausalLM.from_pretrained(
                 model_dir, dtype=torch.bfloat16, num_hidden_layers=depth, output_loading_info=True)
         check_cut_load(info, depth, model_dir)
@@ -74,17 +76,19 @@ def check_cut_load(info: dict, depth: int, model_dir: str) -> None:
 
 
 @contextmanager
-def _quiet(logger_name: str):
-    """Raise one transformers logger to ERROR for the duration (its level restored afterwards)."""
+def _quiet(*logger_names: str):
+    """Raise transformers loggers to ERROR for the duration (their levels restored afterwards)."""
     from transformers.utils import logging as hf_logging
 
-    logger = hf_logging.get_logger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [hf_logging.get_logger(name) for name in logger_names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,

@@ -100,7 +100,8 @@ def test_depth_and_layers_are_saved_and_an_older_folder_is_read_as_fitted(fitted
 
 def test_a_cut_load_is_checked_quietly(tiny_model_dir):
     # transformers reports the skipped layers' weights as "unexpected" on every load; the head
-    # silences that report and checks the load itself.
+    # silences that report and checks the load itself. Silencing it must not set off transformers'
+    # tensor-parallel check, which warns on another logger that the layer norms "were not sharded".
     import logging
 
     from app.estimators.llm_head import _load_backbone
@@ -114,7 +115,7 @@ def test_a_cut_load_is_checked_quietly(tiny_model_dir):
             self.messages.append(record.getMessage())
 
     records = Records()
-    logger = logging.getLogger("transformers.modeling_utils")
+    logger = logging.getLogger("transformers")  # every transformers logger reports to this one
     logger.addHandler(records)
     try:
         _load_backbone.cache_clear()
@@ -123,7 +124,7 @@ def test_a_cut_load_is_checked_quietly(tiny_model_dir):
         logger.removeHandler(records)
         _load_backbone.cache_clear()
     assert len(model.model.layers) == 1
-    assert not [m for m in records.messages if "LOAD REPORT" in m]
+    assert not [m for m in records.messages if "LOAD REPORT" in m or "were not sharded" in m]
 
 
 def test_check_cut_load_accepts_only_weights_of_skipped_layers():
