@@ -50,7 +50,10 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_headers:
-            self._header_bytes += len(data)
+            # Only the bytes up to the blank line that ends the headers: a client may send a large body
+            # in the same packet, and its bytes are the body limit's business (PRICER_MAX_BODY_BYTES).
+            end = data.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else end + 4
             if self._header_bytes > self.max_header_bytes:
                 self._refuse(431, "Request header fields too large",
                              f"the request line and headers are over {self.max_header_bytes} bytes (PRICER_MAX_HEADER_BYTES)")

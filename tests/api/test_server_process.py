@@ -4,6 +4,7 @@ The same behaviours on the real vLLM engine are in tests/e2e/test_service.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -107,6 +108,19 @@ def test_a_64_kb_header_is_431_problem_json(server):
     assert response.headers["content-type"] == "application/problem+json"
     assert "PRICER_MAX_HEADER_BYTES" in response.json()["detail"]
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_large_body_in_the_same_packet_as_small_headers_is_not_a_header_problem(server):
+    # A batch with details is easily over 32 KB; sent in one write, it arrives with its headers, and
+    # those bytes once counted as header bytes (431 for a valid request).
+    url, _, _ = server
+    items = [{**ITEM, "description": "1.7 litres, steel. " + "x" * 1500} for _ in range(40)]
+    body = json.dumps({"items": items}).encode()
+    assert len(body) > 32_768
+    answer = _raw(url, b"POST /v1/estimate/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer process-key\r\nConnection: close\r\n"
+                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    assert answer.split(b"\r\n")[0] == b"HTTP/1.1 200 OK", answer[:300]
 
 
 @pytest.mark.parametrize(
