@@ -64,6 +64,7 @@ REGISTRY: dict[str, str] = {
     "random": "app.estimators.baselines:RandomEstimator",
     "constant": "app.estimators.baselines:ConstantEstimator",
     "features-lr": "app.estimators.features:FeaturesLinearEstimator",
+    "details-gbm": "app.estimators.details_gbm:DetailsGbmEstimator",
     "bow-ridge": "app.estimators.bow:BowRidgeEstimator",
     "embed-gbm": "app.estimators.embeddings:EmbedGbmEstimator",
     "embed-rf": "app.estimators.embeddings:EmbedRfEstimator",

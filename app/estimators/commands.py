@@ -13,7 +13,7 @@ import typer
 def register(cli: typer.Typer) -> None:
     @cli.command("fit")
     def fit_command(
-        estimator: Annotated[str, typer.Option(help="A registry name: random, constant, features-lr, bow-ridge, embed-gbm, embed-rf.")],
+        estimator: Annotated[str, typer.Option(help="A registry name: random, constant, features-lr, details-gbm, bow-ridge, embed-gbm, embed-rf.")],
         data: Annotated[Path, typer.Option(help="Items JSONL to fit on.")],
         out: Annotated[Path, typer.Option(help="Folder to save the fitted estimator into (replaced if present).")],
         seed: Annotated[int, typer.Option(help="Seed for estimators that draw at random.")] = 42,

@@ -53,13 +53,18 @@ def volume_cubic_inches(text: str) -> float | None:
     return volume
 
 
+def best_seller_ranks(details: dict) -> dict[str, float]:
+    """An item's best-seller ranks by department, broadest first (as Amazon lists them)."""
+    ranks = details.get("Best Sellers Rank")
+    if not isinstance(ranks, dict):
+        return {}
+    return {str(k): float(v) for k, v in ranks.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def best_seller_rank(details: dict) -> float | None:
     """The mean of an item's best-seller ranks (the course's feature)."""
-    ranks = details.get("Best Sellers Rank")
-    if isinstance(ranks, dict):
-        values = [float(v) for v in ranks.values() if isinstance(v, (int, float))]
-        return sum(values) / len(values) if values else None
-    return None
+    values = list(best_seller_ranks(details).values())
+    return sum(values) / len(values) if values else None
 
 
 def brand_of(details: dict) -> str | None:

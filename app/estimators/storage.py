@@ -44,6 +44,9 @@ def dump_model(model: object, path: Path) -> None:
 
 # Types a Pricer skops file may hold beyond skops' own defaults; anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "re.", "_codecs.")
+# A partial is only a wrapper: the function it wraps is listed as a type of its own and checked like any
+# other (HistGradientBoostingRegressor with categorical columns keeps a partial of sklearn's check_array).
+_TRUSTED_NAMES = frozenset({"functools.partial"})
 
 
 def load_model(path: Path) -> object:
@@ -53,7 +56,7 @@ def load_model(path: Path) -> object:
     if not path.is_file():
         raise SavedEstimatorError(f"missing model file {path}")
     untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_NAMES]
     if refused:
         raise SavedEstimatorError(f"{path} holds types Pricer does not trust: {', '.join(refused)}")
     return sio.load(path, trusted=untrusted)

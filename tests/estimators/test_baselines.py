@@ -1,4 +1,4 @@
-"""random, constant, features-lr and bow-ridge: fit, predict, save, load (no pickle)."""
+"""random, constant, features-lr, details-gbm and bow-ridge: fit, predict, save, load (no pickle)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_constant_guesses_the_training_mean(train, test_items):
     assert est.predict(test_items) == [pytest.approx(mean)] * len(test_items)
 
 
-@pytest.mark.parametrize("name", ["constant", "random", "features-lr", "bow-ridge"])
+@pytest.mark.parametrize("name", ["constant", "random", "features-lr", "details-gbm", "bow-ridge"])
 def test_saved_estimators_load_and_predict_the_same(name, train, test_items, tmp_path):
     est = create(name, EstimatorOptions(seed=3)).fit(train)
     folder = tmp_path / name
@@ -85,6 +85,17 @@ def test_skops_files_with_foreign_types_are_refused(tmp_path):
         load_model(path)
     with pytest.raises(SavedEstimatorError, match="missing model file"):
         load_model(tmp_path / "absent.skops")
+
+
+def test_a_trusted_partial_does_not_let_its_function_through(tmp_path):
+    import functools
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "model.skops"
+    dump_model(FunctionTransformer(func=functools.partial(os.system, "true")), path)
+    with pytest.raises(SavedEstimatorError, match="posix.system|nt.system"):
+        load_model(path)
 
 
 def test_fit_needs_items():

@@ -1,0 +1,71 @@
+"""details-gbm: the facts it reads from details, and that its trees follow what a line cannot."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from app.estimators.base import EstimatorOptions, create
+from app.estimators.details_gbm import CATEGORICAL, NUMERIC, detail_facts
+from app.evaluation import score
+from app.items import Item
+
+
+def _item(details: dict | None, price: float = 10.0, title: str = "Acme widget", category: str | None = None) -> Item:
+    return Item(title=title, price=price, text=f"{title}\nbody", category=category,
+                details=json.dumps(details) if details is not None else None)
+
+
+def test_facts_read_ranks_department_country_year_and_size():
+    details = {"Item Weight": "2 pounds", "Brand": "Moen", "Country of Origin": " China ",
+               "Best Sellers Rank": {"Tools & Home Improvement": 5000, "Faucets": 12},
+               "Date First Available": "March 3, 2019", "Is Discontinued By Manufacturer": "No"}
+    f = detail_facts(_item(details, category="Tools_and_Home_Improvement"))
+    assert f["rank_first"] == 5000.0 and f["rank_last"] == 12.0 and f["ranks"] == 2.0
+    assert f["rank_department"] == "Tools & Home Improvement"
+    assert f["brand"] == "moen" and f["country"] == "china" and f["category"] == "Tools_and_Home_Improvement"
+    assert f["year"] == 2019.0 and f["discontinued"] == 0.0 and f["weight"] == 2.0 and f["detail_keys"] == 6.0
+    assert set(f) == set(NUMERIC) | set(CATEGORICAL)
+
+
+def test_an_item_without_details_has_missing_facts_not_errors():
+    f = detail_facts(_item(None))
+    assert f["rank_first"] is None and f["rank_department"] is None and f["country"] is None
+    assert f["ranks"] == 0.0 and f["detail_keys"] == 0.0
+
+
+def _ranked_items(n: int, seed: int) -> list[Item]:
+    """A rank means opposite things in two departments: a cheap best-seller in Kitchen, an expensive
+    one in Tools. The department is only in the details (no category), so a line over the log rank
+    and the category cannot price it."""
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        department = ("Kitchen", "Tools")[i % 2]
+        rank = 10 ** rng.uniform(1, 6)
+        position = math.log10(rank) / 6
+        price = 20 + 400 * (position if department == "Kitchen" else 1 - position)
+        details = {"Best Sellers Rank": {department: int(rank)}, "Brand": f"brand{i % 5}"}
+        items.append(_item(details, price=round(price * rng.uniform(0.95, 1.05), 2), title=f"Acme part {i}"))
+    return items
+
+
+def test_it_follows_a_rank_whose_meaning_depends_on_its_department():
+    train, test = _ranked_items(400, seed=1), _ranked_items(100, seed=2)
+    truths = [i.price for i in test]
+    gbm = create("details-gbm", EstimatorOptions()).fit(train).predict(test)
+    line = create("features-lr", EstimatorOptions()).fit(train).predict(test)
+    assert score(truths, gbm).mean_error < 0.5 * score(truths, line).mean_error
+
+
+def test_unseen_brands_departments_and_bare_items_still_get_a_price(tmp_path):
+    est = create("details-gbm", EstimatorOptions()).fit(_ranked_items(200, seed=3))
+    assert est.levels["rank_department"] == ["Kitchen", "Tools"]
+    strange = [_item({"Best Sellers Rank": {"Garden": 50}, "Brand": "nobody"}), _item(None), _item({})]
+    prices = est.predict(strange)
+    assert all(math.isfinite(p) and p >= 0 for p in prices)
+    est.save(tmp_path / "m")
+    assert create(str(tmp_path / "m"), EstimatorOptions()).predict(strange) == pytest.approx(prices)
