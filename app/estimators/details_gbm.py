@@ -101,6 +101,8 @@ class DetailsGbmEstimator(SklearnEstimator):
     def fit(self, items: Sequence[Item]) -> DetailsGbmEstimator:
         import numpy as np
 
+        if len(items) < 2:
+            raise ValueError(f"{self.name}: needs at least 2 training items, got {len(items)}")
         facts = [detail_facts(item) for item in items]
         self.levels = {}
         for column in CATEGORICAL:

@@ -69,3 +69,10 @@ def test_unseen_brands_departments_and_bare_items_still_get_a_price(tmp_path):
     assert all(math.isfinite(p) and p >= 0 for p in prices)
     est.save(tmp_path / "m")
     assert create(str(tmp_path / "m"), EstimatorOptions()).predict(strange) == pytest.approx(prices)
+
+
+def test_training_items_must_state_something():
+    with pytest.raises(ValueError, match="at least 2"):
+        create("details-gbm", EstimatorOptions()).fit([])
+    bare = create("details-gbm", EstimatorOptions()).fit([_item(None, price=p) for p in (5.0, 50.0, 20.0)])
+    assert "rank_first" not in bare.columns and "chars" in bare.columns  # columns never seen are dropped
