@@ -1,4 +1,4 @@
-"""The one cutter: prompts within a token budget. The item text is cut with the model's own
+"""The one cutter: prompts within a token budget (and `token_cutter`, a bare text's first tokens). The item text is cut with the model's own
 tokenizer, never the question or "Price is $", and an over-long text is never an error. Serving
 (app.spec.ServingSpec, at the served budget) and training examples (at the training length) both
 cut with it."""
@@ -18,6 +18,17 @@ MAX_CHARS_PER_TOKEN = 32
 def char_ceiling(budget: int) -> int:
     """Characters of raw text worth keeping for a prompt of `budget` tokens."""
     return budget * MAX_CHARS_PER_TOKEN
+
+
+def token_cutter(tokenizer, tokens: int):
+    """text -> its first `tokens` tokens (a text within the limit comes back unchanged): the cut for a
+    bare text, without a prompt around it (the ensemble's members, llm-head's features)."""
+
+    def cut(text: str) -> str:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        return text if len(ids) <= tokens else tokenizer.decode(ids[:tokens])
+
+    return cut
 
 
 class PromptCutter:

@@ -1,6 +1,6 @@
 """Prompts are cut to the token budget with the model's own tokenizer, never rejected."""
 
-from app.prompt_cutter import PromptCutter
+from app.prompt_cutter import PromptCutter, token_cutter
 from app.items import ANSWER_PREFIX, QUESTION, build_prompt
 
 
@@ -38,3 +38,14 @@ def test_megabyte_description_and_lone_surrogates_do_not_fail(tokenizer_dir):
 def test_budget_below_the_question_keeps_only_the_question(tokenizer_dir):
     cutter = _cutter(tokenizer_dir, 8)
     assert cutter.tokenizer.decode(cutter.prompt_ids_one("a lamp")) == build_prompt("")
+
+
+def test_a_bare_text_is_cut_to_its_first_tokens_and_a_short_one_is_left_alone(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    long = "Acme cordless drill with two batteries and a charger. " * 40
+    cut = token_cutter(tokenizer, 12)
+    short = cut(long)
+    assert len(tokenizer.encode(short, add_special_tokens=False)) <= 12 and long.startswith(short.strip()[:20])
+    assert cut("Acme drill") == "Acme drill"

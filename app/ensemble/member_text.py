@@ -15,19 +15,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from app.prompt_cutter import token_cutter
+
 log = logging.getLogger("pricer.ensemble")
 
 TextCut = Callable[[str], str]
-
-
-def token_cutter(tokenizer, tokens: int) -> TextCut:
-    """text -> its first `tokens` tokens (a text within the limit comes back unchanged)."""
-
-    def cut(text: str) -> str:
-        ids = tokenizer.encode(text, add_special_tokens=False)
-        return text if len(ids) <= tokens else tokenizer.decode(ids[:tokens])
-
-    return cut
 
 
 def member_text_cutter(settings) -> TextCut | None:

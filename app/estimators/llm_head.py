@@ -28,6 +28,7 @@ from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
 from app.items import Item, build_prompt
+from app.prompt_cutter import token_cutter
 
 DEPTH = 16  # decoder layers run (None: all of them)
 LAYERS = (8, 12, 16)  # hidden-state layers pooled (0 is the embeddings)
@@ -99,7 +100,7 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     from tqdm import tqdm
 
     tokenizer, model = _load_backbone(str(model_dir), depth)
-    cut = [tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"][:TEXT_TOKENS]) for t in texts]
+    cut = list(map(token_cutter(tokenizer, TEXT_TOKENS), texts))
     prompts = [build_prompt(t) for t in cut]
     # Longest first so each batch pads little; rows are put back in order at the end.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))

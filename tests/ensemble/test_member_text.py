@@ -7,10 +7,11 @@ import pytest
 
 from app.config import Settings
 from app.ensemble.bundle import Bundle
-from app.ensemble.member_text import member_text_cutter, token_cutter
+from app.ensemble.member_text import member_text_cutter
 from app.ensemble.runner import MemberRunner
 from app.ensemble.service import EnsembleService
 from app.prices import PriceEstimate
+from app.prompt_cutter import token_cutter
 from tests.api.ensemble_fixtures import write_test_bundle
 from tests.factories import make_items
 
@@ -22,13 +23,6 @@ def tokenizer(tokenizer_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tokenizer_dir)
-
-
-def test_a_text_is_cut_to_its_first_tokens_and_a_short_one_is_left_alone(tokenizer):
-    cut = token_cutter(tokenizer, 12)
-    short = cut(LONG)
-    assert len(tokenizer.encode(short, add_special_tokens=False)) <= 12 and LONG.startswith(short.strip()[:20])
-    assert cut("Acme drill") == "Acme drill"
 
 
 def test_the_cutter_comes_from_the_served_base_and_setting(tiny_model_dir, tmp_path):
