@@ -1,7 +1,7 @@
-"""The one cutter: prompts within a token budget (and `token_cutter`, a bare text's first tokens). The item text is cut with the model's own
+"""The one cutter: prompts within a token budget. The item text is cut with the model's own
 tokenizer, never the question or "Price is $", and an over-long text is never an error. Serving
 (app.spec.ServingSpec, at the served budget) and training examples (at the training length) both
-cut with it."""
+cut with it. `token_cutter` cuts a bare text (no prompt around it) to its first tokens."""
 
 from __future__ import annotations
 

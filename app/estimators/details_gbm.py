@@ -4,7 +4,7 @@ category, the rank's department, country of origin, year first available, how mu
 features-lr reads the same details with a linear model on a few logs and one-hot brands; the price
 depends on them in ways a line cannot follow (a rank means little without its department, a brand
 only within its category). Trees with native categorical splits follow them: on val.jsonl this scores
-$107.57 alone against features-lr's $113.69, and in the stack it replaces features-lr
+$108.44 alone against features-lr's $113.69, and in the shipped stack it replaces features-lr
 (docs/ensemble.md has the paired figures).
 """
 
