@@ -97,9 +97,9 @@ def prepare(name: str, base_dir: Path, force: bool = False) -> Path:
     if is_model_folder(dest) and not force:
         return dest
     model_spec = PACKAGED[name]
-    scratch = base_dir / f".{name}.gguf-parts"
-    gguf = assemble_gguf(model_spec, scratch) if model_spec.assembled else find_gguf(model_spec)
+    scratch = base_dir / f".{name}.gguf-parts"  # an assembled GGUF (250 MB) never outlives the preparation
     try:
+        gguf = assemble_gguf(model_spec, scratch) if model_spec.assembled else find_gguf(model_spec)
         _convert(name, model_spec, gguf, dest)
     finally:
         if model_spec.assembled:

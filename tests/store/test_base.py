@@ -39,6 +39,15 @@ def test_a_chunked_package_that_fails_its_checksum_is_a_clear_error(tmp_path, mo
         assemble_gguf(model, tmp_path / "scratch")
 
 
+def test_a_failed_assembly_leaves_nothing_in_the_store(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setitem(PACKAGED, "fake", _package(tmp_path / "site", "fake_chunked_broken", fail=True))
+    store = tmp_path / "base"
+    with pytest.raises(ModelStoreError, match="could not assemble"):
+        prepare("fake", store)
+    assert not store.exists() or list(store.iterdir()) == []
+
+
 def test_a_missing_package_names_what_to_install(tmp_path):
     model = PackagedModel("fake", "no_such_package_anywhere", "x.gguf", "no-such-package", assembled=True)
     with pytest.raises(ModelStoreError, match="pip install no-such-package"):
