@@ -4,8 +4,10 @@ At a few thousand training items the LLM's knowledge is better read out by a reg
 than by generating digits (docs/ensemble.md; the course's students found the same with a 3B
 model). Each item's prompt (the one prompt builder, app.items.build_prompt) goes through the
 frozen base model once; the features are the mean over tokens and the last token's state of a few
-layers, standardised, then RidgeCV on log1p(price). The base model is the served one
-(Settings.base_model in the model store), so the head reads the same network that vLLM serves.
+layers, standardised, then RidgeCV on log1p(price). A new fit reads the served base
+(Settings.base_model in the model store); a saved head reads the base it was fitted on, found by
+name in the store (a packaged one is prepared), so serving another base in vLLM (gemma3-270m, an
+8B Llama) does not invalidate it. Its fingerprint is checked either way.
 
 Its forward pass shares the service's CPU with vLLM, so its cost is the ensemble's latency. New fits
 run only the first DEPTH (16 of SmolLM2's 30) decoder layers and read layers 8, 12 and 16: 0.6x the
@@ -168,7 +170,7 @@ class LlmHeadEstimator(SklearnEstimator):
         from app.store.base import fingerprint
 
         meta = read_meta(directory)
-        model_dir = _base_dir(options.settings)
+        model_dir = _fitted_base(meta.get("base_model"), options.settings)
         if meta.get("base_fingerprint") != fingerprint(model_dir):
             raise SavedEstimatorError(
                 f"{directory}: fitted on base model {meta.get('base_model')!r} ({meta.get('base_fingerprint')}), "
@@ -187,3 +189,13 @@ def _base_dir(settings: Settings) -> Path:
     from app.store.base import resolve_base
 
     return resolve_base(settings)
+
+
+def _fitted_base(name: str | None, settings: Settings) -> Path:
+    """The base a saved head names, when the store has it (or can prepare it); else the served base,
+    which the fingerprint check then judges."""
+    from app.store.base import PACKAGED, is_model_folder, resolve_base
+
+    if name and "/" not in name and (is_model_folder(settings.base_dir / name) or name in PACKAGED):
+        return resolve_base(settings.model_copy(update={"base_model": name}))
+    return _base_dir(settings)

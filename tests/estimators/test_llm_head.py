@@ -59,6 +59,32 @@ def test_save_load_round_trip_and_base_mismatch(fitted, tiny_model_dir, tmp_path
         create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(other)))
 
 
+
+def test_a_saved_head_reads_its_own_base_when_another_is_served(fitted, tiny_model_dir, tmp_path, tokenizer_dir):
+    """Serving another base in vLLM leaves the head on the base it was fitted on, found by name in the
+    store; the fingerprint still guards that folder."""
+    import shutil
+
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.storage import SavedEstimatorError
+    from tests.conftest import tiny_engine_settings
+    from tests.tiny_model import build_tiny_llama
+
+    fitted.save(tmp_path / "head")
+    store_base = tmp_path / "store" / "base"
+    own = store_base / tiny_model_dir.name
+    shutil.copytree(tiny_model_dir, own)
+    served = build_tiny_llama(store_base / "served", tokenizer_dir, seed=7)
+    items = make_items(5, seed=9)
+    loaded = create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(served)))
+    assert loaded.model_dir == own
+    assert loaded.predict(items) == pytest.approx(fitted.predict(items))
+
+    shutil.rmtree(own)
+    build_tiny_llama(own, tokenizer_dir, seed=11)  # the same name, other weights
+    with pytest.raises(SavedEstimatorError, match="fitted on base model"):
+        create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(served)))
+
 def test_depth_runs_only_the_first_layers(tiny_model_dir):
     # depth 1 of the tiny model's 2 layers: the last state read is layer 1's, not the whole model's.
     from app.estimators.llm_head import hidden_features
