@@ -64,6 +64,7 @@ class VllmEngine(Engine):
         self._ready = False
         llm, self._llm = self._llm, None
         if llm is not None:
+            await _stop_idle_output_handler(llm)
             # Bounded, and off the loop: with a dead engine core, vLLM's shutdown waits on its processes.
             timeout = self.settings.shutdown_timeout_s
             try:
@@ -164,6 +165,22 @@ class VllmEngine(Engine):
             self._dead = True
             self._ready = False
             raise EngineDeadError("the vLLM engine died; restart the service") from error
+
+
+async def _stop_idle_output_handler(llm) -> None:
+    """Cancel AsyncLLM's output handler before its engine core stops, when no request is waiting on it.
+
+    vLLM's own shutdown stops the core first; the core's output socket then posts an EngineDeadError
+    that a still-running handler logs as "AsyncLLM output_handler failed" with a traceback, on every
+    clean stop (vllm-project/vllm#48745). With requests still unfinished the handler is left alone, so
+    that they get that error instead of waiting forever."""
+    handler = getattr(llm, "output_handler", None)
+    if handler is None or handler.done() or handler.get_loop() is not asyncio.get_running_loop():
+        return
+    if llm.get_num_unfinished_requests():
+        return
+    handler.cancel()
+    await asyncio.gather(handler, return_exceptions=True)
 
 
 def _import_async_llm():

@@ -132,3 +132,45 @@ async def test_engine_death_is_reported_and_not_ready(engine_settings):
             await engine.check_health()
     finally:
         await engine.close()
+
+
+
+async def test_a_clean_close_stops_the_output_handler_before_vllm_shuts_down(engine_settings):
+    """vLLM's shutdown stops its core before its output handler, and a handler still running may then
+    log an EngineDeadError traceback on a clean stop (a race, vllm-project/vllm#48745). `close` stops
+    the idle handler first: it is done when vLLM's shutdown begins, and nothing is logged as an error."""
+    import logging
+
+    from app.engine.vllm_engine import VllmEngine
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.ERROR)
+            self.seen: list[logging.LogRecord] = []
+
+        def emit(self, record):
+            self.seen.append(record)
+
+    records = Records()
+    vllm_logger = logging.getLogger("vllm")
+    vllm_logger.addHandler(records)
+    engine = VllmEngine(engine_settings, engine_settings.base_model_path())
+    handler_done_at_shutdown = []
+    try:
+        await engine.start()
+        assert _valid((await engine.estimate(["Acme lamp"]))[0])
+        llm = engine._llm
+        vllm_shutdown = llm.shutdown
+
+        def recording_shutdown(*args, **kwargs):
+            handler_done_at_shutdown.append(llm.output_handler.done())
+            return vllm_shutdown(*args, **kwargs)
+
+        llm.shutdown = recording_shutdown
+        await engine.close()
+        await asyncio.sleep(0.5)
+    finally:
+        vllm_logger.removeHandler(records)
+        await engine.close()
+    assert handler_done_at_shutdown == [True]
+    assert [r.getMessage() for r in records.seen] == []
