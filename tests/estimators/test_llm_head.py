@@ -30,6 +30,37 @@ def test_features_have_one_row_per_text_in_order(tiny_model_dir):
     assert not (features[0] == features[1]).all()
 
 
+
+def test_features_skip_the_vocabulary_projection_and_match_the_causal_lm(tiny_model_dir):
+    """The head reads hidden states only: the LM head (logits over the whole vocabulary) never runs,
+    and the states are the ones the causal LM itself would return."""
+    import torch
+
+    from app.estimators.llm_head import DEPTH, LAYERS, _load_backbone, hidden_features
+
+    tokenizer, model = _load_backbone(str(tiny_model_dir), DEPTH)
+    calls = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
+    try:
+        texts = ["Acme lamp, brass, 40 W", "a much longer description of a kitchen mixer " * 6]
+        features = hidden_features(tiny_model_dir, texts, progress=False)
+    finally:
+        hook.remove()
+    assert calls == []
+    features = hidden_features(tiny_model_dir, texts[:1], progress=False)  # unpadded, as below
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    from app.items import build_prompt
+
+    enc = tokenizer([build_prompt(texts[0])], return_tensors="pt")
+    with torch.inference_mode():
+        states = model(**enc, output_hidden_states=True).hidden_states
+    count = len(states)
+    deepest = states[min(max(LAYERS[-1], -count), count - 1)].float()
+    # the last pair of columns of a row: that layer's [mean, last token]
+    width = deepest.shape[-1]
+    assert torch.allclose(torch.from_numpy(features[0, -width:]), deepest[0, -1], atol=1e-5)
+    assert torch.allclose(torch.from_numpy(features[0, -2 * width:-width]), deepest[0].mean(dim=0), atol=1e-5)
+
 def test_fitted_head_beats_a_constant_on_its_items(fitted):
     # The synthetic items' text names their kind, and kinds differ in price by 50x: a head on the
     # hidden states must separate them far better than the mean (even with random weights).
