@@ -171,9 +171,9 @@ async def _stop_idle_output_handler(llm) -> None:
     """Cancel AsyncLLM's output handler before its engine core stops, when no request is waiting on it.
 
     vLLM's own shutdown stops the core first; the core's output socket then posts an EngineDeadError
-    that a still-running handler logs as "AsyncLLM output_handler failed" with a traceback, on every
-    clean stop (vllm-project/vllm#48745). With requests still unfinished the handler is left alone, so
-    that they get that error instead of waiting forever."""
+    that a still-running handler may log as "AsyncLLM output_handler failed" with a traceback on a
+    clean stop (a race, vllm-project/vllm#48745). With requests still unfinished the handler is left
+    alone, so that they get that error instead of waiting forever."""
     handler = getattr(llm, "output_handler", None)
     if handler is None or handler.done() or handler.get_loop() is not asyncio.get_running_loop():
         return

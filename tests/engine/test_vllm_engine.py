@@ -134,7 +134,6 @@ async def test_engine_death_is_reported_and_not_ready(engine_settings):
         await engine.close()
 
 
-
 async def test_a_clean_close_stops_the_output_handler_before_vllm_shuts_down(engine_settings):
     """vLLM's shutdown stops its core before its output handler, and a handler still running may then
     log an EngineDeadError traceback on a clean stop (a race, vllm-project/vllm#48745). `close` stops

@@ -30,27 +30,24 @@ def test_features_have_one_row_per_text_in_order(tiny_model_dir):
     assert not (features[0] == features[1]).all()
 
 
-
 def test_features_skip_the_vocabulary_projection_and_match_the_causal_lm(tiny_model_dir):
     """The head reads hidden states only: the LM head (logits over the whole vocabulary) never runs,
     and the states are the ones the causal LM itself would return."""
     import torch
 
     from app.estimators.llm_head import DEPTH, LAYERS, _load_backbone, hidden_features
+    from app.items import build_prompt
 
     tokenizer, model = _load_backbone(str(tiny_model_dir), DEPTH)
+    texts = ["Acme lamp, brass, 40 W", "a much longer description of a kitchen mixer " * 6]
     calls = []
     hook = model.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
     try:
-        texts = ["Acme lamp, brass, 40 W", "a much longer description of a kitchen mixer " * 6]
-        features = hidden_features(tiny_model_dir, texts, progress=False)
+        hidden_features(tiny_model_dir, texts, progress=False)
     finally:
         hook.remove()
     assert calls == []
-    features = hidden_features(tiny_model_dir, texts[:1], progress=False)  # unpadded, as below
-    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    from app.items import build_prompt
-
+    features = hidden_features(tiny_model_dir, texts[:1], progress=False)  # one text: unpadded, as below
     enc = tokenizer([build_prompt(texts[0])], return_tensors="pt")
     with torch.inference_mode():
         states = model(**enc, output_hidden_states=True).hidden_states
@@ -60,6 +57,7 @@ def test_features_skip_the_vocabulary_projection_and_match_the_causal_lm(tiny_mo
     width = deepest.shape[-1]
     assert torch.allclose(torch.from_numpy(features[0, -width:]), deepest[0, -1], atol=1e-5)
     assert torch.allclose(torch.from_numpy(features[0, -2 * width:-width]), deepest[0].mean(dim=0), atol=1e-5)
+
 
 def test_fitted_head_beats_a_constant_on_its_items(fitted):
     # The synthetic items' text names their kind, and kinds differ in price by 50x: a head on the
@@ -90,7 +88,6 @@ def test_save_load_round_trip_and_base_mismatch(fitted, tiny_model_dir, tmp_path
         create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(other)))
 
 
-
 def test_a_saved_head_reads_its_own_base_when_another_is_served(fitted, tiny_model_dir, tmp_path, tokenizer_dir):
     """Serving another base in vLLM leaves the head on the base it was fitted on, found by name in the
     store; the fingerprint still guards that folder."""
@@ -115,6 +112,7 @@ def test_a_saved_head_reads_its_own_base_when_another_is_served(fitted, tiny_mod
     build_tiny_llama(own, tokenizer_dir, seed=11)  # the same name, other weights
     with pytest.raises(SavedEstimatorError, match="fitted on base model"):
         create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(served)))
+
 
 def test_depth_runs_only_the_first_layers(tiny_model_dir):
     # depth 1 of the tiny model's 2 layers: the last state read is layer 1's, not the whole model's.
