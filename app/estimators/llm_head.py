@@ -117,7 +117,7 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
         with torch.inference_mode():
             # The decoder alone: the causal LM would also compute logits over the whole vocabulary
             # for every token and drop them (0.65-0.71x the time for SmolLM2 at depth 16; the states
-            # are identical, docs/ensemble.md).
+            # are identical; docs/ensemble.md, "Serving the ensemble").
             out = model.get_decoder()(**enc, output_hidden_states=True)
         mask = enc["attention_mask"].unsqueeze(-1).float()
         last = enc["attention_mask"].sum(dim=1) - 1
