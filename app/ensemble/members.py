@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,14 @@ def answers_from_report(source: MemberSource, items: Sequence[Item]) -> list[flo
     return [rows[k].guess for k in keys]
 
 
+def report_facts(path: Path) -> dict:
+    """A report member's answers, recorded by content: the file is usually scratch (a /tmp path at fit
+    time), so its sha256 is what lets a later reader check a regenerated report against the bundle."""
+    data = Path(path).read_bytes()
+    return {"path": str(path), "rows": sum(1 for line in data.splitlines() if line.strip()),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def member_answers(source: MemberSource, train: Sequence[Item], stacking: Sequence[Item], options,
                    workdir: Path) -> MemberAnswers:
     """The member's answers on the stacking rows; fitted on `train` only when it must be fitted."""
@@ -108,7 +117,7 @@ def member_answers(source: MemberSource, train: Sequence[Item], stacking: Sequen
     from app.evaluation.runner import predict_all
 
     if source.report is not None:
-        return MemberAnswers(source.name, answers_from_report(source, stacking), info={"report": str(source.report)})
+        return MemberAnswers(source.name, answers_from_report(source, stacking), info={"report": report_facts(source.report)})
     started = time.perf_counter()
     estimator = create(str(source.folder) if source.folder else source.estimator, options)
     try:

@@ -3,6 +3,7 @@ member, a bundle that loads and combines, cross-validated scores with coverage."
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def test_ensemble_fit_writes_a_bundle(tmp_path):
     assert 0 <= full["coverage"] <= 1 and full["mean_error_ci"][0] < full["mean_error"] < full["mean_error_ci"][1]
     bundle = Bundle.load(result["bundle"], store)
     assert bundle.member("bow-ridge")["kind"] == "saved" and bundle.member("llm")["ref"] == "adapters/pricer-x/v1"
+    # the report is recorded by content, so a regenerated one can be checked against the bundle
+    assert bundle.member("llm")["report"] == {
+        "path": str(report), "rows": 60, "sha256": hashlib.sha256(report.read_bytes()).hexdigest()}
     # --train is credited only to the members fitted on it, not to a saved folder or a report
     manifest = json.loads((Path(result["bundle"]) / "manifest.json").read_text())
     assert manifest["data"]["train_used_by"] == ["bow-ridge", "features-lr"]
