@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.estimators.base import EstimatorOptions
 from app.estimators.features import best_seller_ranks, parse_details, raw_features
-from app.estimators.sklearn_base import SklearnEstimator
+from app.estimators.sklearn_base import SklearnEstimator, to_log
 from app.estimators.storage import MODEL_FILE, load_model, read_meta
 from app.items import Item
 
@@ -36,8 +36,8 @@ MAX_LEVELS = 250  # HistGradientBoostingRegressor takes at most 255 categories a
 
 def detail_facts(item: Item) -> dict:
     """The raw facts of one item, before encoding."""
-    base = raw_features(item)
     details = parse_details(item)
+    base = raw_features(item, details)
     ranks = best_seller_ranks(details)
     values = list(ranks.values())
     year = _YEAR.search(str(details.get("Date First Available", "")))
@@ -91,29 +91,36 @@ class DetailsGbmEstimator(SklearnEstimator):
             return float(codes[column][facts[column]]) if facts[column] in codes[column] else math.nan
         return _numeric(column, facts[column])
 
-    def inputs(self, items: Sequence[Item]):
+    def _matrix(self, facts: Sequence[dict]):
         import numpy as np
 
         codes = {c: {v: i for i, v in enumerate(self.levels.get(c, []))} for c in CATEGORICAL}
-        rows = [[self._encode(detail_facts(item), c, codes) for c in self.columns] for item in items]
+        rows = [[self._encode(f, c, codes) for c in self.columns] for f in facts]
         return np.asarray(rows, dtype=float).reshape(len(rows), len(self.columns))
+
+    def inputs(self, items: Sequence[Item]):
+        return self._matrix([detail_facts(item) for item in items])
 
     def fit(self, items: Sequence[Item]) -> DetailsGbmEstimator:
         import numpy as np
 
         if len(items) < 2:
             raise ValueError(f"{self.name}: needs at least 2 training items, got {len(items)}")
-        facts = [detail_facts(item) for item in items]
+        facts = [detail_facts(item) for item in items]  # each item's details parsed once for the whole fit
         self.levels = {}
         for column in CATEGORICAL:
             counts = Counter(f[column] for f in facts if f[column])
             self.levels[column] = [v for v, n in counts.most_common(MAX_LEVELS) if n >= MIN_COUNT]
         self.columns = [*NUMERIC, *CATEGORICAL]
-        seen = ~np.isnan(self.inputs(items)).all(axis=0)
+        matrix = self._matrix(facts)
+        seen = ~np.isnan(matrix).all(axis=0)
         self.columns = [c for c, keep in zip(self.columns, seen, strict=True) if keep]
         if not self.columns:
             raise ValueError(f"{self.name}: the training items state no facts at all")
-        return super().fit(items)
+        model = self.build_model()
+        model.fit(matrix[:, seen], to_log([i.price for i in items]))
+        self.model = model
+        return self
 
     def meta(self) -> dict:
         return {"levels": self.levels, "seed": self.seed, "columns": self.columns}

@@ -75,8 +75,9 @@ def brand_of(details: dict) -> str | None:
     return None
 
 
-def raw_features(item: Item) -> dict:
-    details = parse_details(item)
+def raw_features(item: Item, details: dict | None = None) -> dict:
+    """`details`: the item's parsed details, when the caller has them already."""
+    details = parse_details(item) if details is None else details
     weight = weight_pounds(str(details.get("Item Weight", ""))) or weight_pounds(item.text)
     dims_text = " ".join(str(v) for k, v in details.items() if "Dimensions" in k)
     volume = volume_cubic_inches(dims_text) if dims_text else None

@@ -76,3 +76,26 @@ def test_training_items_must_state_something():
         create("details-gbm", EstimatorOptions()).fit([])
     bare = create("details-gbm", EstimatorOptions()).fit([_item(None, price=p) for p in (5.0, 50.0, 20.0)])
     assert "rank_first" not in bare.columns and "chars" in bare.columns  # columns never seen are dropped
+
+
+def test_fit_trains_on_the_same_matrix_that_predict_reads(monkeypatch):
+    """fit parses each item once and drops unseen columns itself: the trees must see exactly what
+    `inputs` gives them at prediction time."""
+    import numpy as np
+
+    from app.estimators.details_gbm import DetailsGbmEstimator
+
+    items = _ranked_items(60, seed=4) + [_item(None, price=7.0), _item({"Country of Origin": "Italy"}, price=70.0)]
+    seen = {}
+    build = DetailsGbmEstimator.build_model
+
+    def recording(self):
+        model = build(self)
+        fit = model.fit
+        model.fit = lambda X, y: (seen.setdefault("X", np.array(X)), fit(X, y))[1]
+        return model
+
+    monkeypatch.setattr(DetailsGbmEstimator, "build_model", recording)
+    est = create("details-gbm", EstimatorOptions()).fit(items)
+    assert "year" not in est.columns  # no item states a date: the column is dropped before training
+    assert np.array_equal(seen["X"], est.inputs(items), equal_nan=True)
