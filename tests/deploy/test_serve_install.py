@@ -21,7 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.tools import ROOT
+from tests.deploy.tools import ROOT, serve_extras
 
 # What `pricer serve` loads with the shipped bundle: the API, vLLM with the CPU LoRA plugin, the model
 # store (it prepares the base), the comparables index and every member of the bundle.
@@ -62,12 +62,6 @@ except Exception as e:
     gguf = f"{type(e).__name__}: {e}"
 print(json.dumps({"failed": failed, "gguf": gguf}))
 """
-
-
-def serve_extras() -> list[str]:
-    m = re.search(r"^SERVE_EXTRAS\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert m, "the Makefile names the extras `make serve` installs (SERVE_EXTRAS)"
-    return m[1].split(",")
 
 
 def no_deps_packages() -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+
+
+def serve_extras() -> list[str]:
+    """The extras `make serve` installs (the Makefile's SERVE_EXTRAS)."""
+    m = re.search(r"^SERVE_EXTRAS\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert m, "the Makefile names the extras `make serve` installs (SERVE_EXTRAS)"
+    return m[1].split(",")
 
 
 def venv_tool(name: str) -> str:
