@@ -47,7 +47,7 @@ def from_name_unless_hidden(cls, name):
     return from_name(cls, name)
 metadata.Distribution.from_name = classmethod(from_name_unless_hidden)
 every = metadata.distributions
-metadata.distributions = lambda **kw: (d for d in every(**kw) if canonical(d.metadata["Name"]) not in hidden)
+metadata.distributions = lambda **kw: (d for d in every(**kw) if canonical(d.metadata["Name"] or "") not in hidden)
 failed = {}
 for module in json.loads(sys.argv[2]):
     try:
@@ -110,7 +110,8 @@ def hidden_modules(closure: set[str]) -> list[str]:
 def serve_only(tmp_path_factory):
     closure = install_closure(serve_extras())
     hidden = hidden_modules(closure)
-    hidden_dists = sorted({canonicalize_name(d.metadata["Name"]) for d in metadata.distributions()} - closure)
+    installed = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]}
+    hidden_dists = sorted(installed - closure)
     out = subprocess.run(
         [sys.executable, "-c", _HIDE_AND_RUN, json.dumps(hidden), json.dumps(SERVING_MODULES),
          str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists)],
