@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.estimators.base import EstimatorOptions
 from app.estimators.features import best_seller_ranks, parse_details, raw_features
-from app.estimators.sklearn_base import SklearnEstimator, to_log
+from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, load_model, read_meta
 from app.items import Item
 
@@ -104,8 +104,7 @@ class DetailsGbmEstimator(SklearnEstimator):
     def fit(self, items: Sequence[Item]) -> DetailsGbmEstimator:
         import numpy as np
 
-        if len(items) < 2:
-            raise ValueError(f"{self.name}: needs at least 2 training items, got {len(items)}")
+        self.check_training_items(items)
         facts = [detail_facts(item) for item in items]  # each item's details parsed once for the whole fit
         self.levels = {}
         for column in CATEGORICAL:
@@ -117,10 +116,7 @@ class DetailsGbmEstimator(SklearnEstimator):
         self.columns = [c for c, keep in zip(self.columns, seen, strict=True) if keep]
         if not self.columns:
             raise ValueError(f"{self.name}: the training items state no facts at all")
-        model = self.build_model()
-        model.fit(matrix[:, seen], to_log([i.price for i in items]))
-        self.model = model
-        return self
+        return self.fit_inputs(matrix[:, seen], items)
 
     def meta(self) -> dict:
         return {"levels": self.levels, "seed": self.seed, "columns": self.columns}

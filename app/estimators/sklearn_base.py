@@ -38,10 +38,17 @@ class SklearnEstimator(Estimator):
         return {}
 
     def fit(self, items: Sequence[Item]) -> SklearnEstimator:
+        self.check_training_items(items)
+        return self.fit_inputs(self.inputs(items), items)
+
+    def check_training_items(self, items: Sequence[Item]) -> None:
         if len(items) < 2:
             raise ValueError(f"{self.name}: needs at least 2 training items, got {len(items)}")
+
+    def fit_inputs(self, inputs, items: Sequence[Item]) -> SklearnEstimator:
+        """Fit a new model on inputs already built from `items` (a subclass that needs them first)."""
         model = self.build_model()
-        model.fit(self.inputs(items), to_log([i.price for i in items]))
+        model.fit(inputs, to_log([i.price for i in items]))
         self.model = model
         return self
 
