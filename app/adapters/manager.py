@@ -15,8 +15,9 @@ import logging
 import time
 from pathlib import Path
 
-from app.adapters import metrics, policy, state
+from app.adapters import metrics, policy
 from app.adapters.entry import Entry, describe
+from app.adapters.follow import FollowMixin
 from app.adapters.guard import GuardMixin
 from app.adapters.leases import AdapterUnavailableError, LeaseMixin, UnknownAdapterError
 from app.adapters.store import AdapterVersion, scan
@@ -31,12 +32,15 @@ log = logging.getLogger(__name__)
 _LORA_IDS = itertools.count(1)
 
 
-class AdapterManager(LeaseMixin, GuardMixin):
-    def __init__(self, settings: Settings, engine: Engine, base_dir: Path, persist: bool = True):
-        """`persist` False: never writes the persisted state (an in-process reader such as the llm
-        estimator resolves exactly as the service would, without changing what it restores)."""
+class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
+    def __init__(self, settings: Settings, engine: Engine, base_dir: Path, persist: bool = True,
+                 replica_id: str | None = None):
+        """`persist` False: never writes the desired state (an in-process reader such as the llm
+        estimator resolves exactly as the service would, without changing what replicas serve).
+        `replica_id`: who wrote a generation (app.fleet.identity)."""
         self.settings = settings
         self.persist = persist
+        self.replica_id = replica_id
         self.engine = engine
         self.base_dir = Path(base_dir)
         self.adapters_dir = Path(settings.adapters_dir)
@@ -97,7 +101,10 @@ class AdapterManager(LeaseMixin, GuardMixin):
     def snapshot(self) -> list[dict]:
         return [self._describe(e) for _, e in sorted(self._entries.items())]
 
-    async def activate(self, name: str, version: str) -> dict:
+    async def activate(self, name: str, version: str, expect_generation: int | None = None) -> dict:
+        """Validate and activate here, then make it every replica's choice (the next generation of the
+        desired state, in the row as `generation`). `expect_generation`: only over that one
+        (app.fleet.desired.GenerationConflict otherwise, nothing activated)."""
         async with self._lock:
             entry = self._entries.get((name, version))
             if entry is None:  # arrived since the last scan?
@@ -105,8 +112,15 @@ class AdapterManager(LeaseMixin, GuardMixin):
                 entry = self._entries.get((name, version))
             if entry is None:
                 raise UnknownAdapterError(f"no adapter version {name}@{version}")
+            if expect_generation is not None and self.persist:
+                from app.fleet import desired
+
+                found = await asyncio.to_thread(desired.read, self.settings.models_dir)
+                if found.generation != expect_generation:
+                    raise desired.GenerationConflict(expect_generation, found)
             await self._activate_locked(entry)
-            return self._describe(entry)
+            state = await self._publish_choice(entry.version.key, expect_generation, strict=True)
+            return {**self._describe(entry), "generation": state.generation if state else None}
 
     async def unload(self, name: str, version: str) -> None:
         entry = self._entries.get((name, version))
@@ -158,47 +172,15 @@ class AdapterManager(LeaseMixin, GuardMixin):
             active = self._entries[(self._active.name, self._active.version)].version if self._active else None
             if policy.should_replace(mode, entry.version, active, self.served_point):
                 await self._activate_locked(entry)
+                await self._publish_choice(entry.version.key, self.generation_seen)
             else:
                 log.info("new version %s loaded, not activated (policy %s)", entry.version.label, mode)
         await self._evict_excess()
-
-    async def _restore_locked(self) -> None:
-        persisted = state.load_active(self.settings.models_dir)
-        if isinstance(persisted, tuple) and persisted in self._entries:
-            try:
-                await self._activate_locked(self._entries[persisted])
-                return
-            except AdapterUnavailableError as e:
-                log.warning("persisted active version %s@%s cannot be served: %s", *persisted, e)
-        elif isinstance(persisted, tuple):
-            log.warning("persisted active version %s@%s is no longer in the store", *persisted)
-        elif persisted is None:
-            log.info("persisted state: the base model was active")
-            metrics.set_active(None, None)
-            return
-        name = self.settings.default_adapter
-        candidates = [e.version for e in self._entries.values() if e.version.name == name and not e.rejected]
-        for version in policy.ranked(candidates, self.settings.adapter_policy, self.served_point):
-            try:
-                await self._activate_locked(self._entries[version.key])
-                return
-            except AdapterUnavailableError as e:
-                log.warning("cannot activate %s at start: %s", version.label, e)
-        metrics.set_active(None, None)
-        log.info("serving the base model (no usable version of %r)", name)
 
     async def _activate_locked(self, entry: Entry) -> None:
         started = time.perf_counter()
         ref = await self._ensure_loaded(entry)
         key = (ref.name, ref.version)
-        entry.leases += 1  # hold it: no eviction between loading and switching
-        try:
-            if self.persist:
-                await asyncio.to_thread(state.save_active, self.settings.models_dir, key)
-        except OSError as e:  # keep serving; the next start may restore an older version
-            log.error("cannot persist the active adapter version: %s", e)
-        finally:
-            entry.leases -= 1
         previous, self._active = self._active, ref
         if previous is not None and previous != ref:
             self._previous_key = (previous.name, previous.version)
@@ -222,8 +204,6 @@ class AdapterManager(LeaseMixin, GuardMixin):
 
     async def _set_base_active(self) -> None:
         self._active = None
-        if self.persist:
-            await asyncio.to_thread(state.save_active, self.settings.models_dir, None)
         metrics.set_active(None, None)
 
     def _reject(self, entry: Entry, reason: str) -> None:

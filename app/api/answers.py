@@ -89,13 +89,14 @@ class Extras:
         self.ensemble, self.reason, self.comparables = ensemble, reason, comparables
 
     @classmethod
-    def load(cls, settings) -> Extras:
+    def load(cls, settings, ensemble_folder=None) -> Extras:
         """Sync and slow (models, the index): run it in a worker thread. Never raises for a missing
-        or broken bundle or index: each is logged and the service runs without it."""
+        or broken bundle or index: each is logged and the service runs without it. `ensemble_folder`:
+        the bundle version to serve (app.ensemble.manager chooses it), else the newest."""
         from app.ensemble.service import load_ensemble
         from app.index.service import index_from_settings
 
-        ensemble, reason = load_ensemble(settings)
+        ensemble, reason = load_ensemble(settings, ensemble_folder)
         return cls(ensemble, reason, index_from_settings(settings))
 
     def describe(self) -> dict:

@@ -72,6 +72,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 def _include_admin_router(app: FastAPI) -> None:
     from app.api.routes.adapters import router as adapters_router
+    from app.api.routes.ensembles import router as ensembles_router
+    from app.api.routes.fleet import router as fleet_router
 
     # The router requires the admin key itself; it needs the manager, so not before startup is done.
     app.include_router(adapters_router, dependencies=[Depends(require_ready)])
+    app.include_router(ensembles_router)
+    app.include_router(fleet_router)  # the store's view: answers while this replica still loads

@@ -14,6 +14,7 @@ import hmac
 from app.api.errors import ProblemError
 
 ADMIN_PREFIX = "/v1/adapters"
+ADMIN_PREFIXES = (ADMIN_PREFIX, "/v1/ensembles", "/v1/fleet")  # adapter and ensemble admin, the fleet view
 API_PREFIX = "/v1/"
 
 
@@ -23,8 +24,8 @@ def secret_bytes(value) -> bytes | None:
 
 
 def realm_for(path: str) -> str | None:
-    """Which key a path needs: "pricer-admin" for adapter admin, "pricer" for estimates, None else."""
-    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+    """Which key a path needs: "pricer-admin" for admin, "pricer" for estimates, None else."""
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in ADMIN_PREFIXES):
         return "pricer-admin"
     if path.startswith(API_PREFIX):
         return "pricer"

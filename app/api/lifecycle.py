@@ -36,6 +36,8 @@ class Lifecycle:
         self.owns_engine = engine is None
         self.adapters = None
         self.extras = None  # app.api.answers.Extras: the ensemble and the comparables index
+        self.ensembles = None  # app.ensemble.manager.EnsembleManager: which bundle answers, hot-swapped
+        self.fleet = None  # app.fleet.sync.FleetSync: follows the desired state, writes the heartbeat
         self.ready = False
         self.error: BaseException | None = None
         self.engine_died = False
@@ -63,14 +65,23 @@ class Lifecycle:
             from app.api.answers import Extras
 
             base_dir = await self._start_engine()
+            from app.ensemble.manager import EnsembleManager
+            from app.fleet import desired, heartbeat
+
+            replica = heartbeat.replica_id(self.settings)
+            wanted = await asyncio.to_thread(desired.read, self.settings.models_dir)
+            ensembles = EnsembleManager(self.settings, replica_id=replica)
+            folder = await asyncio.to_thread(ensembles.start_folder, wanted)
             # The ensemble's members and the index load after the engine, not beside it: importing
             # transformers from two threads at once (vLLM's import and a member's) races inside its
             # lazy module ("cannot import name 'PreTrainedConfig' from 'transformers'").
-            self.extras = await asyncio.to_thread(Extras.load, self.settings)
+            self.extras = await asyncio.to_thread(Extras.load, self.settings, folder)
+            await ensembles.attach(self.extras, wanted)
+            self.ensembles = ensembles
             attach_index(self.engine, self.extras)
             from app.adapters.manager import AdapterManager
 
-            manager = AdapterManager(self.settings, self.engine, base_dir)
+            manager = AdapterManager(self.settings, self.engine, base_dir, replica_id=replica)
             await manager.start()
             self.adapters = manager
             from app.api.metrics import set_model_info
@@ -78,6 +89,10 @@ class Lifecycle:
             active = manager.active
             set_model_info(self.engine.model_name, active.label if active else None)
             self.ready = True
+            from app.fleet.sync import FleetSync
+
+            self.fleet = FleetSync(self.settings, manager, ensembles, is_ready=lambda: self.ready)
+            await self.fleet.start()
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="pricer-engine-watchdog")
             log.info("ready: model %s, adapter %s", self.engine.model_name, active.label if active else None)
         except asyncio.CancelledError:
@@ -128,8 +143,12 @@ class Lifecycle:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.wait({task}, timeout=budget)
+        if self.fleet is not None:
+            await _bounded(self.fleet.close(), budget, "leaving the fleet")
         if self.adapters is not None:
             await _bounded(self.adapters.close(), budget, "closing the adapter manager")
+        if self.ensembles is not None:
+            await _bounded(self.ensembles.close(), budget, "closing swapped-out ensemble bundles")
         if self.extras is not None:
             await _bounded(self.extras.close(), budget, "closing the ensemble's members")
         if self.owns_engine and self.engine is not None:

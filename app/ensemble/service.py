@@ -62,6 +62,7 @@ class EnsembleService:
     timeout_s: float = 5.0
     llm_label: str | None = None  # the adapter version the stack was fitted on (name@version), if known
     text_cut: TextCut | None = None  # the members' text as curated (app/ensemble/member_text.py); None: whole
+    in_flight: int = 0  # answers running now: a swapped-out bundle is closed once none are left (app/ensemble/manager.py)
 
     @property
     def label(self) -> str:
@@ -91,6 +92,13 @@ class EnsembleService:
         returns (PriceEstimate list, adapter label); when the stack was fitted on one adapter version
         it is called as `llm_call(only=label)` and raises OtherAdapter for any other. Exceptions in `passthrough` (the client's
         mistakes, a dead engine) are raised as they are; any other failure leaves a member out."""
+        self.in_flight += 1
+        try:
+            return await self._answer(items, llm_call, passthrough)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, items, llm_call, passthrough) -> list[Answer]:
         names = list(self.runners)
         timeout_s = self.timeout_for(len(items))
         member_items = await asyncio.to_thread(self._member_items, items) if self.text_cut and names else items
@@ -191,12 +199,13 @@ def bundle_folder(settings) -> Path | None:
     return versions[-1] if versions else None
 
 
-def load_ensemble(settings) -> tuple[EnsembleService | None, str]:
+def load_ensemble(settings, folder: Path | None = None) -> tuple[EnsembleService | None, str]:
     """(the service, "") or (None, why the LLM alone answers). Sync and slow (loads models): run it
-    off the event loop. Never raises for a missing or broken bundle."""
+    off the event loop. Never raises for a missing or broken bundle. `folder`: this bundle version
+    (app/ensemble/manager.py chooses it), else `bundle_folder(settings)`."""
     if settings.estimator != "ensemble":
         return None, "PRICER_ESTIMATOR=llm: the LLM alone answers"
-    folder = bundle_folder(settings)
+    folder = folder or bundle_folder(settings)
     if folder is None:
         why = (f"no ensemble bundle under {settings.ensemble_dir or Path(settings.models_dir) / 'ensembles' / DEFAULT_NAME}"
                " (`pricer ensemble fit` writes one): the LLM alone answers")

@@ -39,7 +39,11 @@ async def readyz(lifecycle: LifecycleDep) -> Response:
     if not engine.ready:
         return problem_response(503, "Not ready", "the inference engine is not ready", type="not-ready")
     active = lifecycle.adapters.active
-    return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None})
+    fleet = lifecycle.fleet
+    return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None,
+                         "ensemble": lifecycle.ensembles.active_label if lifecycle.ensembles is not None else None,
+                         # still ready while it lags: it serves its own version and says why it does not follow
+                         "desired_state": fleet.status() if fleet is not None else None})
 
 
 @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
