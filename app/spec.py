@@ -236,12 +236,15 @@ class ServingSpec:
 
     def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
         """vLLM's engine arguments (AsyncEngineArgs(**kw), or `server_flags` for vLLM's own server);
-        the device decides only the memory knobs."""
+        the device decides the memory knobs, and with the CPU's instructions the dtype (app.hardware)."""
+        from app.hardware import compute_dtype
+
         s = self.settings
+        device = device or resolve_device(s)
         kwargs = dict(
             model=str(model_dir),
             served_model_name=Path(model_dir).name,  # a stable label for vLLM's metrics, not a path
-            dtype=s.dtype,
+            dtype=compute_dtype(s, device).dtype,
             max_model_len=s.max_model_len,
             max_num_seqs=s.max_num_seqs,
             enable_lora=True,
@@ -253,7 +256,7 @@ class ServingSpec:
             tensor_parallel_size=s.tensor_parallel_size,
             seed=0,
         )
-        if (device or resolve_device(s)) == "cuda":
+        if device == "cuda":
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
         return kwargs
 

@@ -40,7 +40,7 @@ BATCH = 16
 
 
 @lru_cache(maxsize=2)
-def _load_backbone(model_dir: str, depth: int | None = None):
+def _load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat16"):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -49,7 +49,7 @@ def _load_backbone(model_dir: str, depth: int | None = None):
     # skipped); a model with fewer layers (the tests' tiny one) runs them all.
     total = AutoConfig.from_pretrained(model_dir).num_hidden_layers
     if not depth or depth >= total:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     else:
         # transformers would print a "LOAD REPORT" listing every skipped layer's weights as unexpected
         # on each load; that report is silenced and the load is checked here instead. With its logger
@@ -57,7 +57,7 @@ def _load_backbone(model_dir: str, depth: int | None = None):
         # logger, that the layer norms "were not sharded" (nothing is sharded on a CPU): silenced too.
         with _quiet("transformers.modeling_utils", "transformers.distributed.tensor_parallel"):
             model, info = AutoModelForCausalLM.from_pretrained(
-                model_dir, dtype=torch.bfloat16, num_hidden_layers=depth, output_loading_info=True)
+                model_dir, dtype=getattr(torch, dtype), num_hidden_layers=depth, output_loading_info=True)
         check_cut_load(info, depth, model_dir)
     model.eval()
     return tokenizer, model
@@ -95,13 +95,14 @@ def _quiet(*logger_names: str):
 
 
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
-                    depth: int | None = DEPTH):
-    """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy)."""
+                    depth: int | None = DEPTH, dtype: str = "bfloat16"):
+    """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy); the model
+    computes in `dtype` (app.hardware.compute_dtype: float32 on a CPU without native bf16)."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
-    tokenizer, model = _load_backbone(str(model_dir), depth)
+    tokenizer, model = _load_backbone(str(model_dir), depth, dtype)
     cut = list(map(token_cutter(tokenizer, TEXT_TOKENS), texts))
     prompts = [build_prompt(t) for t in cut]
     # Longest first so each batch pads little; rows are put back in order at the end.
@@ -139,14 +140,15 @@ class LlmHeadEstimator(SklearnEstimator):
     name = "llm-head"
 
     def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
-                 layers: Sequence[int] = LAYERS):
+                 layers: Sequence[int] = LAYERS, dtype: str = "bfloat16"):
         super().__init__(model)
         self.model_dir = model_dir
         self.depth, self.layers = depth, tuple(int(layer) for layer in layers)
+        self.dtype = dtype
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
-        return cls(model_dir=_base_dir(options.settings))
+        return cls(model_dir=_base_dir(options.settings), dtype=_dtype(options.settings))
 
     def build_model(self):
         import numpy as np
@@ -160,13 +162,14 @@ class LlmHeadEstimator(SklearnEstimator):
     def inputs(self, items: Sequence[Item]):
         if self.model_dir is None:
             raise RuntimeError("llm-head: no base model folder")
-        return hidden_features(self.model_dir, [item.text for item in items], self.layers, depth=self.depth)
+        return hidden_features(self.model_dir, [item.text for item in items], self.layers, depth=self.depth,
+                               dtype=self.dtype)
 
     def meta(self) -> dict:
         from app.store.base import fingerprint
 
         return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
-                "layers": list(self.layers)}
+                "layers": list(self.layers), "fitted_dtype": self.dtype}
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -185,7 +188,16 @@ class LlmHeadEstimator(SklearnEstimator):
             layers = [int(layer) for layer in read["layers"]]
         except (TypeError, ValueError):
             raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
-        return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers)
+        return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
+                   dtype=_dtype(options.settings))
+
+
+def _dtype(settings: Settings) -> str:
+    """The machine's compute dtype (the head's features move by noise only between bf16 and fp32:
+    docs/inference.md, "Compute dtype")."""
+    from app.hardware import compute_dtype
+
+    return compute_dtype(settings, "cpu").dtype
 
 
 def _base_dir(settings: Settings) -> Path:

@@ -1,4 +1,4 @@
-"""`pricer model prepare|list`: the base-model store from the command line."""
+"""`pricer model prepare|list|info`: the base-model store, and how this machine computes it."""
 
 from __future__ import annotations
 
@@ -35,5 +35,24 @@ def register(cli: typer.Typer) -> None:
         for path in sorted(base_dir.glob("*")) if base_dir.exists() else []:
             if is_model_folder(path):
                 typer.echo(f"{path.name}\t{path}")
+
+    @model_cli.command("info")
+    def info_command(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+        """The served base, and the device, compute dtype and CPU kind it runs on here (PRICER_DTYPE overrides)."""
+        import json
+
+        from app.config import Settings
+        from app.hardware import compute_block
+
+        settings = Settings()
+        block = {"base_model": settings.base_model, "base_path": str(settings.base_model_path())} | compute_block(settings)
+        if as_json:
+            typer.echo(json.dumps(block))
+            return
+        cpu = block["cpu"]
+        typer.echo(f"base model   {block['base_model']} ({block['base_path']})")
+        typer.echo(f"device       {block['device']}")
+        typer.echo(f"dtype        {block['dtype']} ({block['dtype_reason']})")
+        typer.echo(f"cpu          {cpu['model']}: {cpu['isa']}, native bf16 {'yes' if cpu['native_bf16'] else 'no'}, {cpu['cores']} cores")
 
     cli.add_typer(model_cli, name="model")

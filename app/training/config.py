@@ -61,7 +61,7 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, ge=1, description="Trainer checkpoints kept in the work dir for resuming.")
     logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps.")
     seed: int = Field(42, description="Random seed.")
-    bf16: bool = Field(True, description="bf16 autocast for the base (LoRA weights stay fp32).")
+    bf16: bool = Field(True, description="bf16 for the base where the machine computes it natively (a GPU, a CPU with avx512_bf16/amx_bf16, or PRICER_DTYPE=bfloat16), fp32 elsewhere; LoRA weights stay fp32.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass (less memory).")
     oversample: dict[str, int] = Field(
         default_factory=dict,

@@ -70,17 +70,26 @@ def check_resume(work_dir: Path, config: TrainConfig) -> bool:
     return True
 
 
-def load_model(base: str, config: TrainConfig):
+def use_bf16(config: TrainConfig, settings: Settings) -> bool:
+    """bf16 where asked (--bf16, the default) and where the machine computes it: a GPU, a CPU with
+    native bf16, or PRICER_DTYPE=bfloat16 (app.hardware). Elsewhere fp32: emulated bf16 is ~40x slower."""
+    from app.hardware import compute_dtype
+
+    return config.bf16 and compute_dtype(settings).dtype == "bfloat16"
+
+
+def load_model(base: str, config: TrainConfig, bf16: bool | None = None):
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict = {"dtype": torch.bfloat16 if config.bf16 else torch.float32}
+    bf16 = config.bf16 if bf16 is None else bf16
+    kwargs: dict = {"dtype": torch.bfloat16 if bf16 else torch.float32}
     if config.qlora:
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
         kwargs["device_map"] = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
@@ -100,7 +109,7 @@ def lora_config(config: TrainConfig):
     )
 
 
-def sft_config(config: TrainConfig, work_dir: Path):
+def sft_config(config: TrainConfig, work_dir: Path, bf16: bool | None = None):
     import torch
     from trl import SFTConfig
 
@@ -121,7 +130,7 @@ def sft_config(config: TrainConfig, work_dir: Path):
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
-        bf16=config.bf16,
+        bf16=config.bf16 if bf16 is None else bf16,
         use_cpu=not torch.cuda.is_available(),
         max_length=config.max_length,
         completion_only_loss=True,
@@ -172,7 +181,8 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
     index_version = attach_index(spec, settings)
     dataset = build_dataset(items, spec, config.max_length, config.oversample)
 
-    model = get_peft_model(load_model(base, config), lora_config(config))
+    bf16 = use_bf16(config, settings)
+    model = get_peft_model(load_model(base, config, bf16), lora_config(config))
     model.print_trainable_parameters()
 
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
@@ -194,14 +204,14 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
             if not subset:
                 return None
             if config.qlora:  # a no-grad pass repacks 4-bit CPU weights and stops their gradients
-                return validate_fresh(base, folder, spec, subset, str(config.val), config.eval_batch_size)
+                return validate_fresh(base, folder, spec, subset, str(config.val), config.eval_batch_size, bf16)
             return validate(peft_model, spec, subset, data=str(config.val), batch_size=config.eval_batch_size)
 
         return export_version(peft_model, store / "adapters", config.name, step, manifest_fields, run_validation)
 
     exporter = ExportCallback(export)
     trainer = SFTTrainer(
-        model=model, args=sft_config(config, work_dir), train_dataset=dataset, processing_class=tokenizer,
+        model=model, args=sft_config(config, work_dir, bf16), train_dataset=dataset, processing_class=tokenizer,
         callbacks=[exporter, LossCurveCallback(work_dir)],
     )
     atomic_write_text(work_dir / RUN_FILE, config.model_dump_json(indent=2))
@@ -224,8 +234,9 @@ def attach_index(spec, settings: Settings) -> str | None:
     return index.version
 
 
-def validate_fresh(base: str, adapter_dir: Path, spec, items, data: str, batch_size: int):
-    """Validate an exported adapter on a freshly loaded bf16 base, as the service would serve it."""
+def validate_fresh(base: str, adapter_dir: Path, spec, items, data: str, batch_size: int, bf16: bool = True):
+    """Validate an exported adapter on a freshly loaded base (bf16, or fp32 where the machine has no
+    native bf16), as the service would serve it."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -233,7 +244,7 @@ def validate_fresh(base: str, adapter_dir: Path, spec, items, data: str, batch_s
     from app.training.validate import validate
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16).to(device)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if bf16 else torch.float32).to(device)
     model = PeftModel.from_pretrained(model, adapter_dir)
     try:
         return validate(model, spec, items, data=data, batch_size=batch_size)

@@ -92,5 +92,14 @@ def validate(model, spec, items: Sequence[Item], data: str | None = None, batch_
     return ValidationScores(
         n=len(items), mean_error=round(scores.mean_error, 4), rmsle=round(scores.rmsle, 4),
         hit_rate=round(scores.hit_rate, 4), data=data, decoding=decoder_name(spec.point_rule),
-        unparsed=sum(1 for a in answers if a.price is None), by_point=by_point,
+        unparsed=sum(1 for a in answers if a.price is None), by_point=by_point, compute=compute_of(model, spec),
     )
+
+
+def compute_of(model, spec) -> dict:
+    """Where the scores were computed: the device, the model's dtype and the CPU (app.hardware)."""
+    from app.hardware import this_cpu
+
+    dtype = str(getattr(model, "dtype", "")).removeprefix("torch.") or None
+    device = str(getattr(model, "device", "cpu")).split(":")[0]
+    return {"device": device, "dtype": dtype, "cpu": this_cpu().describe()}

@@ -1,0 +1,121 @@
+"""What this machine computes fast: its CPU's instruction sets, and the compute dtype that follows.
+
+Without native bf16 instructions (x86 `avx512_bf16` or `amx_bf16`, Arm `bf16`) torch and vLLM
+emulate bf16 on the CPU: a matmul measured on an AVX2-only AMD EPYC ran at 0.8 GFLOP/s in bf16
+against 31.7 in fp32 (docs/inference.md). So the CPU computes in bf16 only where it has those
+instructions and in fp32 everywhere else; a GPU keeps bf16. `PRICER_DTYPE` overrides the choice.
+Every stage that runs the model (vLLM, llm-head, training, validation) asks `compute_dtype`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 (AVX-512 BF16, AMX), Arm (FEAT_BF16)
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class CpuKind:
+    """The CPU as the dtype choice and the speed figures name it."""
+
+    model: str
+    isa: str  # amx, avx512, avx2, neon or basic: the widest vector instructions it has
+    native_bf16: bool
+    cores: int
+    flags: frozenset[str]
+
+    def describe(self) -> dict:
+        """A small JSON-able summary (no flag list): for /readyz, `pricer model info`, manifests, benches."""
+        out = asdict(self)
+        del out["flags"]
+        return out
+
+    def label(self) -> str:
+        return f"{self.model} ({self.isa}, {'native' if self.native_bf16 else 'no'} bf16, {self.cores} cores)"
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    """The model name and the flags of /proc/cpuinfo's first processor (x86 "flags", Arm "Features")."""
+    model, flags = "", frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "features") and not flags:
+            flags = frozenset(value.split())
+    return model, flags
+
+
+def kind_from_flags(flags: frozenset[str] | set[str], model: str = "", cores: int | None = None) -> CpuKind:
+    flags = frozenset(flags)
+    if "amx_bf16" in flags or "amx_tile" in flags:
+        isa = "amx"
+    elif "avx512f" in flags:
+        isa = "avx512"
+    elif "avx2" in flags:
+        isa = "avx2"
+    elif "asimd" in flags or "neon" in flags:
+        isa = "neon"
+    else:
+        isa = "basic"
+    return CpuKind(model=model or platform.processor() or platform.machine(), isa=isa,
+                   native_bf16=bool(flags & NATIVE_BF16_FLAGS), cores=cores or os.cpu_count() or 1, flags=flags)
+
+
+@lru_cache(maxsize=1)
+def this_cpu() -> CpuKind:
+    """This machine's CPU (read once; a machine without /proc/cpuinfo counts as having no bf16)."""
+    try:
+        model, flags = parse_cpuinfo(CPUINFO.read_text(errors="replace"))
+    except OSError:
+        model, flags = "", frozenset()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return kind_from_flags(flags, model, cores)
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    dtype: str  # one of DTYPES
+    reason: str
+
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+def choose_dtype(device: str, cpu: CpuKind, requested: str = "auto") -> DtypeChoice:
+    """The compute dtype for `device` ("cpu" or "cuda") on this CPU; `requested` other than auto wins."""
+    if requested != "auto":
+        if requested not in DTYPES:
+            raise ValueError(f"unknown dtype {requested!r}: auto or one of {', '.join(DTYPES)}")
+        slow = device == "cpu" and requested != "float32" and not cpu.native_bf16
+        return DtypeChoice(requested, "PRICER_DTYPE" + (" (slow here: this CPU has no native bf16/fp16 matmul)" if slow else ""))
+    if device == "cuda":
+        return DtypeChoice("bfloat16", "GPU")
+    if cpu.native_bf16:
+        return DtypeChoice("bfloat16", f"CPU with native bf16 ({cpu.isa})")
+    return DtypeChoice("float32", f"CPU without native bf16 ({cpu.isa}): bf16 would be emulated, about 40x slower")
+
+
+def compute_dtype(settings, device: str | None = None) -> DtypeChoice:
+    """The dtype every stage computes in, from Settings (PRICER_DTYPE, PRICER_DEVICE) and this machine."""
+    from app.spec import resolve_device
+
+    return choose_dtype(device or resolve_device(settings), this_cpu(), settings.dtype)
+
+
+def compute_block(settings, device: str | None = None) -> dict:
+    """The facts behind the choice, for /readyz, `pricer model info` and the adapter manifest."""
+    from app.spec import resolve_device
+
+    device = device or resolve_device(settings)
+    choice = compute_dtype(settings, device)
+    return {"device": device, "dtype": choice.dtype, "dtype_reason": choice.reason, "cpu": this_cpu().describe()}
