@@ -40,9 +40,12 @@ async def readyz(lifecycle: LifecycleDep) -> Response:
         return problem_response(503, "Not ready", "the inference engine is not ready", type="not-ready")
     active = lifecycle.adapters.active
     fleet = lifecycle.fleet
+    from app.hardware import compute_block
+
     return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None,
-                         "ensemble": lifecycle.ensembles.active_label if lifecycle.ensembles is not None else None,
+                         "compute": compute_block(lifecycle.settings),
                          # still ready while it lags: it serves its own version and says why it does not follow
+                         "ensemble": lifecycle.ensembles.active_label if lifecycle.ensembles is not None else None,
                          "desired_state": fleet.status() if fleet is not None else None})
 
 
