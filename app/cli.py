@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "app.bench.commands",        # bench
     "app.bench.swaps",           # bench-swaps (adapter swaps under load)
     "app.bench.overload",        # bench-overload (bounded overload of a local service: p99, 429 share)
+    "app.bench.cpu",             # bench-cpu (matmul GFLOP/s per dtype, the model's roofline, the LLM path's share)
 )
 
 for _module in COMMAND_MODULES:
@@ -35,6 +36,9 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
+    from app.processes import exit_on_sigterm
+
+    exit_on_sigterm()  # SIGTERM runs the cleanup Ctrl-C runs: no engine or server outlives a command
     cli()
 
 

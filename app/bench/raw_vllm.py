@@ -9,7 +9,6 @@ service's item text and the spec's sampling (ServingSpec.completion_body). Nothi
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.bench.readiness import ServerExitedError, wait_until_ready
+from app.processes import child_server
 from app.spec import ServingSpec
 
 
@@ -40,7 +40,8 @@ def server_command(spec: ServingSpec, model_dir: Path, port: int, adapter: tuple
 
 @contextmanager
 def raw_vllm_server(spec: ServingSpec, model_dir: Path, adapter: tuple[str, Path] | None, log_path: Path, start_timeout_s: float = 600):
-    """Start the server on a free port, yield its base URL once /health answers, stop it after."""
+    """Start the server on a free port, yield its base URL once /health answers, stop it after (also
+    when this command is stopped by SIGTERM or SIGINT, or dies: app.processes.child_server)."""
 
     port = free_port()
     env = dict(os.environ)
@@ -48,30 +49,13 @@ def raw_vllm_server(spec: ServingSpec, model_dir: Path, adapter: tuple[str, Path
         env.setdefault(key, value)
     env.setdefault("HF_HUB_OFFLINE", "1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            server_command(spec, model_dir, port, adapter), stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,  # its engine core is its child: stop the whole group
-        )
+    command = server_command(spec, model_dir, port, adapter)
+    with log_path.open("w") as log, child_server(command, stdout=log, stderr=subprocess.STDOUT, env=env) as process:
         url = f"http://127.0.0.1:{port}"
         try:
-            try:
-                wait_until_ready(f"{url}/health", start_timeout_s, process)
-            except ServerExitedError:
-                raise RuntimeError(f"vLLM's server exited with {process.returncode}; see {log_path}") from None
-            except TimeoutError:
-                raise TimeoutError(f"vLLM's server did not start in {start_timeout_s:.0f} s; see {log_path}") from None
-            yield url
-        finally:
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+            wait_until_ready(f"{url}/health", start_timeout_s, process)
+        except ServerExitedError:
+            raise RuntimeError(f"vLLM's server exited with {process.returncode}; see {log_path}") from None
+        except TimeoutError:
+            raise TimeoutError(f"vLLM's server did not start in {start_timeout_s:.0f} s; see {log_path}") from None
+        yield url
