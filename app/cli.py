@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve
     "app.bench.commands",        # bench
+    "app.bench.fleet",           # bench-fleet (replicas sharing a store)
     "app.bench.swaps",           # bench-swaps (adapter swaps under load)
     "app.bench.overload",        # bench-overload (bounded overload of a local service: p99, 429 share)
     "app.bench.cpu",             # bench-cpu (matmul GFLOP/s per dtype, the model's roofline, the LLM path's share)
