@@ -22,6 +22,7 @@ def test_every_setting_is_documented():
 
 def test_covers_operations():
     text = DOC.read_text()
+    assert "send activations to every replica" not in text  # one desired state in the store reaches them all
     for needle in (
         "docker compose up -d",
         "--profile train run --rm trainer",
@@ -29,7 +30,11 @@ def test_covers_operations():
         "--scale api=",
         "PRICER_TENSOR_PARALLEL_SIZE",
         "accelerate",
-        "upstream",
+        "traefik",
+        "GET /v1/fleet",
+        "generation",
+        "?wait=true",
+        "pricer_desired_state_lag",
         "docs/dashboard.png",
     ):
         assert needle in text, needle
