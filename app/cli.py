@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "app.store.commands",        # model prepare, model list
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve
+    "app.fleet.commands",        # fleet show, fleet activate (the desired state in the store)
     "app.bench.commands",        # bench
     "app.bench.fleet",           # bench-fleet (replicas sharing a store)
     "app.bench.swaps",           # bench-swaps (adapter swaps under load)

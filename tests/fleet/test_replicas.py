@@ -131,3 +131,24 @@ def test_a_replica_that_refuses_the_desired_version_keeps_its_own_and_says_why(t
         assert ok2.post(f"/v1/adapters/pa/{V1}/activate").status_code == 200
         until(serves([ok1, ok2, small], f"pa@{V1}"), 10)
         until(lambda: small.get("/readyz").json()["desired_state"]["converged"], 5)
+
+
+def test_the_cli_chooses_for_every_replica_and_shows_the_fleet(three):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store, replicas = three
+    env = {**os.environ, "PRICER_MODELS_DIR": str(store), "PRICER_FLEET_STALE_S": "5"}
+
+    def pricer(*args):
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    done = pricer("fleet", "activate", "adapter", "pa", V1, "--wait-s", "10")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 replicas, all converged" in done.stdout
+    assert all(r.estimate()["adapter"] == f"pa@{V1}" for r in replicas)
+    assert pricer("fleet", "activate", "adapter", "pa", "20990101-000000-s1").returncode == 2  # not in the store
+    shown = json.loads(pricer("fleet", "show", "--json").stdout)
+    assert shown["desired"]["adapter"] == f"pa@{V1}" and len(shown["replicas"]) == 3
