@@ -15,6 +15,8 @@ from app.fleet import metrics as fleet_metrics
 
 log = logging.getLogger(__name__)
 
+FLEET_EVERY = 10  # rounds between this replica's own listings of the fleet
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -32,6 +34,7 @@ class FleetSync:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._last_error: str | None = None
+        self._rounds = 0
 
     async def start(self) -> None:
         await self.round()
@@ -65,6 +68,11 @@ class FleetSync:
             await self.ensembles.reconcile(wanted)
         self.generation = wanted.generation
         fleet_metrics.APPLIED_GENERATION.set(wanted.generation)
+        self._rounds += 1
+        if self._rounds % FLEET_EVERY == 1:  # pricer_fleet_replicas (and pruning), not every round: N replicas x N files
+            from app.fleet.view import fleet
+
+            await asyncio.to_thread(fleet, self.models_dir, self.settings.fleet_stale_s)
         try:
             await asyncio.to_thread(heartbeat.write, self.models_dir, self.beat())
         except OSError as e:  # a read-only store: this replica still follows, it is just not listed
