@@ -4,7 +4,8 @@ Every request takes a lease on the version that answers it; activation loads the
 under a fresh lora_id, switches new requests to it in one step, and unloads an old version only
 once its last lease is released (keeping `keep_loaded` versions resident for quick rollback).
 Activations and store rescans are serialized by one lock; requests never wait for that lock.
-Leases and pins: app/adapters/leases.py; file re-checks and automatic rollback: app/adapters/guard.py.
+Leases and pins: app/adapters/leases.py; file re-checks and automatic rollback: app/adapters/guard.py;
+following the desired state that every replica shares, and publishing to it: app/adapters/follow.py.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ ADAPTER_LOADS = Counter(
 )
 ADAPTER_SWAP_SECONDS = Histogram(
     "pricer_adapter_swap_seconds",
-    "Time to activate a version: load (if needed), switch, persist.",
+    "Time to activate a version: load (if needed) and switch.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 ADAPTER_ACTIVE_INFO = Gauge(
