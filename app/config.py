@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Bearer key for adapter admin; unset: none needed.")
     max_batch: int = Field(64, ge=1, description="Most items in one POST /v1/estimate/batch (over it: 413).")
     max_inflight: int | None = Field(None, ge=1, description="Most authenticated requests in flight before answering 429; unset: 2 x max_num_seqs (queueing stays bounded).")
+    admission_target_s: float | None = Field(10.0, ge=0, description="Admit only as many requests as the service answers within this many seconds at its measured throughput; the rest get 429 with Retry-After and Retry-After-Ms at once (app/api/admission.py); 0 or unset: only PRICER_MAX_INFLIGHT limits.")
+    admission_floor: int = Field(16, ge=1, description="The service always admits this many requests at once, however slow it measures (the latency-derived limit never goes below it).")
     max_inflight_per_client: float = Field(0.5, gt=0, le=1, description="Share of the in-flight slots one client (one key, or one address without keys) may hold.")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted (over it: 413).")
     body_timeout_s: float = Field(10.0, gt=0, description="Most seconds a client may take to send a request body (over it: 408).")
@@ -33,6 +35,7 @@ class Settings(BaseSettings):
     engine_death_exit: bool = Field(True, description="Exit non-zero when the engine dies (a supervisor restarts the service); false: stay up answering 503.")
     engine: Literal["vllm", "fake"] = Field("vllm", description="vllm: the real engine; fake: a deterministic stand-in that needs no model (HTTP tests and demos only, never evidence that inference works).")
     fake_latency_s: float = Field(0.0, ge=0, description="With engine=fake: seconds each engine call takes.")
+    fake_capacity: int | None = Field(None, ge=1, description="With engine=fake: calls computed at once (the rest queue, as on a saturated engine); unset: all at once.")
     log_level: str = Field("info", description="Log level (debug, info, warning, error).")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
 

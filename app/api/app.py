@@ -17,6 +17,7 @@ from app.api.auth import secret_bytes
 from app.api.deps import require_ready
 from app.api.errors import install_handlers
 from app.api.lifecycle import Lifecycle
+from app.api.admission import LatencyAdmission
 from app.api.middleware import ServiceMiddleware
 from app.api.openapi import install_docs
 from app.api.routes import ensemble, estimate, health
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         log.warning("PRICER_ADMIN_KEY is unset and the service listens on %s: anyone can switch adapters", settings.host)
 
     install_handlers(app)
+    app.state.admission = LatencyAdmission(settings.admission_target_s, settings.admission_floor, settings.inflight_limit)
     app.add_middleware(
         ServiceMiddleware,
         max_inflight=settings.inflight_limit,
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         keys={"pricer": app.state.api_key, "pricer-admin": app.state.admin_key},
         per_client_share=settings.max_inflight_per_client,
         body_timeout_s=settings.body_timeout_s,
+        admission=app.state.admission,
     )
     app.include_router(health.router)
     app.include_router(estimate.router)

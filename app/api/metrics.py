@@ -36,6 +36,8 @@ MEMBER_LEFT_OUT = Counter(
     ["member", "reason"],
 )
 INFLIGHT = Gauge("pricer_inflight_requests", "Requests being served now (probes and /metrics excluded).")
+ADMISSION_LIMIT = Gauge("pricer_admission_limit", "Requests admitted at once: measured throughput x PRICER_ADMISSION_TARGET_S, within its floor and PRICER_MAX_INFLIGHT.")
+SHED = Counter("pricer_shed_requests_total", "Requests answered 429 because the service could not answer them within PRICER_ADMISSION_TARGET_S.")
 MODEL_INFO = Gauge("pricer_model_info", "1 for the served base model and the active adapter (\"\" = none).", ["base", "adapter"])
 
 _model_info_labels: tuple[str, str] | None = None

@@ -23,6 +23,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import metrics
+from app.api.admission import LatencyAdmission
 from app.api.auth import client_identity, key_problem, realm_for
 from app.api.errors import PROBLEM_JSON, problem_body
 from app.api.request_context import REQUEST_ID_HEADER, accept_request_id, reset_request_id, set_request_id
@@ -69,8 +70,10 @@ class ServiceMiddleware:
         keys: dict[str, bytes | None] | None = None,
         per_client_share: float = 1.0,
         body_timeout_s: float | None = None,
+        admission: LatencyAdmission | None = None,
     ):
         self.app = app
+        self.admission = admission or LatencyAdmission(None, max_inflight, max_inflight)
         self.max_inflight = max_inflight
         self.max_per_client = max(1, math.ceil(max_inflight * per_client_share))
         self.max_body_bytes = max_body_bytes
@@ -104,12 +107,15 @@ class ServiceMiddleware:
                 return
             if limited:
                 self.inflight += 1
+                ticket = self.admission.enter()
                 self.by_client[client] = self.by_client.get(client, 0) + 1
                 metrics.INFLIGHT.inc()
             try:
                 await self.app(scope, self._limit_body(receive), send_with_id)
             finally:
                 if limited:
+                    self.admission.leave(ticket, answered=200 <= state["status"] < 300 and scope["method"] == "POST")
+                    metrics.ADMISSION_LIMIT.set(self.admission.limit)
                     self.inflight -= 1
                     self.by_client[client] -= 1
                     if not self.by_client[client]:
@@ -141,18 +147,29 @@ class ServiceMiddleware:
         return None if problem is None else (problem.status, problem.title, problem.detail, problem.headers)
 
     def _reject(self, scope: Scope, limited: bool, client: str) -> tuple | None:
+        admission = self.admission
+        if limited and self.inflight < self.max_inflight and admission.enabled and not admission.admits(self.inflight):
+            wait_ms = admission.retry_after_ms(self.inflight)
+            metrics.SHED.inc()
+            return (
+                429, "Too many requests",
+                f"{self.inflight} requests are in flight, as many as this service answers within "
+                f"{admission.target_s:g} s at its measured {admission.rate:.2f} requests/s (PRICER_ADMISSION_TARGET_S); "
+                f"retry after {wait_ms} ms",
+                {"Retry-After": str(max(1, math.ceil(wait_ms / 1000))), "Retry-After-Ms": str(wait_ms)},
+            )
         if limited and self.inflight >= self.max_inflight:
             return (
                 429, "Too many requests",
                 f"{self.inflight} requests are in flight (limit {self.max_inflight}, PRICER_MAX_INFLIGHT); retry after a second",
-                {"Retry-After": "1"},
+                {"Retry-After": "1", "Retry-After-Ms": "1000"},
             )
         if limited and self.by_client.get(client, 0) >= self.max_per_client:
             return (
                 429, "Too many requests",
                 f"this client has {self.max_per_client} requests in flight, its share of the {self.max_inflight} slots "
                 "(PRICER_MAX_INFLIGHT_PER_CLIENT); retry after a second",
-                {"Retry-After": "1"},
+                {"Retry-After": "1", "Retry-After-Ms": "1000"},
             )
         length = _header(scope, b"content-length")
         if length is not None:

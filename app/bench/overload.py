@@ -1,5 +1,9 @@
 """`pricer bench-overload`: what clients see when a service gets several times the requests it can hold.
 
+Two phases of the same kind, one run: `capacity` clients (default: the admission limit the service
+reports in /readyz once warmed, else PRICER_MAX_INFLIGHT), then factor x capacity clients. The
+admitted requests' p99 under overload is compared with their p99 at capacity.
+
 Bounded on purpose: loopback URLs only, a fixed number of clients, a time limit and a request cap
 (a warm-up phase of the same load comes first and is not counted).
 Each client sends one estimate, waits for the answer, and sends the next; after a 429 it waits
@@ -28,6 +32,7 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
 
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     latencies: list[float] = []
+    shed_ms: list[float] = []
     statuses: Counter = Counter()
     retry_after = 0
     sent = 0
@@ -49,6 +54,7 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
                 if response.status_code == 200:
                     latencies.append((time.perf_counter() - started) * 1000)
                 elif response.status_code == 429:
+                    shed_ms.append((time.perf_counter() - started) * 1000)
                     retry_after += "retry-after" in response.headers
                     await asyncio.sleep(backoff_s)
 
@@ -65,6 +71,8 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "share_429": round(statuses.get("429", 0) / answered, 4) if answered else 0.0,
+        "p50_429_ms": round(percentile(shed_ms, 50), 1) if shed_ms else None,
+        "other_errors": sum(n for status, n in statuses.items() if status not in ("200", "429")),
         "retry_after_on_429": retry_after == statuses.get("429", 0),
         "statuses": dict(sorted(statuses.items())),
     }
@@ -74,7 +82,7 @@ def register(cli: typer.Typer) -> None:
     @cli.command("bench-overload")
     def bench_overload(
         url: str = typer.Option("http://127.0.0.1:8000", help="A running Pricer service on this machine (loopback only)."),
-        capacity: int = typer.Option(None, min=1, help="Requests the service holds at once; default: its in-flight limit from PRICER_* settings."),
+        capacity: int = typer.Option(None, min=1, help="Requests the service answers in time at once; default: the admission limit its /readyz reports after the warm-up, else PRICER_MAX_INFLIGHT."),
         factor: float = typer.Option(4.0, min=1, max=16, help="Clients = factor x capacity."),
         seconds: float = typer.Option(30.0, min=1, max=300, help="Stop sending after this long."),
         max_requests: int = typer.Option(5000, min=1, max=50_000, help="Stop after this many requests."),
@@ -90,21 +98,39 @@ def register(cli: typer.Typer) -> None:
         if host not in LOOPBACK:
             typer.echo(f"error: {url} is not a loopback address; this load is only for a service on this machine", err=True)
             raise typer.Exit(2)
-        capacity = capacity or Settings().inflight_limit
-        clients = max(1, round(factor * capacity))
         bodies = [
             {"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
             for i in range(64)
         ]
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        if warmup_s:
-            asyncio.run(overload(url, bodies, clients, warmup_s, max_requests, backoff_ms / 1000, headers))
-        result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff_ms / 1000, headers))
-        result.update(capacity=capacity, factor=factor)
-        typer.echo(
-            f"{clients} clients ({factor:g} x capacity {capacity}) for {result['seconds']} s: {result['ok']} answered "
-            f"({result['ok_per_s']}/s), p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
-            f"429 share {result['share_429']:.1%} (Retry-After on all: {result['retry_after_on_429']}); statuses {result['statuses']}"
-        )
+        backoff = backoff_ms / 1000
+        if warmup_s:  # at the fixed limit or the given capacity: the service measures its own rate meanwhile
+            warm = capacity or Settings().inflight_limit
+            asyncio.run(overload(url, bodies, max(1, round(factor * warm)), warmup_s, max_requests, backoff, headers))
+        capacity = capacity or _reported_capacity(url, headers) or Settings().inflight_limit
+        clients = max(1, round(factor * capacity))
+        at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers))
+        result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers))
+        ratio = result["p99_ms"] / at_capacity["p99_ms"] if at_capacity["p99_ms"] else 0.0
+        result.update(capacity=capacity, factor=factor, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
+        for label, r in (("at capacity", at_capacity), (f"{factor:g} x capacity", result)):
+            typer.echo(
+                f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "
+                f"({r['ok_per_s']}/s), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 429 share {r['share_429']:.1%} "
+                f"(answered in {r['p50_429_ms']} ms p50, Retry-After on all: {r['retry_after_on_429']}); statuses {r['statuses']}"
+            )
+        typer.echo(f"admitted p99 under overload / at capacity: {ratio:.2f}")
         if as_json:
             typer.echo(json.dumps(result))
+
+
+def _reported_capacity(url: str, headers: dict) -> int | None:
+    """The admission limit the service reports in /readyz (None: an older service, or not ready)."""
+    import httpx
+
+    try:
+        body = httpx.get(f"{url}/readyz", headers=headers, timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    limit = (body.get("admission") or {}).get("limit") if isinstance(body, dict) else None
+    return int(limit) if isinstance(limit, int) and limit > 0 else None

@@ -21,7 +21,8 @@ def build_engine(settings: Settings) -> Engine:
         model_dir = settings.base_model_path()
         if not (model_dir / "config.json").is_file():
             model_dir = resolve_base(settings, prepare_missing=False)
-        return FakeEngine(model_name=model_dir.name, model_dir=model_dir, latency_s=settings.fake_latency_s)
+        return FakeEngine(model_name=model_dir.name, model_dir=model_dir, latency_s=settings.fake_latency_s,
+                          capacity=settings.fake_capacity)
     from app.engine.vllm_engine import VllmEngine
 
     return VllmEngine(settings, resolve_base(settings))

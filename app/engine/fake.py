@@ -24,8 +24,12 @@ class FakeEngine(Engine):
         latency_s: float = 0.0,
         start_delay_s: float = 0.0,
         model_dir: Path | None = None,
+        capacity: int | None = None,
     ):
+        """`capacity`: calls computed at once (the rest wait their turn, as on a saturated engine);
+        None: every call runs at once."""
         self.model_name = model_name
+        self._slots = asyncio.Semaphore(capacity) if capacity else None
         self.model_dir = model_dir
         self.latency_s = latency_s
         self.start_delay_s = start_delay_s
@@ -74,7 +78,10 @@ class FakeEngine(Engine):
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.latency_s:
+            if self._slots is not None:
+                async with self._slots:
+                    await asyncio.sleep(self.latency_s)
+            elif self.latency_s:
                 await asyncio.sleep(self.latency_s)
             if self.fail_with is not None:
                 raise self.fail_with

@@ -4,7 +4,7 @@ GET and HEAD."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import JSONResponse, Response
@@ -26,7 +26,7 @@ async def healthz() -> dict:
 
 @router.head("/readyz", include_in_schema=False)
 @router.get("/readyz", summary="The engine is started, warmed and healthy", responses=problem_responses({503: "Not ready"}))
-async def readyz(lifecycle: LifecycleDep) -> Response:
+async def readyz(lifecycle: LifecycleDep, request: Request) -> Response:
     if not lifecycle.ready:
         detail = lifecycle.not_ready_reason()
         return problem_response(503, "Not ready", detail, type="not-ready", headers={"Retry-After": "5"})
@@ -44,6 +44,7 @@ async def readyz(lifecycle: LifecycleDep) -> Response:
 
     return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None,
                          "compute": compute_block(lifecycle.settings),
+                         "admission": request.app.state.admission.state(),
                          # still ready while it lags: it serves its own version and says why it does not follow
                          "ensemble": lifecycle.ensembles.active_label if lifecycle.ensembles is not None else None,
                          "desired_state": fleet.status() if fleet is not None else None})
