@@ -41,7 +41,7 @@ class FollowMixin:
     def _active_key(self) -> tuple[str, str] | None:
         return None if self._active is None else (self._active.name, self._active.version)
 
-    def desired_status(self, wanted: DesiredState | None = None) -> dict:
+    def desired_status(self) -> dict:
         """What GET /v1/adapters and /readyz say about the desired state."""
         return {"generation": self.generation_seen, "converged": self.lag is None, "lag": self.lag}
 
@@ -80,21 +80,29 @@ class FollowMixin:
         Not strict, a store that cannot be written is logged and this replica keeps serving."""
         if not self.persist:
             return None
-        try:
-            state = await asyncio.to_thread(desired.update, self.settings.models_dir, adapter=key,
-                                            expect_generation=expect, by=self.replica_id)
-        except GenerationConflict as e:
-            if strict:
-                raise
-            log.info("another replica chose first (generation %d): following it", e.found.generation)
-            self.generation_seen = e.found.generation
-            if await self._follow_locked(e.found):
-                self._applied_key = e.found.key
-            return e.found
-        except StateError as e:
-            if strict:
-                raise
-            log.error("cannot publish the chosen adapter version: %s", e)
+        for _ in range(5):
+            try:
+                state = await asyncio.to_thread(desired.update, self.settings.models_dir, adapter=key,
+                                                expect_generation=expect, by=self.replica_id)
+                break
+            except GenerationConflict as e:
+                if strict:
+                    raise
+                if not e.found.adapter_chosen:  # the other write chose an ensemble only: try again over it
+                    expect = e.found.generation
+                    continue
+                log.info("another replica chose first (generation %d): following it", e.found.generation)
+                self.generation_seen = e.found.generation
+                if await self._follow_locked(e.found):
+                    self._applied_key = e.found.key
+                return e.found
+            except StateError as e:
+                if strict:
+                    raise
+                log.error("cannot publish the chosen adapter version: %s", e)
+                return None
+        else:
+            log.warning("the chosen adapter version was not published (the desired state kept changing)")
             return None
         self.generation_seen, self._applied_key, self.lag, self._refused = state.generation, state.key, None, None
         fleet_metrics.set_lag("adapter", None)
@@ -129,6 +137,8 @@ class FollowMixin:
 
     async def _follow_locked(self, wanted: DesiredState) -> bool:
         """Activate `wanted`'s adapter here; False (and the lag recorded) when this replica cannot."""
+        if not wanted.adapter_chosen:  # nothing to follow (None would mean the base model)
+            return True
         target = wanted.adapter
         if target == self._active_key():
             self._clear_lag()

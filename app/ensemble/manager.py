@@ -257,13 +257,25 @@ class EnsembleManager:
     async def _publish(self, key, expect: int | None, strict: bool = False) -> DesiredState | None:
         if not self.persist:
             return None
-        try:
-            state = await asyncio.to_thread(desired.update, self.settings.models_dir, ensemble=key,
-                                            expect_generation=expect, by=self.replica_id)
-        except (GenerationConflict, StateError) as e:
-            if strict:
-                raise
-            log.info("ensemble choice not published (%s); the next poll follows the desired state", e)
+        for _ in range(5):
+            try:
+                state = await asyncio.to_thread(desired.update, self.settings.models_dir, ensemble=key,
+                                                expect_generation=expect, by=self.replica_id)
+                break
+            except GenerationConflict as e:
+                if not strict and e.found.ensemble is None:  # the other write chose an adapter only: again over it
+                    expect = e.found.generation
+                    continue
+                if strict:
+                    raise
+                log.info("ensemble choice not published (%s); the next poll follows the desired state", e)
+                return None
+            except StateError as e:
+                if strict:
+                    raise
+                log.error("cannot publish the ensemble choice: %s", e)
+                return None
+        else:
             return None
         self.generation_seen = state.generation
         log.info("desired state generation %d: ensemble %s", state.generation, state.ensemble_label)
