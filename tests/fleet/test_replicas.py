@@ -106,8 +106,11 @@ def test_a_replica_that_refuses_the_desired_version_keeps_its_own_and_says_why(t
     desired.update(shared_store, adapter=("pa", V2))
     with fleet(tmp_path, shared_store, tiny_model_dir, names) as (ok1, ok2, small):
         until(serves([ok1, ok2, small], f"pa@{V2}"), 10)
-        answer = ok1.post(f"/v1/adapters/pa/{V3}/activate")
+        answer = ok1.post(f"/v1/adapters/pa/{V3}/activate", params={"wait": "true", "timeout_s": 4})
         assert answer.status_code == 200, answer.text
+        assert answer.json()["converged"] is False  # waited the 4 s: one replica cannot follow
+        lagging = [r for r in answer.json()["fleet"]["replicas"] if not r["converged"]]
+        assert [r["replica"] for r in lagging] == ["small"] and "rank" in lagging[0]["lag"][0]["reason"]
         until(serves([ok1, ok2], f"pa@{V3}"), 10)
         until(lambda: small.get("/readyz").json()["desired_state"]["lag"], 10)
         ready = small.get("/readyz")
