@@ -1,6 +1,8 @@
-"""Each replica's loop: every PRICER_WATCH_POLL_SECONDS read the desired state, reconcile the
-adapter manager and the ensemble manager to it, and write this replica's heartbeat. `wake()` runs
-a round at once (after an activation here, so that `?wait=true` sees this replica at once)."""
+"""Each replica's loops: every PRICER_WATCH_POLL_SECONDS read the desired state and reconcile the
+adapter manager and the ensemble manager to it (then write the heartbeat); and, beside it, write the
+heartbeat every PRICER_WATCH_POLL_SECONDS whatever the reconciling does, so that a replica busy
+loading a large bundle for tens of seconds stays in the fleet view. `wake()` runs a round at once
+(after an activation here, so that `?wait=true` sees this replica at once)."""
 
 from __future__ import annotations
 
@@ -32,13 +34,15 @@ class FleetSync:
         self.started_at = _now()
         self.generation = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self._last_error: str | None = None
         self._rounds = 0
 
     async def start(self) -> None:
         await self.round()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="pricer-fleet-sync")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._loop(), name="pricer-fleet-sync"),
+                       loop.create_task(self._beats(), name="pricer-fleet-heartbeat")]
 
     def wake(self) -> None:
         self._wake.set()
@@ -60,6 +64,11 @@ class FleetSync:
                     log.exception("desired-state round failed")
                 self._last_error = str(e)
 
+    async def _beats(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_poll_seconds)
+            await self._write_beat()
+
     async def round(self) -> None:
         wanted = await asyncio.to_thread(desired.read, self.models_dir)
         fleet_metrics.DESIRED_GENERATION.set(wanted.generation)
@@ -73,6 +82,9 @@ class FleetSync:
             from app.fleet.view import fleet
 
             await asyncio.to_thread(fleet, self.models_dir, self.settings.fleet_stale_s)
+        await self._write_beat()
+
+    async def _write_beat(self) -> None:
         try:
             await asyncio.to_thread(heartbeat.write, self.models_dir, self.beat())
         except OSError as e:  # a read-only store: this replica still follows, it is just not listed
@@ -99,10 +111,10 @@ class FleetSync:
         }
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         try:
             await asyncio.to_thread(heartbeat.remove, self.models_dir, self.replica)
         except OSError as e:
