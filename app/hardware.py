@@ -73,15 +73,34 @@ def kind_from_flags(flags: frozenset[str] | set[str], model: str = "", cores: in
                    native_bf16=bool(flags & NATIVE_BF16_FLAGS), cores=cores or os.cpu_count() or 1, flags=flags)
 
 
+# oneDNN (torch's bf16 matmul) capped below its bf16 level by ONEDNN_MAX_CPU_ISA computes bf16 as an
+# AVX2 machine does (0.7 GFLOP/s measured here with the AVX2 cap, 0.8 on a real AVX2 EPYC): those caps
+# drop the native-bf16 flags, and the AVX2 ones AVX-512 too, so the dtype choice follows the cap.
+_CAPS_WITHOUT_BF16 = {"SSE41": "avx512", "AVX": "avx512", "AVX2": "avx512", "AVX2_VNNI": "avx512",
+                      "AVX2_VNNI_2": "avx512", "AVX512_CORE": "", "AVX512_CORE_VNNI": ""}
+
+
+def capped_flags(flags: frozenset[str], cap: str | None) -> frozenset[str]:
+    """`flags` without what an ONEDNN_MAX_CPU_ISA cap keeps oneDNN from using."""
+    cap = (cap or "").upper()
+    if cap not in _CAPS_WITHOUT_BF16:
+        return flags
+    dropped = {f for f in flags if f in NATIVE_BF16_FLAGS or f.startswith("amx")}
+    if _CAPS_WITHOUT_BF16[cap]:
+        dropped |= {f for f in flags if f.startswith("avx512")}
+    return flags - dropped
+
+
 @lru_cache(maxsize=1)
 def this_cpu() -> CpuKind:
-    """This machine's CPU (read once; a machine without /proc/cpuinfo counts as having no bf16)."""
+    """This machine's CPU (read once; a machine without /proc/cpuinfo counts as having no bf16), as
+    oneDNN may use it (ONEDNN_MAX_CPU_ISA)."""
     try:
         model, flags = parse_cpuinfo(CPUINFO.read_text(errors="replace"))
     except OSError:
         model, flags = "", frozenset()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return kind_from_flags(flags, model, cores)
+    return kind_from_flags(capped_flags(flags, os.environ.get("ONEDNN_MAX_CPU_ISA")), model, cores)
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,15 @@ def test_tcmalloc_is_preloaded_for_the_cpu_engine_where_installed(tmp_path, monk
     assert "LD_PRELOAD" not in spec.engine_env()
     spec.settings = Settings(device="cuda")
     assert "LD_PRELOAD" not in spec.engine_env()
+
+
+def test_a_onednn_isa_cap_below_bf16_counts_as_no_native_bf16():
+    from app.hardware import capped_flags
+
+    flags = frozenset(SAPPHIRE_RAPIDS.split())
+    avx2 = kind_from_flags(capped_flags(flags, "AVX2"))
+    assert (avx2.isa, avx2.native_bf16) == ("avx2", False)
+    assert choose_dtype("cpu", avx2).dtype == "float32"
+    vnni = kind_from_flags(capped_flags(flags, "avx512_core_vnni"))
+    assert (vnni.isa, vnni.native_bf16) == ("avx512", False)
+    assert capped_flags(flags, "AVX512_CORE_AMX") == flags and capped_flags(flags, None) == flags
