@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     interval_level: float = Field(0.8, gt=0, lt=1, description="Nominal coverage of the [low, high] interval.")
     point_rule: Literal["auto", "mean", "median", "greedy"] = Field("auto", description="Point price from the decoded distribution: auto = mean for number-token tokenizers (the course's), median for digit tokenizers (better on val).")
 
+    # --- Batch pricing (`pricer price`, app/batch/)
+    batch_part_rows: int = Field(256, ge=1, description="`pricer price`: rows per part, the unit a job writes (prices, errors and a summary, each by temp-then-rename) and a rerun skips once done; smaller parts lose less to a kill, larger ones write fewer files.")
+    batch_size: int = Field(64, ge=1, description="`pricer price`: items per engine call inside a worker (one PricingCore call, as one POST /v1/estimate/batch of that many items).")
+
     # --- Frontier estimator (any OpenAI-compatible chat API)
     frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")
     frontier_model: str = Field("gpt-4o-mini", description="Model name at that API.")

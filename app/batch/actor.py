@@ -1,0 +1,134 @@
+"""The pricing actor: Ray Data's stateful class in `map_batches`. Each worker loads the serving
+stack once (app.pricing.local.LocalStack: the engine with vLLM's own multiprocessing executor, the
+adapter manager's choice, the ensemble bundle, the index) and then prices whole parts: it reads the
+part's rows from the staged input, validates each with the API's own request schema (the same
+reasons as a 422), prices them with the service's PricingCore, and writes the part's prices,
+errors and summary (app.batch.job's layout). A row that fails never takes its batch down: the
+batch is retried item by item and only the failing item goes to the errors file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from app.batch import job
+from app.batch.output import write_rows
+
+log = logging.getLogger(__name__)
+
+
+def member_seconds() -> dict[str, float]:
+    """Seconds spent per ensemble member so far in this process (the service's histogram)."""
+    from app.api import metrics
+
+    out = {}
+    for metric in metrics.MEMBER_DURATION.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_sum"):
+                out[sample.labels["member"]] = sample.value
+    return out
+
+
+class PricingActor:
+    def __init__(self, settings: dict, out: str, fmt: str, comparables: int, id_type: str, batch_size: int,
+                 expect: dict):
+        from app.config import Settings
+        from app.pricing.local import LocalStack
+
+        self.out, self.fmt, self.k, self.id_type = Path(out), fmt, comparables, id_type
+        self.batch_size = batch_size
+        self.stack = LocalStack(Settings(**settings)).__enter__()
+        self.core = self.stack.core
+        self.versions = {"model": self.core.model, "adapter": self.stack.adapter,
+                         "ensemble": self.core.ensemble.label if self.core.ensemble is not None else None}
+        for key in ("ensemble", "adapter"):
+            if key in expect and expect[key] != self.versions[key]:
+                why = f" ({self.stack.ensemble_reason})" if key == "ensemble" and self.stack.ensemble_reason else ""
+                raise job.JobMismatch(f"{self.out}: the job prices with {key} {expect[key]!r}, this worker serves "
+                                      f"{self.versions[key]!r}{why}")
+        if comparables and self.core.comparables is None:
+            raise RuntimeError("--comparables asked, but this worker has no index of priced items (`pricer index build`)")
+
+    def __call__(self, batch: dict) -> dict:
+        summaries = [self.price_part(int(part)) for part in batch["part"]]
+        return {"part": [s["part"] for s in summaries], "summary": [json.dumps(s) for s in summaries]}
+
+    def price_part(self, index: int) -> dict:
+        marker = job.summary_path(self.out, index)
+        if marker.is_file():  # a retried task whose part is already written
+            return json.loads(marker.read_text())
+        import pyarrow.parquet as pq
+
+        started = time.perf_counter()
+        before = member_seconds()
+        rows = pq.ParquetFile(self.out / job.STAGED).read_row_group(index).to_pylist()
+        errors, bodies, ids = [], [], []
+        for row in rows:
+            body, reason = self.body(row)
+            if body is None:
+                errors.append({"id": row["id"], "reason": reason})
+            else:
+                bodies.append(body)
+                ids.append(row["id"])
+        priced = []
+        for start in range(0, len(bodies), self.batch_size):
+            chunk_ids, chunk = ids[start:start + self.batch_size], bodies[start:start + self.batch_size]
+            for item_id, result in zip(chunk_ids, self.price_chunk(chunk), strict=True):
+                if isinstance(result, str):
+                    errors.append({"id": item_id, "reason": result})
+                else:
+                    priced.append({"id": item_id, **result.as_dict()})
+        seconds = time.perf_counter() - started
+        members = {m: s - before.get(m, 0.0) for m, s in member_seconds().items() if s - before.get(m, 0.0) > 0}
+        if self.core.ensemble is None:
+            members = {"llm": seconds}
+        write_rows(job.data_path(self.out, "errors", index, self.fmt), errors, "errors", self.fmt, self.id_type)
+        write_rows(job.data_path(self.out, "prices", index, self.fmt), priced, "prices", self.fmt, self.id_type)
+        summary = {"part": index, "rows": len(rows), "priced": len(priced), "errors": len(errors),
+                   "seconds": seconds, "member_seconds": members, "versions": self.versions}
+        job.write_json(marker, summary)  # last: the part is done
+        return summary
+
+    def body(self, row: dict):
+        """(EstimateRequest, None) or (None, why): the API's own schema and reasons."""
+        from pydantic import ValidationError
+
+        from app.api.errors import describe_validation
+        from app.api.schemas import EstimateRequest
+        from app.pricing.text import NOTHING_TO_PRICE, has_words
+
+        if row.get("bad"):
+            return None, row["bad"]
+        try:
+            fields = json.loads(row["item"])
+            body = EstimateRequest.model_validate({**fields, "comparables": self.k})
+        except ValidationError as e:
+            return None, describe_validation(e.errors())[0]
+        if not has_words(self.core.texts_now([body])[0]):
+            return None, NOTHING_TO_PRICE
+        return body, None
+
+    def price_chunk(self, bodies: list) -> list:
+        """Priced answers, or per item the reason it has none. A dead engine is raised (Ray restarts
+        the worker and retries the part); any other failure of the chunk is retried item by item."""
+        from app.engine.base import EngineDeadError
+
+        if not bodies:
+            return []
+        try:
+            return self.stack.run(self.core.price_many(bodies))
+        except EngineDeadError:
+            raise
+        except Exception as e:
+            if len(bodies) == 1:
+                return [f"{type(e).__name__}: {e}"]
+            log.warning("a batch of %d failed (%s); pricing its items one by one", len(bodies), e)
+            return [result for body in bodies for result in self.price_chunk([body])]
+
+    def __del__(self):
+        stack = getattr(self, "stack", None)
+        if stack is not None:
+            stack.close()
