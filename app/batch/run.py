@@ -92,6 +92,8 @@ def run(options: PriceOptions, settings: Settings, say=print) -> dict:
     done = job.done_parts(out)
     pending = [i for i in range(parts) if i not in done]
     if done:
+        # the rest is priced by the version that priced the first parts, or refused by the workers
+        wanted["adapter"] = next(iter(done.values()))["versions"]["adapter"]
         say(f"resuming: {len(done)} of {parts} parts already done, {len(pending)} to price")
     if pending:
         from app.batch.engine import run_parts
