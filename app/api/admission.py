@@ -9,13 +9,16 @@ tens of seconds under overload: at 4x capacity the admitted requests waited 15.7
 
 While latency stays under the target the limit sits above the load and grows with it; once the
 engine is saturated X stops growing, the limit stops at what X answers within the target, and
-every request over it gets 429 with Retry-After (seconds, as HTTP has it) and Retry-After-Ms (the
-time the excess takes to drain at X). Cheap enough for the hot path: two floats per request.
+every request over it gets 429 with Retry-After (seconds, as HTTP has it) and Retry-After-Ms: the time
+the measured rate takes to answer the demand it turned away in the last second, with +-25% jitter,
+so that clients honouring it come back spread out instead of in one storm of retries (a 429 is cheap,
+but thousands a second are not). Cheap enough for the hot path: a few floats per request.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 
 
@@ -28,6 +31,9 @@ class LatencyAdmission:
         self.rate: float | None = None  # requests answered per second, as measured
         self.samples = 0
         self.inflight = 0
+        self._shed_second = 0  # the whole second of the last shed, and how many were shed in it
+        self._shed_now = 0
+        self._shed_before = 0  # in the second before it
         self._area = 0.0  # integral of `inflight` over time (request-seconds)
         self._at = time.perf_counter()
 
@@ -73,12 +79,21 @@ class LatencyAdmission:
     def admits(self, inflight: int) -> bool:
         return inflight < self.limit
 
-    def retry_after_ms(self, inflight: int) -> int:
-        """How long the requests over the limit take to drain at the measured rate (at least 50 ms)."""
+    def shed(self) -> int:
+        """A request turned away: returns its Retry-After-Ms (see the module docstring)."""
+        second = int(time.monotonic())
+        if second != self._shed_second:
+            self._shed_before = self._shed_now if second == self._shed_second + 1 else 0
+            self._shed_second, self._shed_now = second, 0
+        self._shed_now += 1
+        return self.retry_after_ms(max(self._shed_now, self._shed_before))
+
+    def retry_after_ms(self, turned_away: int, jitter: bool = True) -> int:
+        """How long the measured rate takes to answer `turned_away` requests (50 ms to 60 s)."""
         if not self.rate:
             return 1000
-        excess = max(1, inflight - self.limit + 1)
-        return max(50, math.ceil(1000 * excess / self.rate))
+        wait = 1000 * max(1, turned_away) / self.rate * (random.uniform(0.75, 1.25) if jitter else 1.0)
+        return int(min(60_000, max(50, math.ceil(wait))))
 
     def state(self) -> dict:
         return {"limit": self.limit, "target_s": self.target_s, "measured_per_s": None if self.rate is None else round(self.rate, 3),

@@ -149,7 +149,7 @@ class ServiceMiddleware:
     def _reject(self, scope: Scope, limited: bool, client: str) -> tuple | None:
         admission = self.admission
         if limited and self.inflight < self.max_inflight and admission.enabled and not admission.admits(self.inflight):
-            wait_ms = admission.retry_after_ms(self.inflight)
+            wait_ms = admission.shed()
             metrics.SHED.inc()
             return (
                 429, "Too many requests",

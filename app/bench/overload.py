@@ -7,7 +7,8 @@ admitted requests' p99 under overload is compared with their p99 at capacity.
 Bounded on purpose: loopback URLs only, a fixed number of clients, a time limit and a request cap
 (a warm-up phase of the same load comes first and is not counted).
 Each client sends one estimate, waits for the answer, and sends the next; after a 429 it waits
-`--backoff-ms` (a client honouring a short retry) and tries again. Reported: latency of the answered
+`--backoff-ms`, or the Retry-After-Ms the service asked for when longer (`--honor-retry-after`, the
+default: what a well-behaved client does), and tries again. Reported: latency of the answered
 requests (p50, p99), the share of 429s (and whether they carried Retry-After), other errors.
 """
 
@@ -27,7 +28,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 async def overload(url: str, bodies: list[dict], clients: int, seconds: float, max_requests: int,
-                   backoff_s: float, headers: dict) -> dict:
+                   backoff_s: float, headers: dict, honor_retry_after: bool = False) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
@@ -56,7 +57,9 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
                 elif response.status_code == 429:
                     shed_ms.append((time.perf_counter() - started) * 1000)
                     retry_after += "retry-after" in response.headers
-                    await asyncio.sleep(backoff_s)
+                    asked = response.headers.get("retry-after-ms", "")
+                    wait = max(backoff_s, int(asked) / 1000) if honor_retry_after and asked.isdigit() else backoff_s
+                    await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
         started = time.perf_counter()
         await asyncio.gather(*(one_client(k) for k in range(clients)))
@@ -89,6 +92,7 @@ def register(cli: typer.Typer) -> None:
         backoff_ms: float = typer.Option(100.0, min=0, help="A client's wait after a 429 before it tries again."),
         warmup_s: float = typer.Option(10.0, min=0, max=120, help="The same load first for this long, not counted (the engine's first batches of each size are slow)."),
         api_key: str = typer.Option(None, envvar="PRICER_API_KEY", help="Bearer key of the service, if it needs one."),
+        honor_retry_after: bool = typer.Option(True, help="After a 429, wait the Retry-After-Ms the service asked for (when longer than --backoff-ms)."),
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
         """Overload a local service (factor x its capacity) for a bounded time: p50/p99 and the 429 share."""
@@ -106,13 +110,13 @@ def register(cli: typer.Typer) -> None:
         backoff = backoff_ms / 1000
         if warmup_s:  # at the fixed limit or the given capacity: the service measures its own rate meanwhile
             warm = capacity or Settings().inflight_limit
-            asyncio.run(overload(url, bodies, max(1, round(factor * warm)), warmup_s, max_requests, backoff, headers))
+            asyncio.run(overload(url, bodies, max(1, round(factor * warm)), warmup_s, max_requests, backoff, headers, honor_retry_after))
         capacity = capacity or _reported_capacity(url, headers) or Settings().inflight_limit
         clients = max(1, round(factor * capacity))
-        at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers))
-        result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers))
+        at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers, honor_retry_after))
+        result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers, honor_retry_after))
         ratio = result["p99_ms"] / at_capacity["p99_ms"] if at_capacity["p99_ms"] else 0.0
-        result.update(capacity=capacity, factor=factor, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
+        result.update(capacity=capacity, factor=factor, honor_retry_after=honor_retry_after, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
         for label, r in (("at capacity", at_capacity), (f"{factor:g} x capacity", result)):
             typer.echo(
                 f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "

@@ -20,7 +20,10 @@ def test_the_limit_follows_measured_throughput_within_floor_and_ceiling():
     for _ in range(50):
         admission.observe(latency_s=2.0, concurrency=20)  # 10 answered per second
     assert admission.limit == 20 and admission.admits(19) and not admission.admits(20)
-    assert admission.retry_after_ms(25) == 600  # 6 over the limit drain in 0.6 s at 10/s
+    assert admission.retry_after_ms(6, jitter=False) == 600  # 6 turned away are answered in 0.6 s at 10/s
+    assert 450 <= admission.retry_after_ms(6) <= 750
+    waits = [admission.shed() for _ in range(30)]  # the more are turned away, the longer each waits
+    assert waits[-1] > 2 * waits[0]
     for _ in range(50):
         admission.observe(latency_s=10.0, concurrency=1)
     assert admission.limit == 4  # the floor
