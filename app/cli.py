@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "app.bench.overload",        # bench-overload (bounded overload of a local service: p99, 429 share)
     "app.bench.cpu",             # bench-cpu (matmul GFLOP/s per dtype, the model's roofline, the LLM path's share)
     "app.batch.commands",        # price (catalog files on Ray Data, resumable)
+    "app.batch.bench",           # bench-catalog (the batch job vs the REST batch path vs raw vLLM offline)
 )
 
 for _module in COMMAND_MODULES:

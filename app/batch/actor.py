@@ -32,6 +32,16 @@ def member_seconds() -> dict[str, float]:
     return out
 
 
+def _node() -> str | None:
+    """The Ray node this worker runs on (None outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:
+        return None
+
+
 class PricingActor:
     def __init__(self, settings: dict, out: str, fmt: str, comparables: int, id_type: str, batch_size: int,
                  expect: dict):
@@ -88,7 +98,7 @@ class PricingActor:
         write_rows(job.data_path(self.out, "errors", index, self.fmt), errors, "errors", self.fmt, self.id_type)
         write_rows(job.data_path(self.out, "prices", index, self.fmt), priced, "prices", self.fmt, self.id_type)
         summary = {"part": index, "rows": len(rows), "priced": len(priced), "errors": len(errors),
-                   "seconds": seconds, "member_seconds": members, "versions": self.versions}
+                   "seconds": seconds, "member_seconds": members, "versions": self.versions, "node": _node()}
         job.write_json(marker, summary)  # last: the part is done
         return summary
 

@@ -1,0 +1,140 @@
+"""`pricer bench-catalog`: in one run on the same items, the batch job (`pricer price` on Ray
+Data), the REST batch path of a running service (POST /v1/estimate/batch), and raw vLLM offline
+generation for the LLM member alone (app.bench.raw_offline, its own process, the same prompts the
+LLM member gets). One after another, never at once: each leg has the machine to itself (the
+service at --url should be idle while the other legs run).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import typer
+
+
+def catalog_file(data: Path, repeat_to: int, folder: Path) -> tuple[Path, list[dict]]:
+    """The items of `data` repeated to at least `repeat_to` rows, as API bodies with ids."""
+    from app.estimators.http import item_body
+    from app.items import load_items
+
+    items = load_items(data)
+    bodies = [item_body(items[i % len(items)]) for i in range(max(repeat_to, len(items)))]
+    path = folder / "catalog.jsonl"
+    path.write_text("".join(json.dumps({"id": i, **b}) + "\n" for i, b in enumerate(bodies)))
+    return path, bodies
+
+
+def rest_leg(url: str, bodies: list[dict], batch: int, concurrency: int, api_key: str | None) -> dict:
+    import httpx
+
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    chunks = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
+    with httpx.Client(base_url=url, timeout=600, headers=headers) as client:
+        client.post("/v1/estimate/batch", json={"items": chunks[0][:4]}).raise_for_status()  # warm
+        begin = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            responses = list(pool.map(lambda c: client.post("/v1/estimate/batch", json={"items": c}), chunks))
+        seconds = time.perf_counter() - begin
+    failed = [r.status_code for r in responses if r.status_code != 200]
+    return {"items": len(bodies), "seconds": round(seconds, 3), "items_per_s": round(len(bodies) / seconds, 3),
+            "batch": batch, "concurrency": concurrency, "failed_requests": len(failed)}
+
+
+def raw_leg(settings, bodies: list[dict], versions: dict) -> dict:
+    """vLLM's offline LLM on the prompts the LLM member gets (the same texts, adapter, comparables)."""
+    from app.adapters.manifest import Manifest
+    from app.api.schemas import EstimateRequest
+    from app.bench.raw_offline import RESULT
+    from app.index.service import use_index_from_settings
+    from app.pricing.text import item_text
+    from app.processes import child_server
+    from app.spec import ServingSpec, comparables_for_hash, text_ceiling
+    from app.store.base import resolve_base
+
+    model_dir = resolve_base(settings)
+    spec = ServingSpec.load(settings, model_dir)
+    folder, comparables = None, 0
+    if versions.get("adapter"):
+        name, _, version = versions["adapter"].partition("@")
+        folder = settings.adapters_dir / name / version
+        comparables = comparables_for_hash(Manifest.read(folder).prompt_hash) or 0
+        if comparables:
+            use_index_from_settings(spec, settings)
+    ceiling = text_ceiling(settings)
+    texts = [item_text(EstimateRequest.model_validate(b), ceiling) for b in bodies]
+    job = {"engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env(), "sampling": spec.sampling_kwargs(),
+           "prompts": spec.prompt_ids(texts, comparables), "lora": [folder.name, str(folder)] if folder else None}
+    with tempfile.TemporaryDirectory() as scratch:
+        path, out = Path(scratch) / "job.json", Path(scratch) / "out.txt"
+        path.write_text(json.dumps(job))
+        with out.open("w") as sink, child_server([sys.executable, "-m", "app.bench.raw_offline", str(path)],
+                                                 stdout=sink, stderr=subprocess.STDOUT) as process:
+            code = process.wait()
+        lines = [line[len(RESULT):] for line in out.read_text().splitlines() if line.startswith(RESULT)]
+        if code != 0 or not lines:
+            raise RuntimeError(f"raw vLLM offline run failed (exit {code}): {out.read_text()[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def compare(result: dict) -> dict:
+    """The issue's goals: batch >= 1.5x REST items/s; the batch LLM stage >= 0.9x raw vLLM offline."""
+    batch = result["batch"]
+    llm_s = batch["member_seconds"].get("llm")
+    # per worker: the LLM member's seconds summed over workers, so divide by the workers for the wall rate
+    batch["llm_items_per_s_per_worker"] = round(batch["rows"] / llm_s, 3) if llm_s else None
+    if "rest" in result:
+        result["batch_vs_rest"] = round(batch["items_per_s"] / result["rest"]["items_per_s"], 3)
+    if "raw_vllm" in result and llm_s:
+        result["llm_stage_vs_raw"] = round(batch["llm_items_per_s_per_worker"] / result["raw_vllm"]["requests_per_s"], 3)
+    return result
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("bench-catalog")
+    def bench_catalog(
+        data: Path = typer.Option(Path("../shared/data/val.jsonl"), help="Curated items JSONL (repeated to --items)."),
+        items: int = typer.Option(2000, "--items", min=1, help="Rows priced by each leg (the data repeated)."),
+        url: str | None = typer.Option(None, help="A running `pricer serve` for the REST leg; unset: no REST leg."),
+        rest_batch: int = typer.Option(64, min=1, help="Items per POST /v1/estimate/batch (at most the service's PRICER_MAX_BATCH)."),
+        concurrency: int = typer.Option(4, min=1, help="REST batch requests in flight."),
+        raw: bool = typer.Option(True, help="Also run raw vLLM offline generation for the LLM member alone."),
+        workers: int | None = typer.Option(None, help="The batch job's workers (default: `pricer price`'s)."),
+        batch_size: int | None = typer.Option(None, help="The batch job's items per engine call."),
+        out: Path | None = typer.Option(None, help="Keep the batch job's output here (default: a temporary folder)."),
+        as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
+    ) -> None:
+        """Items/s of the batch job vs the REST batch path vs raw vLLM offline, one run, same items."""
+        from app.batch.run import PriceOptions, run
+        from app.config import Settings
+
+        settings = Settings()
+        with tempfile.TemporaryDirectory() as scratch:
+            path, bodies = catalog_file(data, items, Path(scratch))
+            typer.echo(f"batch job: {len(bodies)} items ...", err=True)
+            target = out or Path(scratch) / "out"
+            summary = run(PriceOptions(input=path, out=target, workers=workers, batch_size=batch_size), settings,
+                          say=lambda line: typer.echo(line, err=True))
+            result: dict = {"items": len(bodies), "data": str(data), "batch": summary}
+            if url:
+                typer.echo(f"REST batch path at {url} ...", err=True)
+                key = settings.api_key.get_secret_value() if settings.api_key else None
+                result["rest"] = rest_leg(url, bodies, rest_batch, concurrency, key)
+            if raw:
+                typer.echo("raw vLLM offline (the LLM member alone) ...", err=True)
+                result["raw_vllm"] = raw_leg(settings, bodies, summary["versions"])
+        compare(result)
+        line = f"batch {summary['items_per_s']} items/s"
+        if "rest" in result:
+            line += f", REST {result['rest']['items_per_s']} items/s (batch/REST {result['batch_vs_rest']})"
+        if "raw_vllm" in result:
+            line += (f"; LLM stage {result['batch']['llm_items_per_s_per_worker']} items/s per worker, raw vLLM "
+                     f"{result['raw_vllm']['requests_per_s']} (LLM stage/raw {result.get('llm_stage_vs_raw')})")
+        typer.echo(line)
+        if as_json:
+            typer.echo(json.dumps(result))
