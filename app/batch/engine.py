@@ -69,6 +69,6 @@ def run_parts(options, settings, pending: list[int], id_type: str, expect: dict,
                                    batch_size=options.batch_size or settings.batch_size, expect=expect),
         batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(workers, len(pending))),
         num_cpus=cpus_each, num_gpus=gpus_each or None,
-        max_restarts=-1, max_task_retries=-1,
+        max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD",  # actors across the nodes
     )
     return [json.loads(row["summary"]) for row in priced.take_all()]
