@@ -74,8 +74,8 @@ def run(options: PriceOptions, settings: Settings, say=print) -> dict:
     part_rows = options.part_rows or settings.batch_part_rows
     if options.format not in ("parquet", "jsonl"):
         raise inputs.InputError(f"--format {options.format!r}: use parquet or jsonl")
-    sha = inputs.file_hash(options.input) if options.input.is_file() else ""
     catalog = inputs.load(options.input, options.id_column)
+    sha = inputs.file_hash(options.input)
     out = options.out
     wanted = identity(options, settings, sha, part_rows)
     saved = job.check_folder(out, wanted)

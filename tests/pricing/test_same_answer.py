@@ -6,6 +6,7 @@ its Parquet round trip) give the same prices, intervals, components and versions
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from app.api.app import create_app
 from app.batch import inputs, job
@@ -19,7 +20,8 @@ from tests.batch.fixtures import catalog_rows, make_store, settings_values, writ
 FIELDS = ("price", "low", "high", "currency", "model", "adapter", "ensemble", "components")
 
 
-async def test_service_and_batch_job_give_the_same_answers(tmp_path):
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+async def test_service_and_batch_job_give_the_same_answers(tmp_path, fmt):
     store = make_store(tmp_path / "store")
     settings = Settings(**settings_values(store))
     rows = catalog_rows(24, seed=5)
@@ -36,11 +38,11 @@ async def test_service_and_batch_job_give_the_same_answers(tmp_path):
     out = tmp_path / "out"
     catalog = inputs.load(write_jsonl(tmp_path / "in.jsonl", rows))
     assert stage(out, catalog, part_rows=len(rows)) == 1
-    actor = PricingActor(worker_settings(settings), str(out), "parquet", 0, catalog.id_type, batch_size=7, expect={})
+    actor = PricingActor(worker_settings(settings), str(out), fmt, 0, catalog.id_type, batch_size=7, expect={})
     summary = actor.price_part(0)
     actor.stack.close()
     assert summary["priced"] == len(rows) and summary["errors"] == 0
-    batch = {row["id"]: row for row in read_rows(job.data_path(out, "prices", 0, "parquet"), "parquet")}
+    batch = {row["id"]: row for row in read_rows(job.data_path(out, "prices", 0, fmt), fmt)}
 
     assert served[0]["ensemble"] == "pricer-ensemble@20260101-000000" and set(served[0]["components"]) == {"bow-ridge", "constant", "llm"}
     assert len({s["price"] for s in served}) > 5  # the items get different prices: the comparison can fail
