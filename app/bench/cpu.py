@@ -130,9 +130,10 @@ def register(cli: typer.Typer) -> None:
         tokens = sum(map(len, prompts)) / len(prompts)
         rank = _lora_rank(folder)
         flops = shape.request_flops(round(tokens), 5, rank)
-        # Two ceilings: the machine's (every core at its measured rate) and the cores vLLM computes on
-        # (it keeps one for its scheduler and frontend). Shares are of the machine's.
-        roof = roofline_requests_per_s(gflops[dtype]["all_cores"], flops)
+        # Two ceilings: the machine's (every core at the one-core rate: a multi-threaded measurement
+        # drops whenever anything else runs on a core) and the cores vLLM computes on (it keeps one for
+        # its scheduler and frontend). Shares are of the machine's.
+        roof = roofline_requests_per_s(gflops[dtype]["1_core"] * cpu["cores"], flops)
         roof_engine = roofline_requests_per_s(gflops[dtype]["1_core"] * engine_cores, flops)
         result.update(prompt_tokens_mean=round(tokens, 1), lora_rank=rank, gflop_per_request=round(flops / 1e9, 2),
                       roofline_requests_per_s=round(roof, 3), roofline_engine_cores_requests_per_s=round(roof_engine, 3),
