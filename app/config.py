@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     # --- Batch pricing (`pricer price`, app/batch/)
     batch_part_rows: int = Field(256, ge=1, description="`pricer price`: rows per part, the unit a job writes (prices, errors and a summary, each by temp-then-rename) and a rerun skips once done; smaller parts lose less to a kill, larger ones write fewer files.")
     batch_size: int = Field(64, ge=1, description="`pricer price`: items per engine call inside a worker (one PricingCore call, as one POST /v1/estimate/batch of that many items).")
+    batch_actor_start_s: int = Field(900, ge=1, description="`pricer price`: seconds to wait for every pricing actor to start (load the engine, bundle and index) before the first part is handed out, so that the work spreads over every worker and node; a cluster without room for them fails after this long, saying so.")
 
     # --- Frontier estimator (any OpenAI-compatible chat API)
     frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")

@@ -61,6 +61,9 @@ def run_parts(options, settings, pending: list[int], id_type: str, expect: dict,
     # Ray Data's task retries on application errors stay off: a bad row is the errors file's, and a
     # deterministic failure (another job's versions) must stop the job, not loop.
     context.actor_task_retry_on_errors = False
+    # Hand out parts only once every actor has loaded its model: else the first one ready takes them
+    # all (a second node's actor, still loading, got none in the two-node test).
+    context.wait_for_min_actors_s = settings.batch_actor_start_s
     parts = ray.data.from_items([{"part": p} for p in pending], override_num_blocks=len(pending))
     priced = parts.map_batches(
         PricingActor,
