@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Bearer key for adapter admin; unset: none needed.")
     max_batch: int = Field(64, ge=1, description="Most items in one POST /v1/estimate/batch (over it: 413).")
     max_inflight: int | None = Field(None, ge=1, description="Most authenticated requests in flight before answering 429; unset: 2 x max_num_seqs (queueing stays bounded).")
-    admission_target_s: float | None = Field(10.0, ge=0, description="Admit only as many requests as the service answers within this many seconds at its measured throughput; the rest get 429 with Retry-After and Retry-After-Ms at once (app/api/admission.py); 0 or unset: only PRICER_MAX_INFLIGHT limits.")
-    admission_floor: int = Field(16, ge=1, description="The service always admits this many requests at once, however slow it measures (the latency-derived limit never goes below it).")
+    admission_target_s: float | None = Field(None, ge=0, description="Admit only as many requests as the service answers within this many seconds at its measured throughput; the rest get 429 with Retry-After and Retry-After-Ms at once (app/api/admission.py). Unset: 0.8 x PRICER_MEMBER_TIMEOUT_S, so an admitted request is answered before its ensemble members' deadline; 0: only PRICER_MAX_INFLIGHT limits.")
+    admission_floor: int = Field(4, ge=1, description="The service always admits this many requests at once, however slow it measures (the latency-derived limit never goes below it).")
     max_inflight_per_client: float = Field(0.5, gt=0, le=1, description="Share of the in-flight slots one client (one key, or one address without keys) may hold.")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Largest request body accepted (over it: 413).")
     body_timeout_s: float = Field(10.0, gt=0, description="Most seconds a client may take to send a request body (over it: 408).")
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     @cached_property
     def adapters_dir(self) -> Path:
         return self.models_dir / "adapters"
+
+    @property
+    def admission_target(self) -> float | None:
+        """PRICER_ADMISSION_TARGET_S, or 0.8 x the members' deadline; None: admission by latency is off."""
+        target = 0.8 * self.member_timeout_s if self.admission_target_s is None else self.admission_target_s
+        return target or None
 
     @property
     def inflight_limit(self) -> int:

@@ -5,7 +5,11 @@ tens of seconds under overload: at 4x capacity the admitted requests waited 15.7
 (docs/api.md). Here the limit follows Little's law over what the service actually delivers:
 
     throughput X  ~ EWMA of (mean requests in flight during a request, time-averaged) / (its latency)
-    limit         = clamp(X * PRICER_ADMISSION_TARGET_S, PRICER_ADMISSION_FLOOR, PRICER_MAX_INFLIGHT)
+    limit         = clamp(X * target, PRICER_ADMISSION_FLOOR, PRICER_MAX_INFLIGHT)
+
+with the target PRICER_ADMISSION_TARGET_S, by default 0.8 x PRICER_MEMBER_TIMEOUT_S: what is admitted is
+answered before the ensemble's members hit their deadline (on an emulated AVX2 machine, 16 requests
+in flight made the LLM member miss its 10 s in 160 of 266 answers: docs/api.md).
 
 While latency stays under the target the limit sits above the load and grows with it; once the
 engine is saturated X stops growing, the limit stops at what X answers within the target, and

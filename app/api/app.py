@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         log.warning("PRICER_ADMIN_KEY is unset and the service listens on %s: anyone can switch adapters", settings.host)
 
     install_handlers(app)
-    app.state.admission = LatencyAdmission(settings.admission_target_s, settings.admission_floor, settings.inflight_limit)
+    app.state.admission = LatencyAdmission(settings.admission_target, settings.admission_floor, settings.inflight_limit)
     app.add_middleware(
         ServiceMiddleware,
         max_inflight=settings.inflight_limit,

@@ -25,10 +25,13 @@ def request_bodies(items) -> list[dict]:
 class Target:
     """One HTTP endpoint under load: a client, the request bodies, and the path they go to."""
 
-    def __init__(self, url: str, path: str, bodies: list[dict], concurrency: int, headers: dict):
+    def __init__(self, url: str, path: str, bodies: list[dict], concurrency: int, headers: dict, retries_429: int = 0):
+        """`retries_429`: a 429 is retried this many times after the wait it asks for (Retry-After-Ms,
+        else Retry-After), as a well-behaved client does; its latency includes the wait."""
         import httpx
 
         self.path, self.bodies = path, bodies
+        self.retries_429, self.retried = retries_429, 0
         limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
         self.client = httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=headers)
 
@@ -40,12 +43,28 @@ class Target:
         return response.json()
 
     async def send(self, i: int) -> int:
-        return (await self.client.post(self.path, json=self.bodies[i % len(self.bodies)])).status_code
+        for attempt in range(self.retries_429 + 1):
+            response = await self.client.post(self.path, json=self.bodies[i % len(self.bodies)])
+            if response.status_code != 429 or attempt == self.retries_429:
+                return response.status_code
+            self.retried += 1
+            await asyncio.sleep(retry_after_s(response))
+        return 429  # not reached
 
     async def run(self, concurrency: int, requests: int, warmup: bool = True) -> LoadResult:
         if warmup:
             await run_load(self.send, concurrency, min(requests, 2 * concurrency))  # not counted
         return await run_load(self.send, concurrency, requests)
+
+
+def retry_after_s(response) -> float:
+    """The wait a 429 asks for: Retry-After-Ms, else Retry-After (seconds), within 0.05-30 s."""
+    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return min(max(float(response.headers[header]) / scale, 0.05), 30.0)
+        except (KeyError, ValueError):
+            continue
+    return 1.0
 
 
 def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:
@@ -98,6 +117,7 @@ def register(cli: typer.Typer) -> None:
         compare_vllm: bool = typer.Option(False, "--compare-vllm", help="Then run the same load on vLLM's own OpenAI server (same model, adapter, prompts, sampling)."),
         api_key: str = typer.Option(None, envvar="PRICER_API_KEY", help="Bearer key of the service, if it needs one."),
         rounds: int = typer.Option(1, min=1, help="With --compare-vllm: alternate ours and raw vLLM this many times (each round: REQUESTS on each side)."),
+        retries_429: int = typer.Option(20, min=0, help="Retry a 429 this many times after the wait it asks for (Retry-After-Ms); 0: count it as an error at once."),
         vllm_log: Path = typer.Option(Path("runs/bench/raw-vllm.log"), help="Where raw vLLM's server log goes."),
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
@@ -117,8 +137,10 @@ def register(cli: typer.Typer) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         settings = Settings()
 
+        retried = [0]
+
         async def measure() -> tuple[dict, LoadResult, LoadResult | None]:
-            ours = Target(url, "/v1/estimate", bodies, concurrency, headers)
+            ours = Target(url, "/v1/estimate", bodies, concurrency, headers, retries_429)
             try:
                 probe = await ours.probe()
                 if not compare_vllm:
@@ -138,6 +160,7 @@ def register(cli: typer.Typer) -> None:
                         await raw.client.aclose()
                 return probe, mine, theirs
             finally:
+                retried[0] = ours.retried
                 await ours.client.aclose()
 
         try:
@@ -148,7 +171,10 @@ def register(cli: typer.Typer) -> None:
         ours = mine.summary()
         label = f"pricer ({probe.get('model')}, adapter {probe.get('adapter') or 'none'}, concurrency {concurrency})"
         typer.echo(format_summary(label, ours))
-        result = dict(ours, concurrency=concurrency, rounds=rounds, model=probe.get("model"), adapter=probe.get("adapter"))
+        result = dict(ours, concurrency=concurrency, rounds=rounds, model=probe.get("model"), adapter=probe.get("adapter"),
+                      retried_429=retried[0])
+        if retried[0]:
+            typer.echo(f"{retried[0]} answers of 429 were retried after the wait they asked for (warm-up included; the waits are in the latencies above)")
         if theirs is not None:
             raw = theirs.summary()
             typer.echo(format_summary(f"raw vLLM (same model and prompts, concurrency {concurrency})", raw))

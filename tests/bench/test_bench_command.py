@@ -53,3 +53,23 @@ def test_bench_with_a_missing_data_file_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "--data", str(tmp_path / "none.jsonl")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def test_bench_retries_a_shed_request_after_the_wait_it_asks_for(tmp_path):
+    """A service that sheds (admission by latency) answers every request of a well-behaved client."""
+    data = tmp_path / "items.jsonl"
+    write_items(data, make_items(12, seed=2))
+    base = tmp_path / "base" / "fake"
+    base.mkdir(parents=True)
+    (base / "config.json").write_text("{}")
+    settings = Settings(models_dir=tmp_path, base_model=str(base), watch_adapters=False, default_adapter=None,
+                        max_inflight_per_client=1.0, admission_target_s=0.1, admission_floor=1)
+    app = create_app(settings, FakeEngine(model_dir=base, latency_s=0.05, capacity=1))  # 20 a second: 2 in time
+    args = ["bench", "--data", str(data), "--concurrency", "12", "--requests", "60", "--json"]
+    with live_server(app) as url:
+        patient = CliRunner().invoke(cli, args + ["--url", url])
+        impatient = CliRunner().invoke(cli, args + ["--url", url, "--retries-429", "0"])
+    assert patient.exit_code == 0, patient.output
+    summary = json.loads(patient.output.strip().splitlines()[-1])
+    assert summary["ok"] == 60 and summary["errors"] == {} and summary["retried_429"] > 0
+    assert json.loads(impatient.output.strip().splitlines()[-1])["errors"].get("429", 0) > 0
