@@ -47,6 +47,10 @@ def register(cli: typer.Typer) -> None:
             if isinstance(cause, (JobMismatch, InputError)):
                 typer.echo(f"error: {cause}", err=True)
                 raise typer.Exit(2) from None
+            refusal = _refusal_text(str(e))
+            if refusal is not None:
+                typer.echo(f"error: {refusal}", err=True)
+                raise typer.Exit(2) from None
             raise
         if as_json:
             print(json.dumps(summary))
@@ -62,3 +66,12 @@ def _root(error: BaseException) -> BaseException:
             break
         error = nxt
     return error
+
+
+def _refusal_text(text: str) -> str | None:
+    """A worker's JobMismatch from its __init__, which Ray's ActorDiedError keeps only as text."""
+    marker = "JobMismatch: "
+    at = text.rfind(marker)
+    if at < 0:
+        return None
+    return " ".join(text[at + len(marker):].split("\n\n")[0].split())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -148,3 +149,21 @@ def test_a_killed_worker_is_restarted_and_the_run_finishes_with_every_id_once(tm
     assert (summary["rows"], summary["priced"], summary["duplicates"], summary["missing"]) == (24, 24, 0, 0)
     ids = [row["id"] for row in read_all(out, "prices", "parquet")]
     assert sorted(ids) == sorted(row["id"] for row in rows)
+
+
+def test_a_resumed_job_refuses_workers_serving_another_adapter(killed_and_resumed, tmp_path):
+    """Parts priced by adapter A, the rest now served by another version: refused, not mixed."""
+    r = killed_and_resumed
+    out = tmp_path / "out"
+    shutil.copytree(r["out"], out)
+    manifest = job.read_manifest(out)
+    job.write_json(out / job.MANIFEST, {**manifest, "status": "running"})
+    done = job.done_parts(out)
+    job.summary_path(out, max(done)).unlink()
+    for index, summary in done.items():
+        if index != max(done):
+            job.write_json(job.summary_path(out, index), {**summary, "versions": {**summary["versions"], "adapter": "pricer-smollm2@old"}})
+    refused = run_job(command(r["input"], out, *SLOW), job_env(r["store"]))
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert "the job prices with adapter 'pricer-smollm2@old', this worker serves None" in refused.stderr
+    assert not job.summary_path(out, max(done)).exists()  # nothing priced with the other version
