@@ -89,7 +89,11 @@ def compare(result: dict) -> dict:
     # per worker: the LLM member's seconds summed over workers, so divide by the workers for the wall rate
     batch["llm_items_per_s_per_worker"] = round(batch["rows"] / llm_s, 3) if llm_s else None
     if "rest" in result:
+        # wall: the whole job, Ray's and the models' start included; worker: one worker's pricing
+        # rate (the parts' own seconds), what a long job approaches per worker
         result["batch_vs_rest"] = round(batch["items_per_s"] / result["rest"]["items_per_s"], 3)
+        if batch.get("worker_items_per_s"):
+            result["batch_worker_vs_rest"] = round(batch["worker_items_per_s"] / result["rest"]["items_per_s"], 3)
     if "raw_vllm" in result and llm_s:
         result["llm_stage_vs_raw"] = round(batch["llm_items_per_s_per_worker"] / result["raw_vllm"]["requests_per_s"], 3)
     return result
@@ -131,7 +135,8 @@ def register(cli: typer.Typer) -> None:
         compare(result)
         line = f"batch {summary['items_per_s']} items/s"
         if "rest" in result:
-            line += f", REST {result['rest']['items_per_s']} items/s (batch/REST {result['batch_vs_rest']})"
+            line += (f" (one worker's pricing rate {summary.get('worker_items_per_s')}), REST {result['rest']['items_per_s']} items/s"
+                     f" (batch/REST {result['batch_vs_rest']} wall, {result.get('batch_worker_vs_rest')} per worker)")
         if "raw_vllm" in result:
             line += (f"; LLM stage {result['batch']['llm_items_per_s_per_worker']} items/s per worker, raw vLLM "
                      f"{result['raw_vllm']['requests_per_s']} (LLM stage/raw {result.get('llm_stage_vs_raw')})")

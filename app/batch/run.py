@@ -124,8 +124,11 @@ def finish(out: Path, options: PriceOptions, catalog: inputs.Catalog, wanted: di
     for s in summaries.values():
         for m, v in s["member_seconds"].items():
             members[m] = members.get(m, 0.0) + v
+    # pricing seconds: the parts' own time in their workers, without Ray's and the models' start
+    pricing_s = sum(s["seconds"] for s in summaries.values())
     summary = {"rows": len(catalog), "priced": len(priced), "errors": len(errors), "duplicates": duplicates,
                "missing": missing, "seconds": round(seconds, 3), "items_per_s": round(len(catalog) / seconds, 3) if seconds else None,
+               "worker_items_per_s": round(len(catalog) / pricing_s, 3) if pricing_s else None,
                "member_seconds": {m: round(v, 3) for m, v in sorted(members.items())}, "versions": used,
                "parts": parts, "out": str(out)}
     manifest = job.read_manifest(out) or {}

@@ -37,7 +37,7 @@ def test_the_rest_leg_prices_every_item_through_the_batch_route(tmp_path):
 
 
 def test_the_ratios_are_the_issues_goals():
-    result = compare({"batch": {"rows": 100, "items_per_s": 30.0, "member_seconds": {"llm": 4.0}},
+    result = compare({"batch": {"rows": 100, "items_per_s": 30.0, "worker_items_per_s": 40.0, "member_seconds": {"llm": 4.0}},
                       "rest": {"items_per_s": 20.0}, "raw_vllm": {"requests_per_s": 50.0}})
-    assert result["batch_vs_rest"] == 1.5
+    assert result["batch_vs_rest"] == 1.5 and result["batch_worker_vs_rest"] == 2.0
     assert result["batch"]["llm_items_per_s_per_worker"] == 25.0 and result["llm_stage_vs_raw"] == 0.5

@@ -70,6 +70,8 @@ def test_a_killed_job_resumes_and_holds_every_id_exactly_once(killed_and_resumed
     assert f"resuming: {r['done_after_kill']} of {parts} parts already done" in r["resumed"].stderr
     summary = json.loads(r["resumed"].stdout.strip().splitlines()[-1])
     assert (summary["rows"], summary["priced"], summary["errors"], summary["duplicates"], summary["missing"]) == (42, 40, 2, 0, 0)
+    assert summary["worker_items_per_s"] > summary["items_per_s"] > 0  # the parts' own time leaves Ray's start out
+    assert set(summary["member_seconds"]) == {"bow-ridge", "constant", "llm"} and summary["versions"]["model"] == "fake"
     priced = read_all(r["out"], "prices", "parquet")
     errors = read_all(r["out"], "errors", "parquet")
     ids = [row["id"] for row in priced + errors]
