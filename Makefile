@@ -76,7 +76,7 @@ test: install
 	$(PY) -m pytest -q -ra
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not vllm and not training"
+	$(PY) -m pytest -q -ra -m "not vllm and not training and not slow"
 
 check: install
 	$(PY) -m pytest -q -ra tests/deploy
