@@ -5,6 +5,7 @@ what it started), each with its own share of the CPUs."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,3 +71,4 @@ def two_nodes(folder: Path, env: dict, head_cpus: int = 2, worker_cpus: int = 1)
     finally:
         for node in reversed(nodes):
             node.kill()
+        shutil.rmtree(temp_dir, ignore_errors=True)
