@@ -23,7 +23,7 @@ from pathlib import Path
 MANIFEST = "job.json"
 STAGED = ".input.parquet"
 # Compared on a rerun: a folder whose job differs in any of them is refused, naming it.
-IDENTITY = ("input_sha256", "id_column", "format", "comparables", "part_rows", "ensemble", "adapter")
+IDENTITY = ("input_sha256", "id_column", "format", "comparables", "part_rows", "ensemble", "adapter", "index")
 
 
 class JobMismatch(ValueError):

@@ -41,8 +41,22 @@ class OutputMismatch(RuntimeError):
 def identity(options: PriceOptions, settings: Settings, sha: str, part_rows: int) -> dict:
     from app.pricing.local import ensemble_label
 
-    return {"input_sha256": sha, "id_column": options.id_column, "format": options.format,
-            "comparables": options.comparables, "part_rows": part_rows, "ensemble": ensemble_label(settings)}
+    wanted = {"input_sha256": sha, "id_column": options.id_column, "format": options.format,
+              "comparables": options.comparables, "part_rows": part_rows, "ensemble": ensemble_label(settings)}
+    if options.comparables:
+        wanted["index"] = index_version(settings, options.comparables)
+    return wanted
+
+
+def index_version(settings: Settings, k: int) -> str:
+    """The index version the comparables come from; asked without one: refused before any work."""
+    from app.index.manifest import IndexFolderError, resolve
+    from app.index.service import index_root
+
+    try:
+        return resolve(index_root(settings)).name
+    except IndexFolderError as e:
+        raise inputs.InputError(f"--comparables {k}: {e}") from None
 
 
 def stage(out: Path, catalog: inputs.Catalog, part_rows: int) -> int:

@@ -130,6 +130,14 @@ def test_bad_input_is_refused_before_any_work(tmp_path, content, message):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_comparables_without_an_index_are_refused_before_any_work(tmp_path):
+    store = make_store(tmp_path / "store")
+    path = write_jsonl(tmp_path / "in.jsonl", catalog_rows(3))
+    refused = run_job(command(path, tmp_path / "out", "--comparables", "3"), job_env(store), timeout_s=60)
+    assert refused.returncode == 2 and "--comparables 3: no index at " in refused.stderr, refused.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_killed_worker_is_restarted_and_the_run_finishes_with_every_id_once(tmp_path):
     store = make_store(tmp_path / "store")
     rows = catalog_rows(24, seed=2)
