@@ -55,7 +55,10 @@ def test_two_nodes_price_like_a_local_run_and_survive_losing_the_worker_node(tmp
         both = run_job(command(path, tmp_path / "cluster", *PARTS, "--ray-address", address, "--workers", "2", "--json"),
                        dict(store_env, PRICER_FAKE_LATENCY_S="0.3"), timeout_s=600)
         assert both.returncode == 0, both.stderr[-3000:]
-        summary = json.loads(both.stdout.strip().splitlines()[-1])
+        # Ray forwards the actors' output (vLLM logs to stdout) to the driver's, so the summary is the
+        # last JSON line, not always the last line.
+        summary = next(json.loads(line) for line in reversed(both.stdout.strip().splitlines())
+                       if line.startswith("{") and '"rows"' in line)
         assert (summary["rows"], summary["duplicates"], summary["missing"]) == (24, 0, 0)
         nodes = {s["node"] for s in job.done_parts(tmp_path / "cluster").values()}
         assert len(nodes) == 2, f"parts priced on {len(nodes)} node(s)"  # actors on both nodes
