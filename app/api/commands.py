@@ -34,6 +34,12 @@ def register(cli: typer.Typer) -> None:
             server.should_exit = True
 
         lifecycle.on_failure = stop_on_failure
+        # The server drains on SIGTERM itself, then re-raises the signal under the handler it found:
+        # the default one, so that the process ends as killed by SIGTERM (as before app.processes'
+        # SystemExit handler, which the pricer entry point installs for every other command).
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             server.run()
         except KeyboardInterrupt:  # the SIGINT uvicorn re-raises once it has shut down

@@ -48,7 +48,9 @@ def test_an_activation_propagates_to_a_second_vllm_replica_under_load(tmp_path, 
             t.start()
         try:
             time.sleep(2)
-            answer = replicas[0].post(f"/v1/adapters/pa/{V2}/activate", params={"wait": "true", "timeout_s": 120})
+            # The client waits longer than the server's own wait (three engines share the CI machine's cores).
+            answer = replicas[0].post(f"/v1/adapters/pa/{V2}/activate", params={"wait": "true", "timeout_s": 240},
+                                      timeout=300)
             assert answer.status_code == 200, answer.text
             assert answer.json()["converged"] is True
             until(lambda: all(r.estimate()["adapter"] == f"pa@{V2}" for r in replicas), 30)

@@ -27,8 +27,8 @@ class Replica:
     def get(self, path: str, **kw) -> httpx.Response:
         return httpx.get(self.url + path, headers=ADMIN, timeout=30, **kw)
 
-    def post(self, path: str, **kw) -> httpx.Response:
-        return httpx.post(self.url + path, headers=ADMIN, timeout=60, **kw)
+    def post(self, path: str, timeout: float = 60, **kw) -> httpx.Response:
+        return httpx.post(self.url + path, headers=ADMIN, timeout=timeout, **kw)
 
     def estimate(self) -> dict:
         r = httpx.post(self.url + "/v1/estimate", json=ITEM, timeout=30)
