@@ -47,7 +47,10 @@ class PricingActor:
                  expect: dict):
         from app.config import Settings
         from app.pricing.local import LocalStack
+        from app.reaper import start_reaper
 
+        # vLLM's engine core is this process's child: it must not outlive a SIGKILL'd actor or a lost node
+        self.reaper = start_reaper()
         self.out, self.fmt, self.k, self.id_type = Path(out), fmt, comparables, id_type
         self.batch_size = batch_size
         self.stack = LocalStack(Settings(**settings)).__enter__()

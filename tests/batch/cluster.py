@@ -38,6 +38,27 @@ def wait_nodes(address: str, count: int, env: dict, timeout_s: float = 120) -> N
     raise AssertionError(f"the cluster at {address} did not reach {count} nodes: {result.stderr[-1500:]}")
 
 
+def leftovers(since: float, wait_s: float = 20.0) -> list[str]:
+    """Ray workers and vLLM engine processes started after `since` (a time.time()) that are still
+    alive `wait_s` after their nodes were stopped (the reaper needs a few seconds)."""
+    import psutil
+
+    def ours() -> list[str]:
+        found = []
+        for process in psutil.process_iter(["name", "cmdline", "create_time", "status"]):
+            info = process.info
+            text = " ".join([info["name"] or "", *(info["cmdline"] or [])])
+            if (info["create_time"] or 0) >= since and info["status"] != psutil.STATUS_ZOMBIE and (
+                    "VLLM" in text or text.startswith("ray::")):
+                found.append(f"{process.pid} {text[:80]}")
+        return found
+
+    deadline = time.monotonic() + wait_s
+    while (found := ours()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return found
+
+
 class Node:
     def __init__(self, process: subprocess.Popen, log: Path):
         self.process, self.log = process, log

@@ -8,13 +8,14 @@ Slow (two Ray nodes and three jobs). The fake-engine case checks the cluster mec
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from app.batch import job
 from app.batch.output import read_all
 from tests.api.ensemble_fixtures import write_test_bundle
-from tests.batch.cluster import two_nodes
+from tests.batch.cluster import leftovers, two_nodes
 from tests.batch.fixtures import catalog_rows, job_env, make_store, write_jsonl
 from tests.batch.jobs import command, run_job, start_job, wait_for_parts
 
@@ -44,6 +45,7 @@ def ids_once(out, rows) -> dict:
 
 
 def test_two_nodes_price_like_a_local_run_and_survive_losing_the_worker_node(tmp_path, store_env):
+    started = time.time()
     rows = catalog_rows(24, seed=4)
     path = write_jsonl(tmp_path / "in.jsonl", rows)
 
@@ -78,3 +80,5 @@ def test_two_nodes_price_like_a_local_run_and_survive_losing_the_worker_node(tmp
         assert rc == 0, log[-3000:]
         assert len(job.done_parts(out)) == 6
         assert ids_once(out, rows) == reference
+    # nothing outlives its node: not the lost node's engine cores (app.reaper), not the head's
+    assert leftovers(started) == []
