@@ -30,20 +30,50 @@ def catalog_file(data: Path, repeat_to: int, folder: Path) -> tuple[Path, list[d
     return path, bodies
 
 
-def rest_leg(url: str, bodies: list[dict], batch: int, concurrency: int, api_key: str | None) -> dict:
+def left_out(answers: list[dict]) -> dict[str, int]:
+    """Per member, the answers it was left out of (a null component: its deadline passed or it
+    failed), so that a faster leg is not one that dropped the LLM."""
+    counts: dict[str, int] = {}
+    for answer in answers:
+        for member, price in (answer.get("components") or {}).items():
+            if price is None:
+                counts[member] = counts.get(member, 0) + 1
+    return counts
+
+
+def rest_leg(url: str, bodies: list[dict], batch: int, concurrency: int, api_key: str | None,
+             retries_429: int = 20) -> dict:
+    """The REST batch path at `concurrency` requests in flight; a 429 waits what it asks for
+    (Retry-After-Ms) and is sent again, as a well-behaved client does."""
     import httpx
+
+    from app.bench.commands import retry_after_s
 
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     chunks = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
-    with httpx.Client(base_url=url, timeout=600, headers=headers) as client:
-        client.post("/v1/estimate/batch", json={"items": chunks[0][:4]}).raise_for_status()  # warm
+    retried = 0
+
+    def post(client: httpx.Client, chunk: list[dict]) -> httpx.Response:
+        nonlocal retried
+        for _ in range(retries_429):
+            response = client.post("/v1/estimate/batch", json={"items": chunk})
+            if response.status_code != 429:
+                return response
+            retried += 1
+            time.sleep(retry_after_s(response))
+        return client.post("/v1/estimate/batch", json={"items": chunk})
+
+    with httpx.Client(base_url=url, timeout=900, headers=headers) as client:
+        post(client, chunks[0][:4]).raise_for_status()  # warm
         begin = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
-            responses = list(pool.map(lambda c: client.post("/v1/estimate/batch", json={"items": c}), chunks))
+            responses = list(pool.map(lambda c: post(client, c), chunks))
         seconds = time.perf_counter() - begin
     failed = [r.status_code for r in responses if r.status_code != 200]
+    answers = [e for r in responses if r.status_code == 200 for e in r.json()["estimates"]]
     return {"items": len(bodies), "seconds": round(seconds, 3), "items_per_s": round(len(bodies) / seconds, 3),
-            "batch": batch, "concurrency": concurrency, "failed_requests": len(failed)}
+            "batch": batch, "concurrency": concurrency, "failed_requests": len(failed), "retried_429": retried,
+            "answered": len(answers), "left_out": left_out(answers)}
 
 
 def raw_leg(settings, bodies: list[dict], versions: dict) -> dict:
@@ -114,6 +144,7 @@ def register(cli: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
     ) -> None:
         """Items/s of the batch job vs the REST batch path vs raw vLLM offline, one run, same items."""
+        from app.batch.output import read_all
         from app.batch.run import PriceOptions, run
         from app.config import Settings
 
@@ -124,6 +155,7 @@ def register(cli: typer.Typer) -> None:
             target = out or Path(scratch) / "out"
             summary = run(PriceOptions(input=path, out=target, workers=workers, batch_size=batch_size), settings,
                           say=lambda line: typer.echo(line, err=True))
+            summary["left_out"] = left_out(read_all(target, "prices", "parquet"))
             result: dict = {"items": len(bodies), "data": str(data), "batch": summary}
             if url:
                 typer.echo(f"REST batch path at {url} ...", err=True)
