@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # --- Batch pricing (`pricer price`, app/batch/)
     batch_part_rows: int = Field(256, ge=1, description="`pricer price`: rows per part, the unit a job writes (prices, errors and a summary, each by temp-then-rename) and a rerun skips once done; smaller parts lose less to a kill, larger ones write fewer files.")
     batch_size: int = Field(64, ge=1, description="`pricer price`: items per engine call inside a worker (one PricingCore call, as one POST /v1/estimate/batch of that many items).")
+    batch_inflight: int = Field(2, ge=1, description="`pricer price`: engine calls (of PRICER_BATCH_SIZE items) a worker keeps in flight at once, so that the engine is not idle while a call's retrieval and other ensemble members run; 1: one after another.")
+    batch_member_timeout_s: float = Field(120.0, gt=0, description="`pricer price`: what PRICER_MEMBER_TIMEOUT_S is inside a job's workers (seconds a member may take per 16 items). The service's deadline is for interactive latency; in a job, chunks queue behind each other on purpose, and that deadline would leave the LLM out of answers for no reason but the job's own queue (on a 2-core CPU: 320 of 384 answers at 2 chunks of 64 in flight).")
     batch_actor_start_s: int = Field(900, ge=1, description="`pricer price`: seconds to wait for every pricing actor to start (load the engine, bundle and index) before the first part is handed out, so that the work spreads over every worker and node; a cluster without room for them fails after this long, saying so.")
 
     # --- Frontier estimator (any OpenAI-compatible chat API)

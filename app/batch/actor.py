@@ -53,6 +53,7 @@ class PricingActor:
         self.reaper = start_reaper()
         self.out, self.fmt, self.k, self.id_type = Path(out), fmt, comparables, id_type
         self.batch_size = batch_size
+        self.inflight = Settings(**settings).batch_inflight
         self.stack = LocalStack(Settings(**settings)).__enter__()
         self.core = self.stack.core
         self.versions = {"model": self.core.model, "adapter": self.stack.adapter,
@@ -87,9 +88,10 @@ class PricingActor:
                 bodies.append(body)
                 ids.append(row["id"])
         priced = []
-        for start in range(0, len(bodies), self.batch_size):
-            chunk_ids, chunk = ids[start:start + self.batch_size], bodies[start:start + self.batch_size]
-            for item_id, result in zip(chunk_ids, self.price_chunk(chunk), strict=True):
+        starts = range(0, len(bodies), self.batch_size)
+        chunks = [bodies[start:start + self.batch_size] for start in starts]
+        for start, results in zip(starts, self.price_chunks(chunks), strict=True):
+            for item_id, result in zip(ids[start:start + self.batch_size], results, strict=True):
                 if isinstance(result, str):
                     errors.append({"id": item_id, "reason": result})
                 else:
@@ -123,6 +125,28 @@ class PricingActor:
         if not has_words(self.core.texts_now([body])[0]):
             return None, NOTHING_TO_PRICE
         return body, None
+
+    def price_chunks(self, chunks: list[list]) -> list[list]:
+        """Each chunk's answers, `inflight` chunks in the engine at once (one core call each, as one
+        POST /v1/estimate/batch). A chunk that fails goes through `price_chunk`, item by item."""
+        import asyncio
+
+        from app.engine.base import EngineDeadError
+
+        async def all_chunks():
+            slots = asyncio.Semaphore(self.inflight)
+
+            async def one(chunk):
+                async with slots:
+                    return await self.core.price_many(chunk)
+            return await asyncio.gather(*(one(c) for c in chunks), return_exceptions=True)
+
+        outcomes = self.stack.run(all_chunks()) if chunks else []
+        for outcome in outcomes:
+            if isinstance(outcome, EngineDeadError):
+                raise outcome
+        return [self.price_chunk(chunk) if isinstance(outcome, BaseException) else outcome
+                for chunk, outcome in zip(chunks, outcomes, strict=True)]
 
     def price_chunk(self, bodies: list) -> list:
         """Priced answers, or per item the reason it has none. A dead engine is raised (Ray restarts

@@ -75,6 +75,7 @@ def stage(out: Path, catalog: inputs.Catalog, part_rows: int) -> int:
 def worker_settings(settings: Settings) -> dict:
     """The settings a worker rebuilds (secrets left to its own environment; paths absolute)."""
     values = settings.model_dump(mode="json", exclude={"api_key", "admin_key", "frontier_api_key"})
+    values["member_timeout_s"] = settings.batch_member_timeout_s  # a job's deadline, not the interactive one
     for key in ("models_dir", "index_dir", "ensemble_dir", "curate_tokenizer"):
         if values.get(key):
             values[key] = str(Path(values[key]).resolve())

@@ -25,6 +25,13 @@ def test_the_catalog_repeats_the_data_to_the_asked_size_with_unique_ids(tmp_path
     assert rows[7]["title"] == rows[0]["title"] and "id" not in bodies[0]
 
 
+def test_a_larger_data_file_gives_its_first_rows_only(tmp_path):
+    data = tmp_path / "mix.jsonl"
+    write_items(data, make_items(12))
+    _, bodies = catalog_file(data, 5, tmp_path)
+    assert [b["title"] for b in bodies] == [json.loads(line)["title"] for line in data.read_text().splitlines()[:5]]
+
+
 def test_the_rest_leg_prices_every_item_through_the_batch_route(tmp_path):
     store = make_store(tmp_path / "store")
     settings = Settings(**settings_values(store))
@@ -37,7 +44,12 @@ def test_the_rest_leg_prices_every_item_through_the_batch_route(tmp_path):
 
 
 def test_the_ratios_are_the_issues_goals():
-    result = compare({"batch": {"rows": 100, "items_per_s": 30.0, "worker_items_per_s": 40.0, "member_seconds": {"llm": 4.0}},
+    result = compare({"batch": {"rows": 100, "items_per_s": 30.0, "worker_items_per_s": 40.0},
+                      "batch_llm": {"rows": 100, "items_per_s": 40.0, "worker_items_per_s": 45.0},
                       "rest": {"items_per_s": 20.0}, "raw_vllm": {"requests_per_s": 50.0}})
     assert result["batch_vs_rest"] == 1.5 and result["batch_worker_vs_rest"] == 2.0
-    assert result["batch"]["llm_items_per_s_per_worker"] == 25.0 and result["llm_stage_vs_raw"] == 0.5
+    assert result["llm_stage_vs_raw"] == 0.9
+
+
+def test_without_a_raw_leg_there_is_no_stage_ratio():
+    assert "llm_stage_vs_raw" not in compare({"batch": {"items_per_s": 3.0}, "rest": {"items_per_s": 2.0}})
