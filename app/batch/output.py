@@ -58,3 +58,12 @@ def read_all(out: Path, kind: str, fmt: str) -> list[dict]:
     """Every part's rows of one kind, in part order."""
     folder = out / kind
     return [row for path in sorted(folder.glob(f"part-*.{fmt}")) for row in read_rows(path, fmt)] if folder.is_dir() else []
+
+
+def read_ids(path: Path, fmt: str) -> list:
+    """The id column of one part's file (only that column is read)."""
+    if fmt == "jsonl":
+        return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["id"]).column("id").to_pylist()

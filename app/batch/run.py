@@ -5,15 +5,14 @@ prove the output: every input id exactly once in prices or errors, rows out + er
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.batch import inputs, job
-from app.batch.output import read_all
+from app.batch import inputs, job, staging
+from app.batch.output import read_ids
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -60,16 +59,8 @@ def index_version(settings: Settings, k: int) -> str:
 
 
 def stage(out: Path, catalog: inputs.Catalog, part_rows: int) -> int:
-    """The catalog as a Parquet file with one row group per part (temp, then rename); the part count."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({"id": pa.array(catalog.ids, pa.int64() if catalog.id_type == "int" else pa.string()),
-                      "item": pa.array(catalog.items, pa.string()), "bad": pa.array(catalog.bad, pa.string())})
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=part_rows)
-    job.write_atomic(out / job.STAGED, buffer.getvalue())
-    return pq.ParquetFile(out / job.STAGED).num_row_groups
+    """A loaded catalog staged as a job stages its input (tests, small files); the part count."""
+    return staging.stage_catalog(out, catalog, part_rows).parts
 
 
 def worker_settings(settings: Settings) -> dict:
@@ -84,53 +75,86 @@ def worker_settings(settings: Settings) -> dict:
     return values
 
 
+def stage_input(options: PriceOptions, out: Path, part_rows: int) -> staging.Staged:
+    """Stream the input into its fixed parts; a refused input leaves no folder it created behind."""
+    created = not out.exists()
+    try:
+        return staging.stage_file(options.input, options.id_column, out, part_rows)
+    except inputs.InputError:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def refuse_another_adapter(out: Path, saved: dict, settings: Settings) -> None:
+    """A finished folder whose adapter is not the one the store's desired state now names is
+    another job's (a job's adapter is otherwise known only once a worker has loaded)."""
+    from app.pricing.local import NOT_CHOSEN, desired_adapter_label
+
+    now = desired_adapter_label(settings)
+    if now is not NOT_CHOSEN and "adapter" in saved and saved["adapter"] != now:
+        raise job.JobMismatch(f"{out} holds another job's results (adapter: {saved['adapter']!r} here, {now!r} now, "
+                              "the desired state's); choose another --out or remove it")
+
+
 def run(options: PriceOptions, settings: Settings, say=print) -> dict:
     started = time.perf_counter()
     part_rows = options.part_rows or settings.batch_part_rows
     if options.format not in ("parquet", "jsonl"):
         raise inputs.InputError(f"--format {options.format!r}: use parquet or jsonl")
-    catalog = inputs.load(options.input, options.id_column)
+    inputs.input_format(options.input)  # an unknown format is named before a missing file
+    if not options.input.is_file():
+        raise inputs.InputError(f"{options.input}: no such file")
     sha = inputs.file_hash(options.input)
     out = options.out
     wanted = identity(options, settings, sha, part_rows)
     saved = job.check_folder(out, wanted)
     if saved is not None and saved.get("status") == "done":
+        refuse_another_adapter(out, saved, settings)
         say(f"nothing to do: {out} already holds this job's results ({saved['rows']} rows: "
             f"{saved['priced']} priced, {saved['errors']} errors)")
         return {**saved["summary"], "already_done": True}
     if saved is not None and "adapter" in saved:
         wanted["adapter"] = saved["adapter"]
-    out.mkdir(parents=True, exist_ok=True)
-    parts = stage(out, catalog, part_rows)
-    job.write_json(out / job.MANIFEST, {**wanted, "status": "running", "rows": len(catalog), "parts": parts,
+    staged = staging.read_staged(out) if saved is not None else None
+    if staged is None:
+        staged = stage_input(options, out, part_rows)
+    job.write_json(out / job.MANIFEST, {**wanted, "status": "running", "rows": staged.rows, "parts": staged.parts,
                                         "input": str(options.input)})
     done = job.done_parts(out)
-    pending = [i for i in range(parts) if i not in done]
+    pending = [i for i in range(staged.parts) if i not in done]
     if done:
         # the rest is priced by the version that priced the first parts, or refused by the workers
         wanted["adapter"] = next(iter(done.values()))["versions"]["adapter"]
-        say(f"resuming: {len(done)} of {parts} parts already done, {len(pending)} to price")
+        say(f"resuming: {len(done)} of {staged.parts} parts already done, {len(pending)} to price")
     if pending:
         from app.batch.engine import run_parts
 
-        run_parts(options, settings, pending, catalog.id_type, {k: wanted[k] for k in ("ensemble", "adapter") if k in wanted},
+        run_parts(options, settings, pending, staged.id_type, {k: wanted[k] for k in ("ensemble", "adapter") if k in wanted},
                   worker_settings(settings))
-    return finish(out, options, catalog, wanted, parts, time.perf_counter() - started, say)
+    return finish(out, options, staged, wanted, time.perf_counter() - started, say)
 
 
-def finish(out: Path, options: PriceOptions, catalog: inputs.Catalog, wanted: dict, parts: int, seconds: float, say) -> dict:
-    """Check the output against the input, record the totals, print the summary line."""
+def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dict, seconds: float, say) -> dict:
+    """Check the output against the input, part by part (never the whole output in memory), record
+    the totals, print the summary line."""
     summaries = job.done_parts(out)
-    missing_parts = [i for i in range(parts) if i not in summaries]
+    missing_parts = [i for i in range(staged.parts) if i not in summaries]
     if missing_parts:
         raise OutputMismatch(f"parts {missing_parts[:5]} were not written; run the same command again to continue")
-    priced = [r["id"] for r in read_all(out, "prices", options.format)]
-    errors = [r["id"] for r in read_all(out, "errors", options.format)]
-    seen = priced + errors
-    duplicates = len(seen) - len(set(seen))
-    missing = len(set(catalog.ids) - set(seen))
-    if duplicates or missing or len(seen) != len(catalog):
-        raise OutputMismatch(f"{out}: {len(seen)} rows out for {len(catalog)} in ({duplicates} duplicates, {missing} missing)")
+    priced = errors = duplicates = missing = stray = 0
+    for part in range(staged.parts):
+        expected = set(staging.staged_ids(out, part))
+        prices = read_ids(job.data_path(out, "prices", part, options.format), options.format)
+        failed = read_ids(job.data_path(out, "errors", part, options.format), options.format)
+        seen = prices + failed
+        priced, errors = priced + len(prices), errors + len(failed)
+        duplicates += len(seen) - len(set(seen))
+        missing += len(expected - set(seen))
+        stray += len(set(seen) - expected)
+    if duplicates or missing or stray or priced + errors != staged.rows:
+        raise OutputMismatch(f"{out}: {priced + errors} rows out for {staged.rows} in ({duplicates} duplicates, "
+                             f"{missing} missing, {stray} not of their part)")
     versions = sorted({json.dumps(s["versions"], sort_keys=True) for s in summaries.values()})
     if len(versions) > 1:
         raise OutputMismatch(f"{out}: parts were priced by different versions: {versions}")
@@ -141,15 +165,16 @@ def finish(out: Path, options: PriceOptions, catalog: inputs.Catalog, wanted: di
             members[m] = members.get(m, 0.0) + v
     # pricing seconds: the parts' own time in their workers, without Ray's and the models' start
     pricing_s = sum(s["seconds"] for s in summaries.values())
-    summary = {"rows": len(catalog), "priced": len(priced), "errors": len(errors), "duplicates": duplicates,
-               "missing": missing, "seconds": round(seconds, 3), "items_per_s": round(len(catalog) / seconds, 3) if seconds else None,
-               "worker_items_per_s": round(len(catalog) / pricing_s, 3) if pricing_s else None,
+    rows = staged.rows
+    summary = {"rows": rows, "priced": priced, "errors": errors, "duplicates": duplicates,
+               "missing": missing, "seconds": round(seconds, 3), "items_per_s": round(rows / seconds, 3) if seconds else None,
+               "worker_items_per_s": round(rows / pricing_s, 3) if pricing_s else None,
                "member_seconds": {m: round(v, 3) for m, v in sorted(members.items())}, "versions": used,
-               "parts": parts, "out": str(out)}
+               "parts": staged.parts, "out": str(out)}
     manifest = job.read_manifest(out) or {}
     job.write_json(out / job.MANIFEST, {**manifest, **wanted, "adapter": used["adapter"], "status": "done",
-                                        "rows": len(catalog), "priced": len(priced), "errors": len(errors), "summary": summary})
-    say(f"priced {len(priced)} + errors {len(errors)} = {len(seen)} rows out of {len(catalog)} in "
+                                        "rows": rows, "priced": priced, "errors": errors, "summary": summary})
+    say(f"priced {priced} + errors {errors} = {priced + errors} rows out of {rows} in "
         f"({duplicates} duplicates, {missing} missing) in {seconds:.1f} s ({summary['items_per_s']} items/s); "
         f"{out}/prices, {out}/errors")
     return summary
