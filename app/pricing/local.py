@@ -33,6 +33,21 @@ def ensemble_label(settings: Settings) -> str | None:
     return None if folder is None else f"{folder.parent.name}@{folder.name}"
 
 
+NOT_CHOSEN = object()
+
+
+def desired_adapter_label(settings: Settings):
+    """name@version of the adapter the store's desired state names (None: the base model), or
+    NOT_CHOSEN when it names none and each replica's policy decides (known only once a worker has
+    loaded the adapter manager); cheap."""
+    from app.fleet import desired
+
+    state = desired.read(settings.models_dir)
+    if not state.adapter_chosen:
+        return NOT_CHOSEN
+    return None if state.adapter is None else "@".join(state.adapter)
+
+
 class LocalStack:
     """`with LocalStack(settings) as stack: stack.run(stack.core.price_many(bodies, texts))`."""
 

@@ -19,6 +19,7 @@ from app.batch.actor import PricingActor
 from app.batch.output import read_all
 from app.batch.run import stage, worker_settings
 from app.config import Settings
+from app.fleet import desired
 from tests.api.ensemble_fixtures import write_test_bundle
 from tests.batch.fixtures import catalog_rows, job_env, make_store, settings_values, write_jsonl
 from tests.batch.jobs import actor_processes, command, run_job, start_job, stop_group, wait_for_parts
@@ -114,6 +115,17 @@ def test_another_jobs_folder_is_refused(killed_and_resumed):
                 in refused.stderr)
     finally:
         (r["store"] / "ensembles" / "pricer-ensemble" / newer.name).rename(newer)
+
+
+def test_a_finished_folder_is_refused_once_the_desired_state_names_another_adapter(killed_and_resumed):
+    r = killed_and_resumed
+    desired.update(r["store"], adapter=("pricer-smollm2", "20990101-000000-s000001"))
+    try:
+        refused = run_job(command(r["input"], r["out"], *SLOW), job_env(r["store"]))
+    finally:
+        desired.state_path(r["store"]).unlink()
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "adapter: None here, 'pricer-smollm2@20990101-000000-s000001' now" in refused.stderr
 
 
 @pytest.mark.parametrize("content, message", [
