@@ -132,12 +132,14 @@ def run(options: PriceOptions, settings: Settings, say=print) -> dict:
 
         run_parts(options, settings, pending, staged.id_type, {k: wanted[k] for k in ("ensemble", "adapter") if k in wanted},
                   worker_settings(settings))
-    return finish(out, options, staged, wanted, time.perf_counter() - started, say)
+    return finish(out, options, staged, wanted, time.perf_counter() - started, say, priced_now=pending)
 
 
-def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dict, seconds: float, say) -> dict:
+def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dict, seconds: float, say,
+           priced_now: list[int] | None = None) -> dict:
     """Check the output against the input, part by part (never the whole output in memory), record
-    the totals, print the summary line."""
+    the totals, print the summary line. `priced_now`: the parts this run priced (None: all), whose
+    rows this run's items/s counts (a resumed run did not price the parts already done)."""
     summaries = job.done_parts(out)
     missing_parts = [i for i in range(staged.parts) if i not in summaries]
     if missing_parts:
@@ -166,8 +168,10 @@ def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dic
     # pricing seconds: the parts' own time in their workers, without Ray's and the models' start
     pricing_s = sum(s["seconds"] for s in summaries.values())
     rows = staged.rows
+    now = rows if priced_now is None else sum(summaries[i]["rows"] for i in priced_now)
     summary = {"rows": rows, "priced": priced, "errors": errors, "duplicates": duplicates,
-               "missing": missing, "seconds": round(seconds, 3), "items_per_s": round(rows / seconds, 3) if seconds else None,
+               "missing": missing, "rows_this_run": now, "seconds": round(seconds, 3),
+               "items_per_s": round(now / seconds, 3) if seconds else None,
                "worker_items_per_s": round(rows / pricing_s, 3) if pricing_s else None,
                "member_seconds": {m: round(v, 3) for m, v in sorted(members.items())}, "versions": used,
                "parts": staged.parts, "out": str(out)}
@@ -175,6 +179,7 @@ def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dic
     job.write_json(out / job.MANIFEST, {**manifest, **wanted, "adapter": used["adapter"], "status": "done",
                                         "rows": rows, "priced": priced, "errors": errors, "summary": summary})
     say(f"priced {priced} + errors {errors} = {priced + errors} rows out of {rows} in "
-        f"({duplicates} duplicates, {missing} missing) in {seconds:.1f} s ({summary['items_per_s']} items/s); "
+        f"({duplicates} duplicates, {missing} missing) in {seconds:.1f} s "
+        f"({'' if now == rows else f'{now} of them priced by this run, '}{summary['items_per_s']} items/s); "
         f"{out}/prices, {out}/errors")
     return summary

@@ -89,6 +89,9 @@ def test_the_final_check_reads_part_by_part(tmp_path, second_part, problem):
     if problem is None:
         summary = finish(out, options, staged, {}, 2.0, say=lambda line: None)
         assert (summary["rows"], summary["priced"], summary["errors"], summary["missing"]) == (6, 4, 2, 0)
+        assert summary["items_per_s"] == 3.0  # 6 rows in 2 s
+        resumed = finish(out, options, staged, {}, 2.0, say=lambda line: None, priced_now=[1])
+        assert (resumed["rows_this_run"], resumed["items_per_s"]) == (3, 1.5)  # part 0 was done before
     else:
         with pytest.raises(OutputMismatch, match=problem.replace("(", r"\(").replace(")", r"\)")):
             finish(out, options, staged, {}, 2.0, say=lambda line: None)
