@@ -30,8 +30,8 @@ class Replica:
     def post(self, path: str, timeout: float = 60, **kw) -> httpx.Response:
         return httpx.post(self.url + path, headers=ADMIN, timeout=timeout, **kw)
 
-    def estimate(self) -> dict:
-        r = httpx.post(self.url + "/v1/estimate", json=ITEM, timeout=30)
+    def estimate(self, timeout_s: float = 30) -> dict:
+        r = httpx.post(self.url + "/v1/estimate", json=ITEM, timeout=timeout_s)
         assert r.status_code == 200, r.text
         return r.json()
 
