@@ -53,8 +53,9 @@ class PricingActor:
         self.reaper = start_reaper()
         self.out, self.fmt, self.k, self.id_type = Path(out), fmt, comparables, id_type
         self.batch_size = batch_size
-        self.inflight = Settings(**settings).batch_inflight
-        self.stack = LocalStack(Settings(**settings)).__enter__()
+        config = Settings(**settings)
+        self.inflight = config.batch_inflight
+        self.stack = LocalStack(config).__enter__()
         self.core = self.stack.core
         self.versions = {"model": self.core.model, "adapter": self.stack.adapter,
                          "ensemble": self.core.ensemble.label if self.core.ensemble is not None else None}
