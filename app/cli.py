@@ -40,7 +40,7 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    from app.processes import exit_on_sigterm
+    from app.runtime.processes import exit_on_sigterm
 
     exit_on_sigterm()  # SIGTERM runs the cleanup Ctrl-C runs: no engine or server outlives a command
     cli()

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     # --- Engine (vLLM)
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="Compute dtype of the model (vLLM, llm-head, training, validation): auto = bfloat16 on a GPU and on a CPU with native bf16 (avx512_bf16, amx_bf16), float32 on other CPUs, where bf16 is emulated and about 40x slower (app/hardware.py).")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="Compute dtype of the model (vLLM, llm-head, training, validation): auto = bfloat16 on a GPU and on a CPU with native bf16 (avx512_bf16, amx_bf16), float32 on other CPUs, where bf16 is emulated and about 40x slower (app/model/hardware.py).")
     max_model_len: int = Field(512, ge=64, description="Engine context length (prompt + answer).")
     prompt_token_budget: int = Field(182, ge=16, description="Most prompt tokens (comparables included); longer descriptions are cut with the model's tokenizer. 182: the length the shipped adapter was trained at (192 with its answer).")
     max_lora_rank: int = Field(32, ge=1, description="Largest LoRA rank the engine accepts.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from app.items import Item
-from app.store.atomic import building
+from app.model.items import Item
+from app.runtime.atomic import building
 
 _KINDS = [
     ("USB cable", 8.0), ("phone case", 15.0), ("desk lamp", 35.0), ("office chair", 180.0),
@@ -73,7 +73,7 @@ def make_lora_adapter(
 def write_test_manifest(folder, base_dir, name, version, rank=8, targets=("q_proj",), mean_error=100.0, **manifest_fields):
     """A manifest as training writes it (served prompt hash and point rule); fields override."""
     from app.adapters.manifest import Manifest, ValidationScores
-    from app.spec import PROMPT_HASH
+    from app.model.spec import PROMPT_HASH
     from app.store.base import fingerprint
 
     fields = dict(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.store.atomic import building
+from app.runtime.atomic import building
 
 
 def build_tiny_llama(dest: Path, tokenizer_dir: Path, seed: int = 0, hidden: int = 128, layers: int = 2) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.store.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text
 
 MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -45,7 +45,7 @@ class Manifest(BaseModel):
     target_modules: list[str]
     qlora: bool = False
     data_hash: str  # sha256 of the training data
-    # The serving spec it was trained and validated under (app.spec): the manager refuses a version
+    # The serving spec it was trained and validated under (app.model.spec): the manager refuses a version
     # whose prompt hash is not the served one; `validation` was scored with `point_rule`.
     prompt_hash: str | None = None
     point_rule: str | None = None

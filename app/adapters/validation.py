@@ -1,7 +1,7 @@
 """Checks a version must pass before it is served.
 
 Static checks (no engine): the folder resolves inside the store with no symlink or `..` escape;
-adapter_config.json says LoRA; the manifest's prompt hash is the served prompt's (app.spec); the
+adapter_config.json says LoRA; the manifest's prompt hash is the served prompt's (app.model.spec); the
 base fingerprint in the manifest matches the served base; the
 rank fits max_lora_rank; every target module exists in the base; the weights file is complete
 safetensors with finite values. Then, once loaded into the engine, a smoke check: a few items must
@@ -18,7 +18,7 @@ from pathlib import Path
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST
 from app.adapters.store import AdapterVersion
 from app.engine.base import AdapterRef, Engine
-from app.spec import MAX_PROMPT_COMPARABLES, PROMPT_HASH, comparables_for_hash
+from app.model.spec import MAX_PROMPT_COMPARABLES, PROMPT_HASH, comparables_for_hash
 
 # Generic descriptions for the smoke check: built in, so it needs no data files.
 SMOKE_TEXTS = (
@@ -94,7 +94,7 @@ def check_static(version: AdapterVersion, adapters_dir: Path, base: BaseFacts, m
 
 
 def check_prompt(recorded: str | None, has_index: bool = False) -> int:
-    """A version is served only under the prompt it was trained with (the hashes in app.spec): the
+    """A version is served only under the prompt it was trained with (the hashes in app.model.spec): the
     course's prompt, or the same with k comparables when the service has an index. Returns k."""
     if recorded is None:
         raise AdapterRejected(

@@ -35,7 +35,7 @@ def register(cli: typer.Typer) -> None:
 
         lifecycle.on_failure = stop_on_failure
         # The server drains on SIGTERM itself, then re-raises the signal under the handler it found:
-        # the default one, so that the process ends as killed by SIGTERM (as before app.processes'
+        # the default one, so that the process ends as killed by SIGTERM (as before app.runtime.processes'
         # SystemExit handler, which the pricer entry point installs for every other command).
         import signal
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from app.items import ANSWER_PREFIX, QUESTION
+from app.model.prompt import ANSWER_PREFIX, QUESTION
 
 _NUMBER = r"\$?\s*\d[\d,]*(?:\.\d+)?"
 # Each pattern removes a whole clause: up to the next sentence end or line end.

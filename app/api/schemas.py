@@ -1,6 +1,6 @@
 """Request and response bodies of the estimate API (DESIGN.md's HTTP contract, exactly).
 
-The item text is built in app.api.serving with app.items.compose_contents + compose_text, the same
+The item text is built in app.api.serving with app.model.text.compose_contents + compose_text, the same
 functions curation uses, so the model is asked about text shaped like the text it was trained on.
 """
 

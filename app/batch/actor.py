@@ -47,7 +47,7 @@ class PricingActor:
                  expect: dict):
         from app.config import Settings
         from app.pricing.local import LocalStack
-        from app.reaper import start_reaper
+        from app.runtime.reaper import start_reaper
 
         # vLLM's engine core is this process's child: it must not outlive a SIGKILL'd actor or a lost node
         self.reaper = start_reaper()

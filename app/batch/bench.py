@@ -21,7 +21,7 @@ import typer
 def catalog_file(data: Path, rows: int, folder: Path) -> tuple[Path, list[dict]]:
     """The first `rows` items of `data` (repeated when it has fewer), as API bodies with ids."""
     from app.estimators.http import item_body
-    from app.items import load_items
+    from app.model.item_files import load_items
 
     items = load_items(data)
     bodies = [item_body(items[i % len(items)]) for i in range(rows)]
@@ -83,8 +83,8 @@ def raw_leg(settings, bodies: list[dict], versions: dict) -> dict:
     from app.bench.raw_offline import RESULT
     from app.index.service import use_index_from_settings
     from app.pricing.text import item_text
-    from app.processes import child_server
-    from app.spec import ServingSpec, comparables_for_hash, text_ceiling
+    from app.runtime.processes import child_server
+    from app.model.spec import ServingSpec, comparables_for_hash, text_ceiling
     from app.store.base import resolve_base
 
     model_dir = resolve_base(settings)

@@ -86,7 +86,7 @@ def _adapter_comparables(spec, folder) -> int:
     """The prompt format the served adapter was trained with; its comparables come from the same index."""
     from app.adapters.manifest import Manifest
     from app.index.service import use_index_from_settings
-    from app.spec import comparables_for_hash
+    from app.model.spec import comparables_for_hash
 
     k = comparables_for_hash(Manifest.read(folder).prompt_hash) or 0
     if k:
@@ -123,7 +123,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Load a running service: requests/s, latency p50/p95/p99, errors by status."""
         from app.config import Settings
-        from app.items import load_items
+        from app.model.item_files import load_items
 
         try:
             items = load_items(data)
@@ -146,7 +146,7 @@ def register(cli: typer.Typer) -> None:
                 if not compare_vllm:
                     return probe, merge([await ours.run(concurrency, requests) for _ in range(rounds)]), None
                 from app.bench.raw_vllm import raw_vllm_server
-                from app.spec import ServingSpec
+                from app.model.spec import ServingSpec
                 from app.store.base import resolve_base
 
                 model_dir = resolve_base(settings)

@@ -1,6 +1,6 @@
 """`pricer bench-cpu`: how close the LLM path comes to what this machine can compute.
 
-One run, side by side on the same items: the CPU kind and the chosen dtype (app.hardware); torch's
+One run, side by side on the same items: the CPU kind and the chosen dtype (app.model.hardware); torch's
 matmul GFLOP/s per dtype on one core and on all; the served model's FLOPs per request (app.bench.
 roofline) and the requests/s those allow on the cores vLLM computes on; then the LLM path as the
 service runs it (VllmEngine + the adapter manager, in-process) and raw vLLM offline generation of
@@ -47,7 +47,7 @@ def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, str, 
         folder, comparables = None, 0
         if label != "base":
             from app.adapters.manifest import Manifest
-            from app.spec import comparables_for_hash
+            from app.model.spec import comparables_for_hash
 
             name, _, version = label.partition("@")
             folder = settings.adapters_dir / name / version
@@ -60,7 +60,7 @@ def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, str, 
 
 
 def _raw_offline(spec, model_dir: Path, prompts: list[list[int]], adapter_folder: str | None, env: dict) -> dict:
-    from app.processes import child_server
+    from app.runtime.processes import child_server
 
     job = {
         "engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env() | env,
@@ -100,8 +100,8 @@ def register(cli: typer.Typer) -> None:
 
         from app.bench.roofline import ModelShape, matmul_gflops, roofline_requests_per_s
         from app.config import Settings
-        from app.hardware import compute_block
-        from app.items import load_items
+        from app.model.hardware import compute_block
+        from app.model.item_files import load_items
         from app.store.base import resolve_base
 
         settings = Settings()

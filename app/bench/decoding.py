@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from app.items import parse_price
-from app.prices import NoPriceError, PriceEstimate
+from app.model.prices import parse_price
+from app.model.prices import NoPriceError, PriceEstimate
 
 
 def summarize(truths: Sequence[float], estimates: Sequence[PriceEstimate], level: float) -> dict:
@@ -59,7 +59,7 @@ def register(cli: typer.Typer) -> None:
         """Interval coverage and greedy / mean / median scores of the in-process LLM on DATA."""
         from app.config import Settings
         from app.estimators.llm import LlmEstimator, store_pin
-        from app.items import load_items
+        from app.model.item_files import load_items
 
         settings = Settings()
         try:

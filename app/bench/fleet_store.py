@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.store.atomic import atomic_write_text, building
+from app.runtime.atomic import atomic_write_text, building
 
 HIDDEN = 16
 TARGETS = ("q_proj", "v_proj")
@@ -37,7 +37,7 @@ def make_base(root: Path, name: str = "bench-base") -> Path:
 
 def make_adapter(root: Path, base: Path, name: str, version: str, seed: int, rank: int = 4) -> Path:
     from app.adapters.manifest import Manifest, ValidationScores
-    from app.spec import PROMPT_HASH
+    from app.model.spec import PROMPT_HASH
     from app.store.base import fingerprint
 
     dest = Path(root) / "adapters" / name / version

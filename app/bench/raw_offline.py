@@ -5,7 +5,7 @@ ids, sampling and LoRA adapter that `pricer bench-cpu` wrote (all from the servi
 vLLM's offline `LLM`, warms it on a few prompts, generates for all of them at once and prints one
 line (RESULT, then JSON): start seconds, generation seconds, requests/s, tokens. A process of its own so that each
 run gets the environment it names (thread binding is read when vLLM spawns its engine core) and
-leaves nothing running (app.processes stops it with its parent).
+leaves nothing running (app.runtime.processes stops it with its parent).
 """
 
 from __future__ import annotations

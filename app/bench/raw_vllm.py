@@ -1,7 +1,7 @@
 """vLLM's own OpenAI server as the yardstick for `pricer bench --compare-vllm`.
 
 Same model and adapter (--lora-modules), and the engine arguments VllmEngine uses, taken from the
-same serving spec (app.spec.ServingSpec.server_flags: dtype, context length, batch size, LoRA limits,
+same serving spec (app.model.spec.ServingSpec.server_flags: dtype, context length, batch size, LoRA limits,
 logprobs mode, seed); each request is a /v1/completions call with the spec's prompt for the
 service's item text and the spec's sampling (ServingSpec.completion_body). Nothing is mirrored by hand.
 """
@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.bench.readiness import ServerExitedError, wait_until_ready
-from app.processes import child_server
-from app.spec import ServingSpec
+from app.runtime.processes import child_server
+from app.model.spec import ServingSpec
 
 
 def free_port() -> int:
@@ -41,7 +41,7 @@ def server_command(spec: ServingSpec, model_dir: Path, port: int, adapter: tuple
 @contextmanager
 def raw_vllm_server(spec: ServingSpec, model_dir: Path, adapter: tuple[str, Path] | None, log_path: Path, start_timeout_s: float = 600):
     """Start the server on a free port, yield its base URL once /health answers, stop it after (also
-    when this command is stopped by SIGTERM or SIGINT, or dies: app.processes.child_server)."""
+    when this command is stopped by SIGTERM or SIGINT, or dies: app.runtime.processes.child_server)."""
 
     port = free_port()
     env = dict(os.environ)

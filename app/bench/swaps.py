@@ -46,7 +46,7 @@ def possibly_active(label: str | None, start: float, end: float, initial: str | 
 
 
 def request_bodies(data: Path, limit: int) -> list[dict]:
-    from app.items import load_items
+    from app.model.item_files import load_items
 
     bodies = []
     for item in load_items(data)[:limit]:

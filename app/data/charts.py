@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.evaluation.charts import _pyplot, save_figure
-from app.items import Item
+from app.model.items import Item
 
 
 def data_chart(path: Path | str, items: Sequence[Item], token_counts: Sequence[int], title: str = "") -> None:

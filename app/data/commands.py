@@ -63,7 +63,7 @@ def register(cli: typer.Typer) -> None:
         from app.config import Settings
         from app.data.charts import data_chart
         from app.data.curation import default_tokenizer_source, load_tokenizer
-        from app.items import ItemsFileError, load_items
+        from app.model.item_files import ItemsFileError, load_items
 
         try:
             items = load_items(data)

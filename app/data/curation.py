@@ -1,7 +1,7 @@
 """The course's curation rules: one raw metadata row in, one priced Item out, or a reason to drop it.
 
 Price from $0.50 to $999.49; text from description, features and scrubbed details
-(app.items.compose_contents) with more than `min_chars` characters; title first, scrubbed, cut to
+(app.model.text.compose_contents) with more than `min_chars` characters; title first, scrubbed, cut to
 `ceiling_chars` before scrubbing; more than `min_tokens` tokens of the tokenizer, cut to `max_tokens`.
 """
 
@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.items import Item, compose_contents, compose_text, details_to_json
+from app.model.items import Item
+from app.model.text import compose_contents, compose_text, details_to_json
 
 MIN_PRICE, MAX_PRICE = 0.5, 999.49
 

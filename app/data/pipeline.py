@@ -10,7 +10,9 @@ from pathlib import Path
 from app.data.curation import Curator, Dropped, MALFORMED, Rules, Summary, default_tokenizer_source, load_tokenizer
 from app.data.raw import RawRow, iter_hub, iter_local
 from app.data.sampling import Balance, balanced_sample, split
-from app.items import Item, atomic_write_text, write_items
+from app.model.items import Item
+from app.runtime.atomic import atomic_write_text
+from app.model.item_files import write_items
 
 
 def curate_rows(rows: Iterable[RawRow], curator: Curator, summary: Summary) -> list[Item]:

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.items import Item
+from app.model.items import Item
 
 
 @dataclass(frozen=True)

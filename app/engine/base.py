@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.prices import PriceEstimate
+from app.model.prices import PriceEstimate
 
 if TYPE_CHECKING:
-    from app.spec import ServingSpec
+    from app.model.spec import ServingSpec
 
 __all__ = ["AdapterLoadError", "AdapterRef", "Engine", "EngineDeadError", "EngineError", "PriceEstimate"]
 
@@ -42,7 +42,7 @@ class AdapterRef:
     version: str
     path: Path
     lora_id: int
-    comparables: int = 0  # the prompt format it was trained with (app.spec.comparables_for_hash)
+    comparables: int = 0  # the prompt format it was trained with (app.model.spec.comparables_for_hash)
 
     @property
     def label(self) -> str:
@@ -53,7 +53,7 @@ class Engine(ABC):
     """Async context manager: `async with engine:` starts it and shuts it down cleanly."""
 
     model_name: str = "unknown"
-    # How this engine asks and reads the model (app.spec); the vLLM engine builds it from the
+    # How this engine asks and reads the model (app.model.spec); the vLLM engine builds it from the
     # served model's tokenizer at start. None: an engine that builds no prompts (a test double).
     spec: ServingSpec | None = None
 

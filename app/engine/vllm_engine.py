@@ -2,7 +2,7 @@
 
 One greedy generation per item, with only number tokens, "." and end-of-sequence allowed and the
 top-k *processed* logprobs returned. Prompts, sampling, engine arguments and reading the answer
-all come from the serving spec (app.spec), built from the served model's tokenizer at start. vLLM's
+all come from the serving spec (app.model.spec), built from the served model's tokenizer at start. vLLM's
 stats stay on, so its `vllm:*` metrics land in prometheus_client's default registry.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from app.config import Settings
 from app.engine.base import AdapterLoadError, AdapterRef, Engine, EngineDeadError, EngineError
-from app.prices import NoPriceError, PriceEstimate
-from app.spec import ServingSpec
+from app.model.prices import NoPriceError, PriceEstimate
+from app.model.spec import ServingSpec
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from app.ensemble.combine import Ensemble
 from app.index.manifest import sha256_file  # one file-hash helper (no faiss import)
-from app.items import atomic_write_text
+from app.runtime.atomic import atomic_write_text
 
 MANIFEST = "manifest.json"
 STACK = "stack.json"

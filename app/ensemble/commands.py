@@ -54,7 +54,7 @@ def fit_command(
     from app.ensemble.fit import fit_stacks, report_table
     from app.ensemble.members import READS_TRAIN, MemberError, member_answers, parse_sources
     from app.estimators.base import EstimatorOptions
-    from app.items import ItemsFileError, load_items
+    from app.model.item_files import ItemsFileError, load_items
 
     settings = Settings()
     store = models_dir or settings.models_dir

@@ -6,7 +6,7 @@ tokens on train.jsonl (median 176, 90th percentile 191). A client that sends a w
 characters longer than any they were fitted on, and their answers move: on val, sending the details
 moved them by $29, $24 and $14 on average and the served stack from $95.61 (the fit's own answers)
 to $100.02; cut to 180 SmolLM2 tokens, by $2, $13 and $10 and $95.11 (docs/ensemble.md). The LLM
-member is not cut here: its prompt has its own budget (app.spec).
+member is not cut here: its prompt has its own budget (app.model.spec).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from app.prompt_cutter import token_cutter
+from app.model.cutter import token_cutter
 
 log = logging.getLogger("pricer.ensemble")
 

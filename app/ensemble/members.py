@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.items import Item
+from app.model.items import Item
 
 # A bundle member's "fitted": where its weights came from. The manifest's data.train_used_by lists the
 # members that read `ensemble fit --train` (READS_TRAIN), never a folder fitted before on its own data.

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 
-from app.items import Item
+from app.model.items import Item
 
 log = logging.getLogger("pricer.ensemble")
 

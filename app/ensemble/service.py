@@ -28,7 +28,7 @@ from app.ensemble.combine import NoMembersError
 from app.ensemble.external import is_content_member, is_endpoint_member, load_content_member, load_endpoint_member
 from app.ensemble.member_text import TextCut, member_text_cutter
 from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
-from app.items import Item
+from app.model.items import Item
 
 log = logging.getLogger("pricer.ensemble")
 

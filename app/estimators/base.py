@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.config import Settings
-from app.items import Item
+from app.model.items import Item
 
 ESTIMATOR_FILE = "estimator.json"  # in a saved estimator's folder: {"name": ..., ...}
 

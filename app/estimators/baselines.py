@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.estimators.base import Estimator, EstimatorOptions
 from app.estimators.storage import SavedEstimatorError, estimator_folder, read_meta
-from app.items import Item
+from app.model.items import Item
 
 
 class RandomEstimator(Estimator):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.estimators.sklearn_base import SklearnEstimator
-from app.items import Item
+from app.model.items import Item
 
 
 class BowRidgeEstimator(SklearnEstimator):

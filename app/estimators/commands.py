@@ -21,7 +21,7 @@ def register(cli: typer.Typer) -> None:
         """Fit an estimator and save it (estimator.json plus skops/JSON files; no pickle)."""
         from app.config import Settings
         from app.estimators.base import EstimatorOptions, create
-        from app.items import ItemsFileError, load_items
+        from app.model.item_files import ItemsFileError, load_items
 
         try:
             items = load_items(data)

@@ -20,7 +20,7 @@ from app.estimators.base import EstimatorOptions
 from app.estimators.features import best_seller_ranks, parse_details, raw_features
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, load_model, read_meta
-from app.items import Item
+from app.model.items import Item
 
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 

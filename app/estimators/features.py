@@ -13,7 +13,7 @@ from pathlib import Path
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, load_model, read_meta
-from app.items import Item
+from app.model.items import Item
 
 _POUNDS_PER = {"pound": 1.0, "lb": 1.0, "ounce": 1 / 16, "oz": 1 / 16, "kilogram": 2.20462, "kg": 2.20462, "gram": 0.00220462, "g": 0.00220462}
 _WEIGHT = re.compile(r"(\d+(?:\.\d+)?)\s*(pounds?|lbs?|ounces?|oz|kilograms?|kg|grams?|g)\b", re.I)

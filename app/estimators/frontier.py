@@ -9,7 +9,9 @@ import time
 from collections.abc import Sequence
 
 from app.estimators.base import Estimator, EstimatorOptions
-from app.items import ANSWER_PREFIX, QUESTION, Item, NoPriceError, parse_price
+from app.model.prompt import ANSWER_PREFIX, QUESTION
+from app.model.items import Item
+from app.model.prices import NoPriceError, parse_price
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 import httpx
 
 from app.estimators.base import Estimator, EstimatorOptions
-from app.items import Item, scrub
-from app.prices import PriceEstimate
+from app.model.items import Item
+from app.model.text import scrub
+from app.model.prices import PriceEstimate
 
 RETRY_STATUSES = {429, 503}
 
@@ -29,7 +30,7 @@ def item_body(item: Item) -> dict:
     """The request body for an item: title and the rest of its curated text, its category and its
     details as a dict (the service's members read both, as they did when fitted: features-lr reads
     weight, brand and sales rank from the details). The curated text already holds the details, and
-    the service sees that and does not append them a second time (app.items.details_inside)."""
+    the service sees that and does not append them a second time (app.model.text.details_inside)."""
     head, sep, rest = item.text.partition("\n")
     body = {"title": item.title, "description": rest} if sep and head == scrub(item.title) else {"description": item.text}
     details = sendable_details(item.details)

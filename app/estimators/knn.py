@@ -15,7 +15,7 @@ import numpy as np
 
 from app.estimators.base import Estimator, EstimatorOptions
 from app.estimators.storage import SavedEstimatorError, estimator_folder, read_meta
-from app.items import Item
+from app.model.items import Item
 
 INDEX_FOLDER = "index"
 

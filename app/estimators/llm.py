@@ -1,5 +1,5 @@
 """The `llm` estimator: the served model scored in-process, with the service's own engine, serving
-spec and adapter resolver (VllmEngine + app.spec + app.adapters' AdapterManager), so `pricer
+spec and adapter resolver (VllmEngine + app.model.spec + app.adapters' AdapterManager), so `pricer
 evaluate --estimator llm` measures exactly what `pricer serve` answers, without HTTP.
 
 Which version answers is decided only by app.adapters: an in-process AdapterManager over the same
@@ -22,8 +22,8 @@ from app.adapters.manifest import ADAPTER_CONFIG
 from app.config import Settings
 from app.engine.base import Engine
 from app.estimators.base import Estimator, EstimatorOptions
-from app.items import Item
-from app.prices import PriceEstimate
+from app.model.items import Item
+from app.model.prices import PriceEstimate
 
 log = logging.getLogger(__name__)
 

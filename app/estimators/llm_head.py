@@ -2,7 +2,7 @@
 
 At a few thousand training items the LLM's knowledge is better read out by a regression head
 than by generating digits (docs/ensemble.md; the course's students found the same with a 3B
-model). Each item's prompt (the one prompt builder, app.items.build_prompt) goes through the
+model). Each item's prompt (the one prompt builder, app.model.prompt.build_prompt) goes through the
 frozen base model once; the features are the mean over tokens and the last token's state of a few
 layers, standardised, then RidgeCV on log1p(price). A new fit reads the served base
 (Settings.base_model in the model store); a saved head reads the base it was fitted on, found by
@@ -29,8 +29,9 @@ from app.config import Settings
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
-from app.items import Item, build_prompt
-from app.prompt_cutter import token_cutter
+from app.model.items import Item
+from app.model.prompt import build_prompt
+from app.model.cutter import token_cutter
 
 DEPTH = 16  # decoder layers run (None: all of them)
 LAYERS = (8, 12, 16)  # hidden-state layers pooled (0 is the embeddings)
@@ -97,7 +98,7 @@ def _quiet(*logger_names: str):
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
                     depth: int | None = DEPTH, dtype: str = "bfloat16"):
     """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy); the model
-    computes in `dtype` (app.hardware.compute_dtype: float32 on a CPU without native bf16)."""
+    computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16)."""
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -195,7 +196,7 @@ class LlmHeadEstimator(SklearnEstimator):
 def _dtype(settings: Settings) -> str:
     """The machine's compute dtype (the head's features move by noise only between bf16 and fp32:
     docs/inference.md, "Compute dtype")."""
-    from app.hardware import compute_dtype
+    from app.model.hardware import compute_dtype
 
     return compute_dtype(settings, "cpu").dtype
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.estimators.base import Estimator, EstimatorOptions
 from app.estimators.storage import MODEL_FILE, dump_model, estimator_folder, load_model, read_meta
-from app.items import Item
+from app.model.items import Item
 
 
 def to_log(prices: Sequence[float]) -> list[float]:

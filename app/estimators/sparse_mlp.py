@@ -21,7 +21,7 @@ from app.estimators.base import Estimator, EstimatorOptions
 from app.estimators.sklearn_base import from_log
 from app.estimators.storage import estimator_folder, load_model, read_meta
 from app.estimators.weights import parse_weights, sample_weights
-from app.items import Item
+from app.model.items import Item
 
 VECTORIZER_FILE = "vectorizer.skops"
 WEIGHTS_FILE = "weights.safetensors"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.estimators.base import ESTIMATOR_FILE
-from app.store.atomic import atomic_write_text, building
+from app.runtime.atomic import atomic_write_text, building
 
 MODEL_FILE = "model.skops"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from app.items import Item
+from app.model.items import Item
 
 GROUPS = ("course", "lite", "extra", "unknown")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.items import ItemsFileError
+from app.model.item_files import ItemsFileError
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -17,7 +17,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _load(path: Path, limit: int | None = None):
-    from app.items import load_items
+    from app.model.item_files import load_items
 
     try:
         return load_items(path, limit=limit)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.evaluation.metrics import band, squared_log_error
-from app.items import Item, atomic_write_text
+from app.model.items import Item
+from app.runtime.atomic import atomic_write_text
 
 
 def item_key(item: Item) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from app.estimators.base import ESTIMATOR_FILE, Estimator, EstimatorOptions, create
 from app.evaluation.bootstrap import bootstrap_mean_ci, coverage
 from app.evaluation.metrics import Score, score
-from app.items import Item
+from app.model.items import Item
 
 
 class NeedsTrainingError(ValueError):

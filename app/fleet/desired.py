@@ -9,7 +9,7 @@ chose yet, each replica's policy decides and publishes). `ensemble` is the ensem
 Writes are compare-and-set: under an exclusive lock on `.pricer-state.lock` (fcntl.flock; on NFS the
 kernel maps it to a POSIX lock) the file is read, the generation checked when the caller asks, and
 the next one written to a temporary name, fsynced, renamed over the old one and the folder fsynced
-(app.store.atomic), so two activations on two replicas are ordered and a torn file is impossible.
+(app.runtime.atomic), so two activations on two replicas are ordered and a torn file is impossible.
 Readers take no lock: a rename is atomic. A file written before generations existed (only
 `active`) reads as generation 0.
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.store.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from app.store.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ def build_command(
     from app.index.embedders import UnknownEmbedderError, get_embedder
     from app.index.manifest import DataFile, IndexManifest, find_built_from, sha256_file
     from app.index.store import build_index
-    from app.items import ItemsFileError, load_items
+    from app.model.item_files import ItemsFileError, load_items
 
     if skip_existing:
         missing = [str(p) for p in data if not Path(p).is_file()]
@@ -83,7 +83,7 @@ def bench_command(
     from app.index.bench import VectorSource, bench_built, bench_synthetic, built_vectors
     from app.index.manifest import IndexFolderError
     from app.index.embedders import document
-    from app.items import ItemsFileError, load_items
+    from app.model.item_files import ItemsFileError, load_items
 
     result: dict = {}
     try:

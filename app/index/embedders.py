@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.items import Item
+from app.model.items import Item
 
 BATCH = 256  # texts per progress-bar step
 

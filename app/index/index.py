@@ -18,8 +18,8 @@ from app.index.embedders import Embedder, document, get_embedder, text_key
 from app.index.manifest import (
     ANN_FILE, ITEMS_FILE, MANIFEST, DataFile, IndexFolderError, IndexManifest, check_files, file_entry, resolve,
 )
-from app.items import Item
-from app.store.atomic import atomic_write_text
+from app.model.items import Item
+from app.runtime.atomic import atomic_write_text
 
 MAX_K = 1000  # the library's bound; the API allows at most 20
 

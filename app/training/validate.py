@@ -1,5 +1,5 @@
 """Validation inside training: transformers + peft (the trainer image has no vLLM), asked and read
-exactly as the service does (app.spec.ServingSpec: the served prompt with the served cut, the
+exactly as the service does (app.model.spec.ServingSpec: the served prompt with the served cut, the
 allowed answer tokens, the top-k logprobs of the greedy answer, the served point rule and interval
 level), so that a manifest's scores are the scores of what is served, and `best` ranks by them."""
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.adapters.manifest import ValidationScores
-from app.items import Item
-from app.prices import NoPriceError
+from app.model.items import Item
+from app.model.prices import NoPriceError
 
 POINTS = ("mean", "median", "greedy")
 
@@ -29,7 +29,7 @@ def generate_answers(model, spec, prompts: Sequence[str], batch_size: int = 16) 
     Batched with left padding, under no_grad, in eval mode."""
     import torch
 
-    from app.decoding import steps_from_scores
+    from app.model.decoding import steps_from_scores
 
     tokenizer = spec.tokenizer
     allowed = spec.answer_token_ids
@@ -63,13 +63,13 @@ def generate_answers(model, spec, prompts: Sequence[str], batch_size: int = 16) 
 
 
 def decoder_name(point: str) -> str:
-    return f"app.decoding:{point}"
+    return f"app.model.decoding:{point}"
 
 
 def validate(model, spec, items: Sequence[Item], data: str | None = None, batch_size: int = 16) -> ValidationScores:
     """Score the model on items with the served point rule (spec.point_rule); the other point
     rules of the same generations are recorded beside it (`by_point`). No readable price counts as $0."""
-    from app.decoding import estimate_from_steps
+    from app.model.decoding import estimate_from_steps
     from app.evaluation import score
 
     if spec.tokenizer.pad_token is None:
@@ -97,8 +97,8 @@ def validate(model, spec, items: Sequence[Item], data: str | None = None, batch_
 
 
 def compute_of(model, spec) -> dict:
-    """Where the scores were computed: the device, the model's dtype and the CPU (app.hardware)."""
-    from app.hardware import this_cpu
+    """Where the scores were computed: the device, the model's dtype and the CPU (app.model.hardware)."""
+    from app.model.hardware import this_cpu
 
     dtype = str(getattr(model, "dtype", "")).removeprefix("torch.") or None
     device = str(getattr(model, "device", "cpu")).split(":")[0]

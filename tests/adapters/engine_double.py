@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from app.engine.base import AdapterLoadError, AdapterRef, Engine
-from app.prices import PriceEstimate
+from app.model.prices import PriceEstimate
 
 
 class RecordingEngine(Engine):

@@ -158,7 +158,7 @@ async def test_a_retrieval_augmented_version_is_served_in_its_format_only_with_a
     with one, its engine reference says 5, so the engine builds its prompts with 5 neighbours."""
     from types import SimpleNamespace
 
-    from app.spec import prompt_hash_for
+    from app.model.spec import prompt_hash_for
     from tests.factories import make_lora_adapter
 
     make_lora_adapter(tiny_model_dir, store, "pa", V3, rank=4, seed=3, mean_error=0.5, prompt_hash=prompt_hash_for(5))

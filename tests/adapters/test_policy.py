@@ -32,7 +32,7 @@ def test_best_ranks_by_the_served_point_rule():
 
 def test_recorded_rule_by_manifest_or_decoding_name_and_unscored_versions():
     served = version("v1", 90.0, "median")
-    legacy = version("v2", 80.0, None, decoding="app.decoding:median")  # older manifests name it in `decoding`
+    legacy = version("v2", 80.0, None, decoding="app.model.decoding:median")  # older manifests name it in `decoding`
     unknown = version("v3", 10.0, "mean")  # never scored under the median: ranks as unscored
     assert served.served_error("median") == 90.0 and legacy.served_error("median") == 80.0
     assert unknown.served_error("median") is None and unknown.served_error(None) == 10.0

@@ -147,7 +147,7 @@ def test_unsafe_names_are_not_versions(adapters):
 def test_a_retrieval_augmented_version_needs_the_index(adapters, base_facts):
     """Trained with k comparables in its prompts (its prompt hash says k): refused by a service
     without an index, with the reason; served in that format by one with an index."""
-    from app.spec import prompt_hash_for
+    from app.model.spec import prompt_hash_for
 
     manifest = adapters / "pa" / V / MANIFEST
     manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"prompt_hash": prompt_hash_for(5)}))

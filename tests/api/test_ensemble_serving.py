@@ -143,7 +143,7 @@ async def test_another_adapter_than_the_fitted_one_is_left_out_of_the_stack(stor
     service without an index serves the one trained without comparables) is left out, counted."""
     from app.ensemble.bundle import Bundle
     from app.ensemble.service import EnsembleService, OtherAdapter, fitted_adapter_label
-    from app.prices import PriceEstimate
+    from app.model.prices import PriceEstimate
     from tests.factories import make_items
 
     assert fitted_adapter_label({"ref": "adapters/pricer-smollm2/20261128-205318-s000512"}) == "pricer-smollm2@20261128-205318-s000512"

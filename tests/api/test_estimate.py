@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.engine.fake import FakeEngine
-from app.items import compose_contents, compose_text
+from app.model.text import compose_contents, compose_text
 
 BODY = {
     "title": "Acme cordless drill",

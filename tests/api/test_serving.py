@@ -15,7 +15,7 @@ from app.api.errors import ProblemError
 from app.api.schemas import EstimateRequest
 from app.api.serving import EstimateService, item_text
 from app.engine.fake import FakeEngine
-from app.spec import text_ceiling
+from app.model.spec import text_ceiling
 from tests.adapters.conftest import V1, V2, store_settings
 from tests.factories import make_lora_adapter
 

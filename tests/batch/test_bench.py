@@ -10,7 +10,7 @@ from app.api.app import create_app
 from app.batch.bench import catalog_file, compare, rest_leg
 from app.config import Settings
 from app.engine.fake import FakeEngine
-from app.items import write_items
+from app.model.item_files import write_items
 from tests.api.live_server import live_server
 from tests.batch.fixtures import make_store, settings_values
 from tests.factories import make_items

@@ -80,5 +80,5 @@ def test_two_nodes_price_like_a_local_run_and_survive_losing_the_worker_node(tmp
         assert rc == 0, log[-3000:]
         assert len(job.done_parts(out)) == 6
         assert ids_once(out, rows) == reference
-    # nothing outlives its node: not the lost node's engine cores (app.reaper), not the head's
+    # nothing outlives its node: not the lost node's engine cores (app.runtime.reaper), not the head's
     assert leftovers(started) == []

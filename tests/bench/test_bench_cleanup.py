@@ -16,7 +16,7 @@ import pytest
 from app.api.app import create_app
 from app.config import Settings
 from app.engine.fake import FakeEngine
-from app.items import write_items
+from app.model.item_files import write_items
 from tests.api.live_server import live_server
 from tests.factories import make_items
 

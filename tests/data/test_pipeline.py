@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.items import load_items
+from app.model.item_files import load_items
 from tests.data.raw_rows import raw_row, write_raw
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from app.data.sampling import Balance, balanced_sample, split, split_counts
-from app.items import Item
+from app.model.items import Item
 
 
 def _item(i: int, price: float, category: str | None) -> Item:

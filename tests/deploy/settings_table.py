@@ -45,7 +45,7 @@ def write(doc: Path = DOC) -> None:
     """Replace the table between the markers in the doc (atomically)."""
     import re
 
-    from app.items import atomic_write_text
+    from app.runtime.atomic import atomic_write_text
 
     text = doc.read_text()
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)

@@ -22,8 +22,8 @@ import pytest
 from app.adapters.manifest import Manifest
 from app.adapters.state import save_active, state_path
 from app.bench.readiness import wait_until_ready
-from app.items import write_items
-from app.spec import PROMPT_HASH
+from app.model.item_files import write_items
+from app.model.spec import PROMPT_HASH
 from tests.api.live_server import free_port
 from tests.e2e.test_hotload import estimate, hot_service, listing, wait_until
 from tests.factories import make_items, make_lora_adapter
@@ -60,7 +60,7 @@ async def test_pricer_train_output_is_found_validated_activated_and_served(vllm_
         [folder] = [p for p in (tmp_path / "adapters" / TRAINED).iterdir() if not p.name.startswith(".")]
         manifest = Manifest.read(folder)
         assert manifest.prompt_hash == PROMPT_HASH and manifest.point_rule == vllm_engine.spec.point_rule
-        assert manifest.validation is not None and manifest.validation.decoding == f"app.decoding:{manifest.point_rule}"
+        assert manifest.validation is not None and manifest.validation.decoding == f"app.model.decoding:{manifest.point_rule}"
         label = f"{TRAINED}@{folder.name}"
 
         async def active():

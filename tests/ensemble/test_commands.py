@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.ensemble.bundle import Bundle
-from app.items import write_items
+from app.model.item_files import write_items
 from tests.factories import make_items
 
 

@@ -57,7 +57,7 @@ def test_a_saved_knn_becomes_a_content_row_that_finds_an_index_of_the_same_file(
     from app.estimators.knn import KnnEstimator
     from app.ensemble.external import content_row
     from app.index.manifest import sha256_file
-    from app.items import write_items
+    from app.model.item_files import write_items
 
     train = tmp_path / "train.jsonl"
     write_items(train, make_items(30))

@@ -10,8 +10,8 @@ from app.ensemble.bundle import Bundle
 from app.ensemble.member_text import member_text_cutter
 from app.ensemble.runner import MemberRunner
 from app.ensemble.service import EnsembleService
-from app.prices import PriceEstimate
-from app.prompt_cutter import token_cutter
+from app.model.prices import PriceEstimate
+from app.model.cutter import token_cutter
 from tests.api.ensemble_fixtures import write_test_bundle
 from tests.factories import make_items
 

@@ -11,7 +11,7 @@ from app.estimators.base import ESTIMATOR_FILE, EstimatorOptions, create
 from app.estimators.features import raw_features, volume_cubic_inches, weight_pounds
 from app.estimators.storage import SavedEstimatorError, dump_model, load_model
 from app.evaluation import score
-from app.items import Item
+from app.model.items import Item
 from tests.factories import make_items
 
 

@@ -11,7 +11,7 @@ import pytest
 from app.estimators.base import EstimatorOptions, create
 from app.estimators.details_gbm import CATEGORICAL, NUMERIC, detail_facts
 from app.evaluation import score
-from app.items import Item
+from app.model.items import Item
 
 
 def _item(details: dict | None, price: float = 10.0, title: str = "Acme widget", category: str | None = None) -> Item:

@@ -82,7 +82,7 @@ def test_evaluate_reports_an_unreachable_api_without_a_traceback(tmp_path, monke
     from typer.testing import CliRunner
 
     from app.cli import cli
-    from app.items import write_items
+    from app.model.item_files import write_items
 
     monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
     monkeypatch.setenv("PRICER_FRONTIER_BASE_URL", "http://127.0.0.1:9/v1")  # the discard port: refused
@@ -97,7 +97,7 @@ def test_with_comparables_it_asks_the_course_rag_prompt_without_the_item_itself(
     """The course's week-8 RAG agent: the k most similar indexed items and their prices come first;
     the item's own indexed copy is never one of them."""
     from app.index.index import Index
-    from app.items import Item
+    from app.model.items import Item
     from tests.index.fake_embedder import FakeEmbedder
 
     def item(title, price, body):

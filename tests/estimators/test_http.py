@@ -12,7 +12,8 @@ from app.config import Settings
 from app.engine.fake import FakeEngine
 from app.estimators.base import EstimatorOptions, create
 from app.estimators.http import HttpEstimator, ServiceError
-from app.items import Item, compose_text
+from app.model.items import Item
+from app.model.text import compose_text
 from tests.api.live_server import live_server
 from tests.factories import make_items
 
@@ -94,7 +95,8 @@ def test_item_body_sends_category_and_details_and_the_model_reads_the_details_on
     from app.api.schemas import EstimateRequest
     from app.api.serving import item_text
     from app.estimators.http import item_body
-    from app.items import Item, compose_contents, compose_text
+    from app.model.items import Item
+    from app.model.text import compose_contents, compose_text
 
     details = {"Brand": "Acme", "Item Weight": "3.5 pounds", "Best Sellers Rank": {"Tools": 1234}, "Colors": ["red"]}
     curated = compose_text("Acme drill", compose_contents("Cordless, two batteries.", ["2 speeds"], details))

@@ -36,7 +36,7 @@ def test_features_skip_the_vocabulary_projection_and_match_the_causal_lm(tiny_mo
     import torch
 
     from app.estimators.llm_head import DEPTH, LAYERS, _load_backbone, hidden_features
-    from app.items import build_prompt
+    from app.model.prompt import build_prompt
 
     tokenizer, model = _load_backbone(str(tiny_model_dir), DEPTH)
     texts = ["Acme lamp, brass, 40 W", "a much longer description of a kitchen mixer " * 6]

@@ -10,7 +10,7 @@ from app.estimators.base import EstimatorOptions, create
 from app.estimators.sparse_mlp import MlpConfig, SparseMlpEstimator
 from app.estimators.weights import origin_group, parse_weights, sample_weights
 from app.evaluation.metrics import score
-from app.items import Item
+from app.model.items import Item
 from tests.factories import make_items
 
 SMALL = MlpConfig(hidden=(32, 16), epochs=30, batch_size=16, lr=1e-2, seeds=2, min_df=1)

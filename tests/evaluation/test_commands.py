@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.items import write_items
+from app.model.item_files import write_items
 from tests.factories import make_items
 
 

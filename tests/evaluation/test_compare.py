@@ -12,7 +12,7 @@ from app.cli import cli
 from app.evaluation.compare import ReportError, compare_reports
 from app.evaluation.report import write_report
 from app.evaluation.runner import predict_with_intervals
-from app.items import Item
+from app.model.items import Item
 from tests.factories import make_items
 
 
@@ -106,7 +106,7 @@ def test_intervals_flow_into_the_run_and_the_report(tmp_path):
 
 def test_evaluate_prints_the_ci_and_carries_it_in_json(tmp_path):
     train, data = tmp_path / "train.jsonl", tmp_path / "data.jsonl"
-    from app.items import write_items
+    from app.model.item_files import write_items
 
     write_items(train, make_items(60, seed=1))
     write_items(data, make_items(30, seed=2))

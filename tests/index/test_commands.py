@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.index.index import Index
 from app.index.manifest import IndexManifest, sha256_file
-from app.items import write_items
+from app.model.item_files import write_items
 from tests.factories import make_items
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.items import write_items
+from app.model.item_files import write_items
 from app.training.config import TrainConfig
 from tests.factories import make_items
 

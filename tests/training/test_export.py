@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app.adapters.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST, Manifest
-from app.spec import PROMPT_HASH
+from app.model.spec import PROMPT_HASH
 from app.store.base import fingerprint
 from app.training.data import data_hash
 from app.training.export import version_name
@@ -42,7 +42,7 @@ def test_every_save_is_a_complete_version(trained_run, tiny_model_dir):
         assert v.data == str(config.val)
         # trained and validated under the serving spec: its prompt, and the point rule it serves with
         assert manifest.prompt_hash == PROMPT_HASH and manifest.point_rule == "median"  # SmolLM2 digits: auto = median
-        assert v.decoding == "app.decoding:median" and set(v.by_point) == {"mean", "median", "greedy"}
+        assert v.decoding == "app.model.decoding:median" and set(v.by_point) == {"mean", "median", "greedy"}
         assert v.mean_error == pytest.approx(v.by_point["median"]["mean_error"], abs=0.01)
     # the manifest is the last file written into the folder
     last = versions[-1]

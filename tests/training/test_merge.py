@@ -6,7 +6,7 @@ import pytest
 
 from app.adapters.manifest import Manifest
 from app.config import Settings
-from app.items import build_prompt
+from app.model.prompt import build_prompt
 from app.training.merge import MergeError, merge
 from tests.factories import make_items
 

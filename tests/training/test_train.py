@@ -6,7 +6,8 @@ import pytest
 from safetensors.torch import load_file
 
 from app.adapters.manifest import ADAPTER_WEIGHTS
-from app.items import build_completion, load_items
+from app.model.prompt import build_completion
+from app.model.item_files import load_items
 from tests.training.conftest import tiny_config
 
 pytestmark = pytest.mark.training

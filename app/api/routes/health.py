@@ -40,7 +40,7 @@ async def readyz(lifecycle: LifecycleDep, request: Request) -> Response:
         return problem_response(503, "Not ready", "the inference engine is not ready", type="not-ready")
     active = lifecycle.adapters.active
     fleet = lifecycle.fleet
-    from app.hardware import compute_block
+    from app.model.hardware import compute_block
 
     return JSONResponse({"status": "ready", "model": engine.model_name, "adapter": active.label if active else None,
                          "compute": compute_block(lifecycle.settings),

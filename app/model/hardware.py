@@ -127,18 +127,24 @@ def choose_dtype(device: str, cpu: CpuKind, requested: str = "auto") -> DtypeCho
         return DtypeChoice("bfloat16", f"CPU with native bf16 ({cpu.isa})")
     return DtypeChoice("float32", f"CPU without native bf16 ({cpu.isa}): bf16 would be emulated, about 40x slower")
 
+def resolve_device(settings) -> str:
+    if settings.device != "auto":
+        return settings.device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover - torch comes with vllm
+        return "cpu"
+
 
 def compute_dtype(settings, device: str | None = None) -> DtypeChoice:
     """The dtype every stage computes in, from Settings (PRICER_DTYPE, PRICER_DEVICE) and this machine."""
-    from app.spec import resolve_device
-
     return choose_dtype(device or resolve_device(settings), this_cpu(), settings.dtype)
 
 
 def compute_block(settings, device: str | None = None) -> dict:
     """The facts behind the choice, for /readyz, `pricer model info` and the adapter manifest."""
-    from app.spec import resolve_device
-
     device = device or resolve_device(settings)
     choice = compute_dtype(settings, device)
     return {"device": device, "dtype": choice.dtype, "dtype_reason": choice.reason, "cpu": this_cpu().describe()}

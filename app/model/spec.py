@@ -18,20 +18,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from app.decoding import (
-    ANSWER_MAX_TOKENS,
-    ANSWER_STOP,
-    Family,
-    Point,
-    answer_token_ids,
-    default_point,
-    estimate_from_steps,
-    steps_from_vllm,
-    tokenizer_family,
-)
-from app.items import Item, build_completion, build_prompt, comparables_context
-from app.prices import PriceEstimate
-from app.prompt_cutter import PromptCutter, char_ceiling
+from app.model.hardware import compute_dtype, preload_env, resolve_device
+from app.model.decoding import ANSWER_MAX_TOKENS, ANSWER_STOP, Family, Point, answer_token_ids, default_point, estimate_from_steps, steps_from_vllm, tokenizer_family
+from app.model.items import Item
+from app.model.prompt import build_completion, build_prompt, comparables_context
+from app.model.prices import PriceEstimate
+from app.model.cutter import PromptCutter, char_ceiling
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +74,6 @@ def text_ceiling(settings) -> int:
     return char_ceiling(token_budget(settings))
 
 
-def resolve_device(settings) -> str:
-    if settings.device != "auto":
-        return settings.device
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:  # pragma: no cover - torch comes with vllm
-        return "cpu"
 
 
 class ServingSpec:
@@ -235,16 +218,12 @@ class ServingSpec:
         the CPU, tcmalloc preloaded into its engine process where installed (PRICER_CPU_PRELOAD)."""
         env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(self.settings.kv_cache_gib)))}
         if self.settings.cpu_preload and resolve_device(self.settings) == "cpu":
-            from app.hardware import preload_env
-
             env |= preload_env(os.environ.get("LD_PRELOAD"))
         return env
 
     def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
         """vLLM's engine arguments (AsyncEngineArgs(**kw), or `server_flags` for vLLM's own server);
-        the device decides the memory knobs, and with the CPU's instructions the dtype (app.hardware)."""
-        from app.hardware import compute_dtype
-
+        the device decides the memory knobs, and with the CPU's instructions the dtype (app.model.hardware)."""
         s = self.settings
         device = device or resolve_device(s)
         kwargs = dict(

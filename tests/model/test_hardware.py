@@ -3,7 +3,7 @@
 import pytest
 
 from app.config import Settings
-from app.hardware import choose_dtype, compute_block, kind_from_flags, parse_cpuinfo
+from app.model.hardware import choose_dtype, compute_block, kind_from_flags, parse_cpuinfo
 
 # Flags as /proc/cpuinfo prints them (abridged) on the two kinds of machine the project runs on.
 EPYC_AVX2 = "fpu vme sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi1 bmi2 sha_ni"
@@ -51,8 +51,8 @@ def test_cpuinfo_is_parsed_for_x86_and_arm():
 
 
 def test_the_engine_and_the_readiness_block_use_the_chosen_dtype(monkeypatch):
-    import app.hardware as hardware
-    from app.spec import ServingSpec
+    import app.model.hardware as hardware
+    from app.model.spec import ServingSpec
 
     monkeypatch.setattr(hardware, "this_cpu", lambda: kind_from_flags(set(EPYC_AVX2.split()), "avx2 box", 2))
 
@@ -68,7 +68,7 @@ def test_the_engine_and_the_readiness_block_use_the_chosen_dtype(monkeypatch):
 
 
 def test_training_computes_in_bf16_only_where_the_machine_does(monkeypatch):
-    import app.hardware as hardware
+    import app.model.hardware as hardware
     from app.training.config import TrainConfig
     from app.training.run import use_bf16
 
@@ -81,8 +81,8 @@ def test_training_computes_in_bf16_only_where_the_machine_does(monkeypatch):
 
 
 def test_tcmalloc_is_preloaded_for_the_cpu_engine_where_installed(tmp_path, monkeypatch):
-    import app.hardware as hardware
-    from app.spec import ServingSpec
+    import app.model.hardware as hardware
+    from app.model.spec import ServingSpec
 
     library = tmp_path / "libtcmalloc_minimal.so.4"
     spec = ServingSpec.__new__(ServingSpec)
@@ -104,7 +104,7 @@ def test_tcmalloc_is_preloaded_for_the_cpu_engine_where_installed(tmp_path, monk
 
 
 def test_a_onednn_isa_cap_below_bf16_counts_as_no_native_bf16():
-    from app.hardware import capped_flags
+    from app.model.hardware import capped_flags
 
     flags = frozenset(SAPPHIRE_RAPIDS.split())
     avx2 = kind_from_flags(capped_flags(flags, "AVX2"))

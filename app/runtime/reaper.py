@@ -7,7 +7,7 @@ memory on a GPU): vLLM does not watch its parent, PR_SET_PDEATHSIG cannot be set
 a library starts, and Ray's own clean-up (`RAY_kill_child_processes_on_worker_exit*`) runs in the
 worker or the raylet, which are gone too when the node is lost.
 
-`start_reaper()` starts `python -m app.reaper PID` in a session of its own (so that a kill of the
+`start_reaper()` starts `python -m app.runtime.reaper PID` in a session of its own (so that a kill of the
 node's process group spares it). It records PID's descendants every `interval_s` and, once PID has
 exited, sends them SIGTERM, then SIGKILL after `grace_s`, and exits. Processes are tracked with
 their start time (psutil), so a re-used pid is never hit.
@@ -28,7 +28,7 @@ GRACE_S = 5.0
 
 def start_reaper(pid: int | None = None, interval_s: float = INTERVAL_S) -> subprocess.Popen:
     """Watch `pid` (default: this process) from a detached sidecar."""
-    command = [sys.executable, "-m", "app.reaper", str(pid or os.getpid()), "--interval-s", str(interval_s)]
+    command = [sys.executable, "-m", "app.runtime.reaper", str(pid or os.getpid()), "--interval-s", str(interval_s)]
     return subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
 
@@ -78,7 +78,7 @@ def watch(pid: int, interval_s: float = INTERVAL_S, grace_s: float = GRACE_S) ->
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m app.reaper", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m app.runtime.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("pid", type=int)
     parser.add_argument("--interval-s", type=float, default=INTERVAL_S)
     parser.add_argument("--grace-s", type=float, default=GRACE_S)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.store.atomic import building
+from app.runtime.atomic import building
 
 
 def test_a_built_folder_appears_whole_and_hidden_builds_are_cleaned(tmp_path):

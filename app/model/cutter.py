@@ -1,13 +1,13 @@
 """The one cutter: prompts within a token budget. The item text is cut with the model's own
 tokenizer, never the question or "Price is $", and an over-long text is never an error. Serving
-(app.spec.ServingSpec, at the served budget) and training examples (at the training length) both
+(app.model.spec.ServingSpec, at the served budget) and training examples (at the training length) both
 cut with it. `token_cutter` cuts a bare text (no prompt around it) to its first tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.items import build_prompt
+from app.model.prompt import build_prompt
 
 # No token of a real tokenizer is this long on average: cutting a text to budget * MAX_CHARS_PER_TOKEN
 # characters before tokenizing (or before scrubbing, at the API edge: `char_ceiling`) bounds the work a

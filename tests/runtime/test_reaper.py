@@ -12,12 +12,12 @@ import time
 import psutil
 import pytest
 
-from app import reaper
+from app.runtime import reaper
 
 PARENT = """
 import subprocess, sys, time
 if sys.argv[1] == "reap":
-    from app.reaper import start_reaper
+    from app.runtime.reaper import start_reaper
     start_reaper(interval_s=0.2)
 child = subprocess.Popen([sys.executable, "-c",
     "import subprocess, time; g = subprocess.Popen(['sleep', '300']); print(g.pid, flush=True); time.sleep(300)"],

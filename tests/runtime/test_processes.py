@@ -1,5 +1,5 @@
 """A command's child server (and the server's own children) stop when the command is stopped by
-SIGTERM, as CI and `timeout` stop it, or dies by SIGKILL (app.processes)."""
+SIGTERM, as CI and `timeout` stop it, or dies by SIGKILL (app.runtime.processes)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ SERVER = textwrap.dedent("""
 
 COMMAND = textwrap.dedent("""
     import os, sys, time
-    from app.processes import child_server
+    from app.runtime.processes import child_server
     with child_server([sys.executable, "-c", sys.argv[1], sys.argv[2]]) as server:
         open(sys.argv[3], "w").write(f"{server.pid}\\n")
         time.sleep(300)
@@ -79,7 +79,7 @@ def test_a_killed_command_takes_its_server_with_it(tmp_path):
 
 
 def test_the_pricer_command_turns_sigterm_into_a_clean_exit(tmp_path):
-    script = "import time\nfrom app.processes import exit_on_sigterm\nexit_on_sigterm()\ntry:\n    time.sleep(60)\n" \
+    script = "import time\nfrom app.runtime.processes import exit_on_sigterm\nexit_on_sigterm()\ntry:\n    time.sleep(60)\n" \
              "finally:\n    open(__import__('sys').argv[1], 'w').write('cleaned')\n"
     marker = tmp_path / "marker"
     process = subprocess.Popen([sys.executable, "-c", script, str(marker)], cwd=ROOT)

@@ -2,7 +2,7 @@
 
 Pure Python over plain data, so that serving (vLLM logprobs: `steps_from_vllm`) and training
 validation (transformers `generate(..., output_scores=True)`: `steps_from_scores`) share one
-function. app.spec.ServingSpec fixes the point rule, the interval level and the answer tokens. A *step* is the token the model wrote
+function. app.model.spec.ServingSpec fixes the point rule, the interval level and the answer tokens. A *step* is the token the model wrote
 greedily and the top-k alternatives at that position, with log-probabilities:
 `Step(chosen="1", top=[("1", -1.2), ("2", -1.4), (".", -7.0), ...])`.
 
@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.prices import NoPriceError, PriceEstimate
+from app.model.prices import NoPriceError, PriceEstimate
 
 Family = Literal["number", "digit"]
 Point = Literal["mean", "median", "greedy"]

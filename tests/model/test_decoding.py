@@ -6,15 +6,8 @@ import math
 
 import pytest
 
-from app.decoding import (
-    Step,
-    digit_distribution,
-    estimate_from_steps,
-    number_distribution,
-    quantile,
-    steps_from_scores,
-)
-from app.items import NoPriceError
+from app.model.decoding import Step, digit_distribution, estimate_from_steps, number_distribution, quantile, steps_from_scores
+from app.model.prices import NoPriceError
 
 
 def lp(p: float) -> float:

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from app.config import Settings
-from app.items import Item, build_completion, build_prompt
-from app.spec import PROMPT_HASH, ServingSpec, text_ceiling, token_budget
+from app.model.items import Item
+from app.model.prompt import build_completion, build_prompt
+from app.model.spec import PROMPT_HASH, ServingSpec, text_ceiling, token_budget
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def _priced(title: str, price: float, body: str) -> Item:
 
 
 def test_each_comparables_count_has_its_own_prompt_hash():
-    from app.spec import MAX_PROMPT_COMPARABLES, comparables_for_hash, prompt_hash_for
+    from app.model.spec import MAX_PROMPT_COMPARABLES, comparables_for_hash, prompt_hash_for
 
     hashes = [prompt_hash_for(k) for k in range(MAX_PROMPT_COMPARABLES + 1)]
     assert hashes[0] == PROMPT_HASH and len(set(hashes)) == len(hashes)
@@ -137,7 +138,7 @@ def test_comparables_are_never_cut_and_the_prompt_keeps_its_budget(tokenizer):
 
 
 def test_a_retrieval_augmented_run_without_an_index_is_refused(tokenizer):
-    from app.spec import ComparablesIndexMissing
+    from app.model.spec import ComparablesIndexMissing
     from app.training.data import build_dataset
 
     spec = ServingSpec.build(Settings(_env_file=None), tokenizer, comparables=5)

@@ -1,4 +1,4 @@
-"""app/items.py: the prompt, the completion, the price parser, JSONL reading and atomic writes."""
+"""app/model (items, item_files, prompt, prices): the prompt, the completion, the price parser, JSONL reading and atomic writes."""
 
 from __future__ import annotations
 
@@ -8,22 +8,12 @@ import os
 
 import pytest
 
-from app.items import (
-    Item,
-    ItemsFileError,
-    NoPriceError,
-    SkippedRow,
-    atomic_write_text,
-    build_completion,
-    build_prompt,
-    compose_contents,
-    compose_text,
-    iter_items,
-    load_items,
-    parse_price,
-    scrub,
-    write_items,
-)
+from app.model.items import Item
+from app.model.item_files import ItemsFileError, SkippedRow, iter_items, load_items, write_items
+from app.model.prices import NoPriceError, parse_price
+from app.runtime.atomic import atomic_write_text
+from app.model.prompt import build_completion, build_prompt
+from app.model.text import compose_contents, compose_text, scrub
 
 
 def _item(**kw) -> dict:
@@ -199,7 +189,7 @@ def test_limit_stops_before_reading_rows_past_it(tmp_path):
 
 
 def test_details_inside_finds_curated_details_only():
-    from app.items import compose_contents, compose_text, details_inside
+    from app.model.text import compose_contents, compose_text, details_inside
 
     details = {"Brand": "Acme", "Item Weight": "3.5 pounds"}
     curated = compose_text("Acme drill", compose_contents("Cordless.", None, details))

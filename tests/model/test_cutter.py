@@ -1,7 +1,7 @@
 """Prompts are cut to the token budget with the model's own tokenizer, never rejected."""
 
-from app.prompt_cutter import PromptCutter, token_cutter
-from app.items import ANSWER_PREFIX, QUESTION, build_prompt
+from app.model.cutter import PromptCutter, token_cutter
+from app.model.prompt import ANSWER_PREFIX, QUESTION, build_prompt
 
 
 def _cutter(tokenizer_dir, budget):

@@ -1,0 +1,36 @@
+"""The item schema: one priced product, as curated, shared by every stage (curation, training,
+evaluation, serving, the batch job)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.model.prompt import build_completion, build_prompt
+
+
+class Item(BaseModel):
+    """One priced product, as curated. `text` is the description the model sees, title first."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: str = Field(min_length=1)
+    category: str | None = None
+    price: float = Field(gt=0, allow_inf_nan=False)
+    text: str = Field(min_length=1)
+    details: str | None = None
+    origin: str | None = None
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price_is_a_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"price must be a number of dollars, got {value!r}")
+        return value
+
+    @property
+    def prompt(self) -> str:
+        return build_prompt(self.text)
+
+    @property
+    def completion(self) -> str:
+        return build_completion(self.price)
