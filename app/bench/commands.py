@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from app.bench.load import LoadResult, format_summary, merge, run_load
+from app.runtime.retry import retry_after_s, retrying  # noqa: F401 (retry_after_s: app.batch.bench's)
 
 
 def request_bodies(items) -> list[dict]:
@@ -43,28 +44,15 @@ class Target:
         return response.json()
 
     async def send(self, i: int) -> int:
-        for attempt in range(self.retries_429 + 1):
-            response = await self.client.post(self.path, json=self.bodies[i % len(self.bodies)])
-            if response.status_code != 429 or attempt == self.retries_429:
-                return response.status_code
-            self.retried += 1
-            await asyncio.sleep(retry_after_s(response))
-        return 429  # not reached
+        attempts = retrying({429}, self.retries_429, transport_errors=False, asynchronous=True)
+        response = await attempts(self.client.post, self.path, json=self.bodies[i % len(self.bodies)])
+        self.retried += attempts.statistics["attempt_number"] - 1
+        return response.status_code
 
     async def run(self, concurrency: int, requests: int, warmup: bool = True) -> LoadResult:
         if warmup:
             await run_load(self.send, concurrency, min(requests, 2 * concurrency))  # not counted
         return await run_load(self.send, concurrency, requests)
-
-
-def retry_after_s(response) -> float:
-    """The wait a 429 asks for: Retry-After-Ms, else Retry-After (seconds), within 0.05-30 s."""
-    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        try:
-            return min(max(float(response.headers[header]) / scale, 0.05), 30.0)
-        except (KeyError, ValueError):
-            continue
-    return 1.0
 
 
 def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:

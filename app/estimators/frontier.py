@@ -5,13 +5,13 @@ started with "Price is $" so that the model only has to write the number."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 from app.estimators.base import Estimator, EstimatorOptions
 from app.model.prompt import ANSWER_PREFIX, QUESTION
 from app.model.items import Item
 from app.model.prices import NoPriceError, parse_price
+from app.runtime.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +103,16 @@ class FrontierEstimator(Estimator):
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.client.post("chat/completions", json=body)
-            except httpx.TransportError as e:
-                if attempt < self.retries:
-                    time.sleep(min(2**attempt, 10))
-                    continue
-                raise FrontierError(f"cannot reach {self.client.base_url}: {e}") from None
-            if response.status_code in _RETRY_STATUS and attempt < self.retries:
-                time.sleep(min(2**attempt, 10))
-                continue
-            if response.status_code != 200:
-                raise FrontierError(f"{self.client.base_url}chat/completions answered {response.status_code}: {response.text[:300]}")
-            try:
-                return response.json()["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise FrontierError(f"unexpected answer from the API: {response.text[:300]}") from None
-        raise AssertionError("unreachable")
+        try:  # a rate limit or a busy API is asked again after the wait it names (Retry-After)
+            response = retrying(_RETRY_STATUS, self.retries)(self.client.post, "chat/completions", json=body)
+        except httpx.TransportError as e:
+            raise FrontierError(f"cannot reach {self.client.base_url}: {e}") from None
+        if response.status_code != 200:
+            raise FrontierError(f"{self.client.base_url}chat/completions answered {response.status_code}: {response.text[:300]}")
+        try:
+            return response.json()["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise FrontierError(f"unexpected answer from the API: {response.text[:300]}") from None
 
     def predict(self, items: Sequence[Item]) -> list[float]:
         guesses = []

@@ -9,7 +9,6 @@ on curated text), so the served model sees what the `llm` estimator gives it.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
 import httpx
@@ -18,6 +17,7 @@ from app.estimators.base import Estimator, EstimatorOptions
 from app.model.items import Item
 from app.model.text import scrub
 from app.model.prices import PriceEstimate
+from app.runtime.retry import retrying
 
 RETRY_STATUSES = {429, 503}
 
@@ -97,31 +97,17 @@ class HttpEstimator(Estimator):
         return prices
 
     def _post(self, body: dict) -> dict:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self._client.post("/v1/estimate/batch", json=body)
-            except httpx.TransportError as e:
-                if attempt == self.retries:
-                    raise ServiceError(f"cannot reach the service at {self._client.base_url}: {e}") from e
-                time.sleep(min(2.0 * (attempt + 1), 10.0))
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                time.sleep(_retry_after(response))
-                continue
-            if response.status_code != 200:
-                raise ServiceError(f"the service answered {response.status_code}: {_detail(response)}")
-            return response.json()
-        raise AssertionError("unreachable")
+        """A busy service (429, 503) is asked again after the wait it names (Retry-After-Ms)."""
+        try:
+            response = retrying(RETRY_STATUSES, self.retries)(self._client.post, "/v1/estimate/batch", json=body)
+        except httpx.TransportError as e:
+            raise ServiceError(f"cannot reach the service at {self._client.base_url}: {e}") from e
+        if response.status_code != 200:
+            raise ServiceError(f"the service answered {response.status_code}: {_detail(response)}")
+        return response.json()
 
     def close(self) -> None:
         self._client.close()
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return min(max(float(response.headers.get("retry-after", "1")), 0.1), 30.0)
-    except ValueError:
-        return 1.0
 
 
 def _detail(response: httpx.Response) -> str:

@@ -4,12 +4,12 @@ the network: the request it sends and the answers it reads are what is checked).
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
 from app.config import Settings
-from app.estimators import frontier
 from app.estimators.base import EstimatorOptions, create
 from app.estimators.frontier import FrontierError, FrontierEstimator, messages_for
 from tests.factories import make_items
@@ -43,7 +43,7 @@ def test_sends_the_course_prompt_and_parses_answers():
 
 
 def test_retries_rate_limits_then_fails_clearly(monkeypatch):
-    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # tenacity sleeps through time.sleep
     statuses = iter([429, 503, 200])
 
     def flaky(request):
@@ -59,6 +59,15 @@ def test_retries_rate_limits_then_fails_clearly(monkeypatch):
         refused.predict(make_items(1))
 
 
+def test_a_rate_limit_is_asked_again_after_the_wait_it_names(monkeypatch):
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    answers = iter([httpx.Response(429, headers={"Retry-After": "7"}, text="slow down"), _reply("3.50")])
+    est = FrontierEstimator("https://api.example/v1", "m", None, transport=httpx.MockTransport(lambda r: next(answers)))
+    assert est.predict(make_items(1)) == [3.5]
+    assert slept == [7.0]
+
+
 def test_settings_choose_url_model_and_key():
     settings = Settings(frontier_base_url="https://llm.example/v1", frontier_model="m1", frontier_api_key="k1")
     est = create("frontier", EstimatorOptions(settings=settings))
@@ -68,7 +77,7 @@ def test_settings_choose_url_model_and_key():
 
 
 def test_an_unreachable_api_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # tenacity sleeps through time.sleep
 
     def down(request):
         raise httpx.ConnectError("connection refused", request=request)
@@ -84,7 +93,7 @@ def test_evaluate_reports_an_unreachable_api_without_a_traceback(tmp_path, monke
     from app.cli import cli
     from app.model.item_files import write_items
 
-    monkeypatch.setattr(frontier.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # tenacity sleeps through time.sleep
     monkeypatch.setenv("PRICER_FRONTIER_BASE_URL", "http://127.0.0.1:9/v1")  # the discard port: refused
     data = tmp_path / "d.jsonl"
     write_items(data, make_items(2))
