@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from app.api.request_context import current_request_id
 from app.engine.base import EngineDeadError, EngineError
+from app.pricing.fields import describe_validation
 
 log = logging.getLogger(__name__)
 
@@ -86,42 +87,6 @@ def problem_response(
 ) -> Response:
     body = problem_body(status, title, detail, type=type, instance=instance, **extra)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-def _field_path(loc: tuple | list) -> str:
-    """("body", "items", 2, "title") -> "items[2].title"; the leading "body" is implied."""
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def describe_validation(errors: list[dict]) -> tuple[str, list[dict]]:
-    fields = []
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            reason = error.get("ctx", {}).get("error", "malformed JSON")
-            position = error["loc"][-1] if error.get("loc") else "?"
-            fields.append({"field": "body", "message": f"body is not valid JSON: {reason} at character {position}"})
-            continue
-        if error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
-            fields.append({"field": "body", "message": "the request body is empty: send a JSON object"})
-            continue
-        if tuple(error.get("loc", ())) == ("body",) and error.get("type") == "model_attributes_type":
-            hint = (
-                "send it with Content-Type: application/json"
-                if isinstance(error.get("input"), (bytes, bytearray))
-                else 'e.g. {"title": "...", "description": "..."}'
-            )
-            fields.append({"field": "body", "message": f"the body must be a JSON object; {hint}"})
-            continue
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        fields.append({"field": _field_path(error.get("loc", ())), "message": message})
-    detail = "; ".join(f"{f['field']}: {f['message']}" if f["field"] != "body" else f["message"] for f in fields)
-    return detail, fields
 
 
 async def _problem_error(request: Request, exc: ProblemError) -> Response:

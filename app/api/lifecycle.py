@@ -1,5 +1,5 @@
-"""Bringing the engine and the adapter manager up behind a running server, watching the engine, and
-taking both down again within a bounded time.
+"""Bringing the serving stack (app.pricing.stack: engine, bundle, index, adapters) up behind a
+running server, watching the engine, following the fleet, and taking it all down within a bounded time.
 
 The server accepts connections at once (so /healthz answers while a model loads for tens of
 seconds: everything slow runs off the event loop); /readyz and the estimate routes answer 503 until
@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 from app.config import Settings
 from app.engine.base import Engine, EngineDeadError
+from app.pricing.stack import ServingStack, bounded
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,7 @@ WATCH_INTERVAL_S = 1.0
 class Lifecycle:
     def __init__(self, settings: Settings, engine: Engine | None):
         self.settings = settings
-        self.engine = engine
-        self.owns_engine = engine is None
-        self.adapters = None
-        self.extras = None  # app.api.answers.Extras: the ensemble and the comparables index
-        self.ensembles = None  # app.ensemble.manager.EnsembleManager: which bundle answers, hot-swapped
+        self.stack = ServingStack(settings, engine, follow=True)  # engine, bundle, index, adapters
         self.fleet = None  # app.fleet.sync.FleetSync: follows the desired state, writes the heartbeat
         self.ready = False
         self.error: BaseException | None = None
@@ -44,6 +40,23 @@ class Lifecycle:
         self.on_failure: Callable[[BaseException], None] | None = None  # `pricer serve` exits
         self._task: asyncio.Task | None = None
         self._watchdog: asyncio.Task | None = None
+
+    # What the routes read (app/api/deps.py); each is None until the stack has started it.
+    @property
+    def engine(self) -> Engine | None:
+        return self.stack.engine
+
+    @property
+    def adapters(self):
+        return self.stack.adapters
+
+    @property
+    def extras(self):
+        return self.stack.extras
+
+    @property
+    def ensembles(self):
+        return self.stack.ensembles
 
     def not_ready_reason(self) -> str:
         if self.engine_died:
@@ -62,36 +75,18 @@ class Lifecycle:
 
     async def _bring_up(self) -> None:
         try:
-            from app.api.answers import Extras
+            from app.fleet import heartbeat
 
-            base_dir = await self._start_engine()
-            from app.ensemble.manager import EnsembleManager
-            from app.fleet import desired, heartbeat
-
-            replica = heartbeat.replica_id(self.settings)
-            wanted = await asyncio.to_thread(desired.read, self.settings.models_dir)
-            ensembles = EnsembleManager(self.settings, replica_id=replica)
-            folder = await asyncio.to_thread(ensembles.start_folder, wanted)
-            # The ensemble's members and the index load after the engine, not beside it: importing
-            # transformers from two threads at once (vLLM's import and a member's) races inside its
-            # lazy module ("cannot import name 'PreTrainedConfig' from 'transformers'").
-            self.extras = await asyncio.to_thread(Extras.load, self.settings, folder)
-            await ensembles.attach(self.extras, wanted)
-            self.ensembles = ensembles
-            attach_index(self.engine, self.extras)
-            from app.adapters.manager import AdapterManager
-
-            manager = AdapterManager(self.settings, self.engine, base_dir, replica_id=replica)
-            await manager.start()
-            self.adapters = manager
+            self.stack.replica_id = heartbeat.replica_id(self.settings)
+            await self.stack.start()
             from app.api.metrics import set_model_info
 
-            active = manager.active
+            active = self.adapters.active
             set_model_info(self.engine.model_name, active.label if active else None)
             self.ready = True
             from app.fleet.sync import FleetSync
 
-            self.fleet = FleetSync(self.settings, manager, ensembles, is_ready=lambda: self.ready)
+            self.fleet = FleetSync(self.settings, self.adapters, self.ensembles, is_ready=lambda: self.ready)
             await self.fleet.start()
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="pricer-engine-watchdog")
             log.info("ready: model %s, adapter %s", self.engine.model_name, active.label if active else None)
@@ -102,17 +97,6 @@ class Lifecycle:
             log.exception("startup failed")
             if self.on_failure is not None:
                 self.on_failure(e)
-
-    async def _start_engine(self) -> Path:
-        if self.engine is None:
-            from app.engine.factory import build_engine
-
-            # Preparing a packaged base model dequantizes it (seconds): off the event loop.
-            self.engine = await asyncio.to_thread(build_engine, self.settings)
-            await self.engine.start()
-        elif not self.engine.ready:
-            await self.engine.start()
-        return Path(getattr(self.engine, "model_dir", None) or self.settings.base_model_path())
 
     async def _watch(self) -> None:
         while True:
@@ -144,32 +128,5 @@ class Lifecycle:
                 task.cancel()
                 await asyncio.wait({task}, timeout=budget)
         if self.fleet is not None:
-            await _bounded(self.fleet.close(), budget, "leaving the fleet")
-        if self.adapters is not None:
-            await _bounded(self.adapters.close(), budget, "closing the adapter manager")
-        if self.ensembles is not None:
-            await _bounded(self.ensembles.close(), budget, "closing swapped-out ensemble bundles")
-        if self.extras is not None:
-            await _bounded(self.extras.close(), budget, "closing the ensemble's members")
-        if self.owns_engine and self.engine is not None:
-            await _bounded(self.engine.close(), budget, "closing the engine")
-
-
-def attach_index(engine, extras) -> None:
-    """Give the engine's prompts the comparables index (adapters trained with comparables in their
-    prompts need it; without one the adapter manager refuses them and says why)."""
-    spec = getattr(engine, "spec", None)
-    if spec is not None and extras is not None and extras.comparables is not None:
-        spec.use_index(extras.comparables.index)
-
-
-async def _bounded(coro, timeout_s: float, what: str) -> None:
-    """Await `coro` for at most `timeout_s`. Not asyncio.wait_for: on a time-out that waits for the
-    cancelled work to finish, which is exactly what a hung engine call never does."""
-    task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    if not done:
-        task.cancel()
-        log.error("%s took over %.0f s; going on without it", what, timeout_s)
-    elif not task.cancelled() and task.exception() is not None:
-        log.error("%s failed", what, exc_info=task.exception())
+            await bounded(self.fleet.close(), budget, "leaving the fleet")
+        await self.stack.close(budget)

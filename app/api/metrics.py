@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.ensemble.metrics import MEMBER_DURATION, MEMBER_LEFT_OUT  # noqa: F401 - on /metrics with the rest
+
 REQUESTS = Counter("pricer_requests_total", "HTTP requests answered, by route template and status code.", ["route", "status"])
 REQUEST_DURATION = Histogram(
     "pricer_request_duration_seconds",
@@ -23,17 +25,6 @@ ESTIMATE_DOLLARS = Histogram(
 )
 BATCH_ITEMS = Histogram(
     "pricer_batch_items", "Items per POST /v1/estimate/batch request.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-)
-MEMBER_DURATION = Histogram(
-    "pricer_member_duration_seconds",
-    "Time one ensemble member took on one request (queueing included), by member.",
-    ["member"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-MEMBER_LEFT_OUT = Counter(
-    "pricer_member_left_out_total",
-    "Ensemble members left out of an answer, by member and reason (timeout, error, other-adapter: the LLM answered with another adapter than the stack was fitted on).",
-    ["member", "reason"],
 )
 INFLIGHT = Gauge("pricer_inflight_requests", "Requests being served now (probes and /metrics excluded).")
 ADMISSION_LIMIT = Gauge("pricer_admission_limit", "Requests admitted at once: measured throughput x PRICER_ADMISSION_TARGET_S, within its floor and PRICER_MAX_INFLIGHT.")

@@ -1,36 +1,19 @@
 """Request and response bodies of the estimate API (DESIGN.md's HTTP contract, exactly).
 
-The item text is built in app.api.serving with app.model.text.compose_contents + compose_text, the same
+The item fields are app.pricing.fields'; the item text is built in app.pricing.text with app.model.text.compose_contents + compose_text, the same
 functions curation uses, so the model is asked about text shaped like the text it was trained on.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-
-def is_detail_value(value: Any) -> bool:
-    """A detail's value as Amazon's metadata holds them: a string, a number, or one level of name ->
-    string or number ("Best Sellers Rank": {"Automotive": 3031316}, which the features member reads)."""
-
-    def scalar(v: Any) -> bool:
-        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
-
-    return scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items()))
+from app.pricing.fields import ItemFields
 
 
-def _detail_value(value: Any) -> Any:
-    if is_detail_value(value):
-        return value
-    raise ValueError("a detail's value is a string, a number, or an object of strings and numbers")
-
-
-DetailValue = Annotated[Any, AfterValidator(_detail_value)]
-
-
-class EstimateRequest(BaseModel):
+class EstimateRequest(ItemFields):
     """One product. `title` or `description` must be non-empty; `adapter` pins an adapter
     ("name" or "name@version"), else the active one serves."""
 
@@ -47,22 +30,6 @@ class EstimateRequest(BaseModel):
             ]
         },
     )
-
-    title: str | None = Field(None, description="Product title.")
-    description: str | None = Field(None, description="Product description (long ones are cut to the model's budget).")
-    features: list[str] | None = Field(None, description="Feature bullet points.")
-    details: dict[str, DetailValue] | None = Field(
-        None, description="Product details as the marketplace lists them, e.g. {\"Brand\": \"Acme\", \"Best Sellers Rank\": "
-                          "{\"Tools\": 1234}}: strings, numbers, or one level of name -> string or number.")
-    category: str | None = Field(None, description="Product category (informational).")
-    adapter: str | None = Field(None, description="Adapter to use: \"name\" or \"name@version\"; default: the active one.")
-    comparables: int = Field(0, ge=0, le=20, description="How many similar priced items (0-20) to return behind the estimate.")
-
-    @model_validator(mode="after")
-    def _title_or_description(self) -> EstimateRequest:
-        if not (self.title and self.title.strip()) and not (self.description and self.description.strip()):
-            raise ValueError("send a non-empty `title` or `description` (or both)")
-        return self
 
 
 class BatchRequest(BaseModel):

@@ -19,7 +19,7 @@ from app.api.schemas import BatchResponse, EstimateRequest, EstimateResponse
 from app.config import Settings
 from app.engine.base import Engine
 from app.pricing.core import AdapterUnavailable, NoAnswer, NoIndex, NothingToPrice, Priced, PricingCore
-from app.pricing.text import NOTHING_TO_PRICE, item_text  # noqa: F401  (item_text: used by app.bench and tests)
+from app.pricing.text import NOTHING_TO_PRICE
 
 
 def no_index_problem() -> ProblemError:

@@ -1,8 +1,8 @@
 """The pricing actor: Ray Data's stateful class in `map_batches`. Each worker loads the serving
 stack once (app.pricing.local.LocalStack: the engine with vLLM's own multiprocessing executor, the
 adapter manager's choice, the ensemble bundle, the index) and then prices whole parts: it reads the
-part's rows from the staged input, validates each with the API's own request schema (the same
-reasons as a 422), prices them with the service's PricingCore, and writes the part's prices,
+part's rows from the staged input, validates each with the API's own item fields (the same
+reasons as a 422, app.pricing.fields), prices them with the service's PricingCore, and writes the part's prices,
 errors and summary (app.batch.job's layout). A row that fails never takes its batch down: the
 batch is retried item by item and only the failing item goes to the errors file.
 """
@@ -18,18 +18,6 @@ from app.batch import job
 from app.batch.output import write_rows
 
 log = logging.getLogger(__name__)
-
-
-def member_seconds() -> dict[str, float]:
-    """Seconds spent per ensemble member so far in this process (the service's histogram)."""
-    from app.api import metrics
-
-    out = {}
-    for metric in metrics.MEMBER_DURATION.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_sum"):
-                out[sample.labels["member"]] = sample.value
-    return out
 
 
 def _node() -> str | None:
@@ -78,19 +66,20 @@ class PricingActor:
         import pyarrow.parquet as pq
 
         started = time.perf_counter()
-        before = member_seconds()
+        before = dict(self.core.member_seconds)
         rows = pq.ParquetFile(self.out / job.STAGED).read_row_group(index).to_pylist()
-        errors, bodies, ids = [], [], []
+        errors, bodies, texts, ids = [], [], [], []
         for row in rows:
-            body, reason = self.body(row)
+            body, text_or_reason = self.body(row)
             if body is None:
-                errors.append({"id": row["id"], "reason": reason})
+                errors.append({"id": row["id"], "reason": text_or_reason})
             else:
                 bodies.append(body)
+                texts.append(text_or_reason)
                 ids.append(row["id"])
         priced = []
         starts = range(0, len(bodies), self.batch_size)
-        chunks = [bodies[start:start + self.batch_size] for start in starts]
+        chunks = [(bodies[start:start + self.batch_size], texts[start:start + self.batch_size]) for start in starts]
         for start, results in zip(starts, self.price_chunks(chunks), strict=True):
             for item_id, result in zip(ids[start:start + self.batch_size], results, strict=True):
                 if isinstance(result, str):
@@ -98,7 +87,7 @@ class PricingActor:
                 else:
                     priced.append({"id": item_id, **result.as_dict()})
         seconds = time.perf_counter() - started
-        members = {m: s - before.get(m, 0.0) for m, s in member_seconds().items() if s - before.get(m, 0.0) > 0}
+        members = {m: s - before.get(m, 0.0) for m, s in self.core.member_seconds.items() if s - before.get(m, 0.0) > 0}
         if self.core.ensemble is None:
             members = {"llm": seconds}
         write_rows(job.data_path(self.out, "errors", index, self.fmt), errors, "errors", self.fmt, self.id_type)
@@ -109,25 +98,26 @@ class PricingActor:
         return summary
 
     def body(self, row: dict):
-        """(EstimateRequest, None) or (None, why): the API's own schema and reasons."""
+        """(item fields, its text) or (None, why): the API's own schema and reasons; the text is
+        built once, here, and priced as it is."""
         from pydantic import ValidationError
 
-        from app.api.errors import describe_validation
-        from app.api.schemas import EstimateRequest
+        from app.pricing.fields import ItemFields, describe_validation
         from app.pricing.text import NOTHING_TO_PRICE, has_words
 
         if row.get("bad"):
             return None, row["bad"]
         try:
             fields = json.loads(row["item"])
-            body = EstimateRequest.model_validate({**fields, "comparables": self.k})
+            body = ItemFields.model_validate({**fields, "comparables": self.k})
         except ValidationError as e:
             return None, describe_validation(e.errors())[0]
-        if not has_words(self.core.texts_now([body])[0]):
+        [text] = self.core.texts_now([body])
+        if not has_words(text):
             return None, NOTHING_TO_PRICE
-        return body, None
+        return body, text
 
-    def price_chunks(self, chunks: list[list]) -> list[list]:
+    def price_chunks(self, chunks: list[tuple[list, list]]) -> list[list]:
         """Each chunk's answers, `inflight` chunks in the engine at once (one core call each, as one
         POST /v1/estimate/batch). A chunk that fails goes through `price_chunk`, item by item."""
         import asyncio
@@ -139,17 +129,17 @@ class PricingActor:
 
             async def one(chunk):
                 async with slots:
-                    return await self.core.price_many(chunk)
+                    return await self.core.price_many(*chunk)
             return await asyncio.gather(*(one(c) for c in chunks), return_exceptions=True)
 
-        outcomes = self.stack.run(all_chunks()) if chunks else []
+        outcomes = self.stack.run(all_chunks) if chunks else []
         for outcome in outcomes:
             if isinstance(outcome, EngineDeadError):
                 raise outcome
-        return [self.price_chunk(chunk) if isinstance(outcome, BaseException) else outcome
+        return [self.price_chunk(*chunk) if isinstance(outcome, BaseException) else outcome
                 for chunk, outcome in zip(chunks, outcomes, strict=True)]
 
-    def price_chunk(self, bodies: list) -> list:
+    def price_chunk(self, bodies: list, texts: list) -> list:
         """Priced answers, or per item the reason it has none. A dead engine is raised (Ray restarts
         the worker and retries the part); any other failure of the chunk is retried item by item."""
         from app.engine.base import EngineDeadError
@@ -157,14 +147,14 @@ class PricingActor:
         if not bodies:
             return []
         try:
-            return self.stack.run(self.core.price_many(bodies))
+            return self.stack.run(self.core.price_many, bodies, texts)
         except EngineDeadError:
             raise
         except Exception as e:
             if len(bodies) == 1:
                 return [f"{type(e).__name__}: {e}"]
             log.warning("a batch of %d failed (%s); pricing its items one by one", len(bodies), e)
-            return [result for body in bodies for result in self.price_chunk([body])]
+            return [result for body, text in zip(bodies, texts, strict=True) for result in self.price_chunk([body], [text])]
 
     def __del__(self):
         stack = getattr(self, "stack", None)

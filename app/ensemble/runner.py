@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 
+from app.ensemble import metrics
 from app.model.items import Item
 
 log = logging.getLogger("pricer.ensemble")
@@ -31,15 +32,11 @@ class MemberLeftOut(Exception):
 
 
 def observe(member: str, seconds: float) -> None:
-    from app.api import metrics
-
     metrics.MEMBER_DURATION.labels(member).observe(seconds)
 
 
 def left_out(member: str, reason: str, detail: str = "") -> MemberLeftOut:
     """Count and log a member left out of an answer, and return the exception that says so."""
-    from app.api import metrics
-
     metrics.MEMBER_LEFT_OUT.labels(member, reason).inc()
     log.warning("ensemble member %s left out of an answer: %s %s", member, reason, detail)
     return MemberLeftOut(member, reason, detail)

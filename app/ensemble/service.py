@@ -40,13 +40,15 @@ PROBE = Item(title="Probe", price=1.0, text="Probe\nA small probe item that warm
 @dataclass
 class Answer:
     """One item's served answer: the point and interval, the adapter that answered (the LLM), and
-    each member's price (None: left out) when the ensemble answered."""
+    each member's price (None: left out) when the ensemble answered. `seconds`: each member's wall
+    time on the call that priced this item (queueing included; shared by the call's items)."""
 
     price: float
     low: float
     high: float
     adapter: str | None
     components: dict[str, float | None] | None = None
+    seconds: dict[str, float] | None = None
 
 
 # Items one member time-out covers: PRICER_MEMBER_TIMEOUT_S was sized on 16 requests in flight.
@@ -106,7 +108,9 @@ class EnsembleService:
         if self.llm is not None:
             names.append(self.llm)
             calls.append(self._llm(llm_call, len(items), passthrough, timeout_s))
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        seconds: dict[str, float] = {}
+        results = await asyncio.gather(*(_timed(n, c, seconds) for n, c in zip(names, calls, strict=True)),
+                                       return_exceptions=True)
         prices: dict[str, list[float] | None] = {}
         adapter = None
         for name, result in zip(names, results, strict=True):
@@ -123,7 +127,7 @@ class EnsembleService:
                 prices[name], adapter = result
             else:
                 prices[name] = result
-        return [self._combine(i, prices, adapter) for i in range(len(items))]
+        return [self._combine(i, prices, adapter, seconds) for i in range(len(items))]
 
     def _member_items(self, items: Sequence[Item]) -> list[Item]:
         """The items with their text cut for the members (tokenising: a worker thread, not the loop)."""
@@ -156,7 +160,8 @@ class EnsembleService:
             raise left_out(self.llm, "error", f"{len(estimates)} answers for {count} items")
         return [e.price for e in estimates], label
 
-    def _combine(self, i: int, prices: dict[str, list[float] | None], adapter: str | None) -> Answer:
+    def _combine(self, i: int, prices: dict[str, list[float] | None], adapter: str | None,
+                 seconds: dict[str, float]) -> Answer:
         components = {m: (None if prices.get(m) is None else _round(prices[m][i])) for m in self.bundle.ensemble.members}
         raw = {m: (None if prices.get(m) is None else prices[m][i]) for m in prices}
         try:
@@ -166,7 +171,7 @@ class EnsembleService:
         used = set(combined.members)
         components = {m: (p if m in used else None) for m, p in components.items()}
         llm_answered = self.llm is not None and self.llm in used
-        return Answer(combined.price, combined.low, combined.high, adapter if llm_answered else None, components)
+        return Answer(combined.price, combined.low, combined.high, adapter if llm_answered else None, components, seconds)
 
     async def close(self) -> None:
         await asyncio.gather(*(r.close() for r in self.runners.values()), return_exceptions=True)
@@ -183,6 +188,15 @@ class OtherAdapter(Exception):
 
 class NoMembersAnswered(RuntimeError):
     """Every member failed on one request (the service answers 503)."""
+
+
+async def _timed(name: str, call: Awaitable, seconds: dict[str, float]):
+    """Await one member's call, recording its wall time in `seconds` whatever the outcome."""
+    started = time.perf_counter()
+    try:
+        return await call
+    finally:
+        seconds[name] = time.perf_counter() - started
 
 
 def _round(price: float | None) -> float | None:

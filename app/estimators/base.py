@@ -71,7 +71,7 @@ REGISTRY: dict[str, str] = {
     "knn": "app.estimators.knn:KnnEstimator",
     "sparse-mlp": "app.estimators.sparse_mlp:SparseMlpEstimator",
     "frontier": "app.estimators.frontier:FrontierEstimator",
-    "llm": "app.estimators.llm:LlmEstimator",
+    "llm": "app.pricing.llm_estimator:LlmEstimator",
     "http": "app.estimators.http:HttpEstimator",
     "llm-head": "app.estimators.llm_head:LlmHeadEstimator",
 }

@@ -38,9 +38,9 @@ def item_body(item: Item) -> dict:
 
 
 def sendable_details(details: str | None) -> dict:
-    """An item's details as the API takes them (app.api.schemas.is_detail_value); anything else is
+    """An item's details as the API takes them (app.model.text.is_detail_value); anything else is
     left out (it is still inside the curated text)."""
-    from app.api.schemas import is_detail_value
+    from app.model.text import is_detail_value
 
     try:
         parsed = json.loads(details) if details else {}

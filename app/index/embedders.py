@@ -1,6 +1,6 @@
 """Text embedders the index can be built with: a name (recorded in the manifest) and `encode`.
 
-The packaged MiniLM is loaded by app.estimators.embeddings (one loader for the whole project);
+The packaged MiniLM is loaded by app.index.minilm (one loader for the whole project);
 this module only puts a name, a dimension and a progress bar around it.
 """
 
@@ -45,7 +45,7 @@ class MiniLMEmbedder:
 
     @property
     def dim(self) -> int:
-        from app.estimators.embeddings import load_embedder
+        from app.index.minilm import load_embedder
 
         model = load_embedder()
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -54,7 +54,7 @@ class MiniLMEmbedder:
     def encode(self, texts: Sequence[str], progress: bool = False, cache: bool = True) -> np.ndarray:
         """`cache`: go through the process-wide, bounded cache that embed-gbm/embed-rf, knn and the
         retrieval-augmented prompts share (a text embedded once for all of them); False: embed afresh."""
-        from app.estimators.embeddings import embed, load_embedder
+        from app.index.minilm import embed, load_embedder
 
         texts = list(texts)
         if not texts:

@@ -2,7 +2,7 @@
 
 The API calls `index_from_settings(settings)` once at start-up (None, with the reason logged, when
 no index is there) and `ComparablesService.lookup(text, k)` per request (`alookup` from async
-code: the embedding runs in a worker thread). Wiring: /tmp/team/notes-index.md and docs/retrieval.md.
+code: the embedding runs in a worker thread). Wiring: docs/retrieval.md.
 """
 
 from __future__ import annotations
@@ -73,11 +73,25 @@ def index_from_settings(settings) -> ComparablesService | None:
     return service
 
 
-def use_index_from_settings(spec, settings) -> None:
-    """Attach the configured index (when there is one) to a serving spec, for the prompts of adapters
-    trained with comparables; the service itself attaches the one it already loaded (app/api/lifecycle.py)."""
-    if spec is not None and spec.index is None:
-        service = index_from_settings(settings)
-        if service is not None:
-            spec.use_index(service.index)
-
+def attach_index(spec, settings=None, comparables: ComparablesService | None = None, required: bool = False):
+    """The one way a serving spec gets the comparables index, for the prompts of adapters trained
+    with comparables: `comparables` when the caller already loaded it (the serving stack), else the
+    configured one from `settings`. Returns the attached Index (None: none attached; `required`:
+    raise ComparablesUnavailableError saying why instead, as training does: it cannot build its
+    prompts without one)."""
+    if spec is None:
+        return None
+    if spec.index is not None:
+        return spec.index
+    if comparables is None and settings is not None:
+        if required:
+            try:
+                comparables = ComparablesService(Index.load(index_root(settings)))
+            except Exception as e:  # noqa: BLE001 - any failure to load means no prompts can be built
+                raise ComparablesUnavailableError(f"the comparables index cannot be loaded: {e} (build it with `make index`)") from e
+        else:
+            comparables = index_from_settings(settings)
+    if comparables is None:
+        return None
+    spec.use_index(comparables.index)
+    return comparables.index

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 # The course's scrubbing rules for the details dict (boilerplate that says nothing about price).
 DETAIL_REMOVALS = (
@@ -51,6 +52,16 @@ def details_to_json(details: dict | str | None) -> str | None:
     if isinstance(details, str):
         return details
     return json.dumps(details, ensure_ascii=False)
+
+
+def is_detail_value(value: Any) -> bool:
+    """A detail's value as Amazon's metadata holds them: a string, a number, or one level of name ->
+    string or number ("Best Sellers Rank": {"Automotive": 3031316}, which the features member reads)."""
+
+    def scalar(v: Any) -> bool:
+        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+    return scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items()))
 
 
 def compose_contents(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -96,6 +97,7 @@ class PricingCore:
         self.model = model_label or engine.model_name
         self.ensemble = ensemble  # app.ensemble.service.EnsembleService
         self.comparables = comparables  # app.index.service.ComparablesService
+        self.member_seconds: dict[str, float] = {}  # each member's wall time over this core's calls
 
     def texts_now(self, items: Sequence) -> list[str]:
         ceiling = text_ceiling(self.settings)
@@ -132,13 +134,21 @@ class PricingCore:
     async def answer(self, bodies: Sequence, texts: Sequence[str], pin: str | None) -> list[Answer]:
         """The ensemble's answers when one is loaded (the LLM one member), else the LLM's own."""
         if self.ensemble is None:
+            started = time.perf_counter()
             estimates, label = await self.llm(texts, pin)
+            self._count({"llm": time.perf_counter() - started})
             return [Answer(e.price, e.low, e.high, label) for e in estimates]
         items = [member_item(body, text) for body, text in zip(bodies, texts, strict=True)]
         try:
-            return await self.ensemble.answer(items, lambda only=None: self.llm(texts, pin, only), _passthrough())
+            answers = await self.ensemble.answer(items, lambda only=None: self.llm(texts, pin, only), _passthrough())
         except NoMembersAnswered as e:
             raise NoAnswer(str(e)) from None
+        self._count(answers[0].seconds if answers else None)
+        return answers
+
+    def _count(self, seconds: dict[str, float] | None) -> None:
+        for member, value in (seconds or {}).items():
+            self.member_seconds[member] = self.member_seconds.get(member, 0.0) + value
 
     def require_index(self, bodies: Sequence) -> None:
         """Before any work: comparables asked of a core without an index."""

@@ -1,6 +1,6 @@
-"""The serving stack in-process, without HTTP: what `pricer serve` loads (the engine, the adapter
-manager's choice, the ensemble bundle, the comparables index) behind one `PricingCore`, run on its
-own event loop in a background thread so that synchronous callers (a Ray Data actor) can use it.
+"""The serving stack in-process, without HTTP, for synchronous callers (a Ray Data actor): what
+`pricer serve` loads (app.pricing.stack: the engine, the adapter manager's choice, the ensemble
+bundle, the comparables index) behind one `PricingCore`, on its own event loop in a thread.
 
 It reads the store exactly as a replica does (the desired state, then the policies) and never writes
 it: no heartbeat, no persisted activation, no adapter watching (a job prices with one version).
@@ -8,13 +8,12 @@ it: no heartbeat, no persisted activation, no adapter watching (a job prices wit
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from pathlib import Path
 
 from app.config import Settings
 from app.pricing.core import PricingCore
+from app.pricing.stack import ServingStack
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 def ensemble_folder(settings: Settings) -> Path | None:
     """The bundle version a replica would load now (the desired state's, else the policy's); cheap."""
     from app.ensemble.manager import EnsembleManager
-    from app.fleet import desired
+    from app.versions import desired
 
     return EnsembleManager(settings, persist=False).start_folder(desired.read(settings.models_dir))
 
@@ -40,7 +39,7 @@ def desired_adapter_label(settings: Settings):
     """name@version of the adapter the store's desired state names (None: the base model), or
     NOT_CHOSEN when it names none and each replica's policy decides (known only once a worker has
     loaded the adapter manager); cheap."""
-    from app.fleet import desired
+    from app.versions import desired
 
     state = desired.read(settings.models_dir)
     if not state.adapter_chosen:
@@ -49,23 +48,28 @@ def desired_adapter_label(settings: Settings):
 
 
 class LocalStack:
-    """`with LocalStack(settings) as stack: stack.run(stack.core.price_many(bodies, texts))`."""
+    """The serving stack (app.pricing.stack) for synchronous callers: it runs on its own event loop
+    in a thread (anyio's blocking portal). `with LocalStack(settings) as stack:
+    stack.run(stack.core.price_many, bodies, texts)`. One pricing core for the stack's life: a job
+    prices with one bundle and one adapter."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings.model_copy(update={"watch_adapters": False})
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="pricer-local-stack", daemon=True)
-        self._thread.start()
-        self.core: PricingCore | None = None
-        self._engine = self._adapters = self._extras = None
-        self.ensemble_reason = ""
+        from anyio.from_thread import start_blocking_portal
 
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+        self.stack = ServingStack(settings)
+        self.settings = self.stack.settings
+        self._portal_cm = start_blocking_portal("asyncio")
+        self._portal = self._portal_cm.__enter__()
+        self.core: PricingCore | None = None
+
+    def run(self, function, *args):
+        """`function(*args)` on the stack's loop (awaited when it is a coroutine function); its result."""
+        return self._portal.call(function, *args)
 
     def __enter__(self) -> LocalStack:
         try:
-            self.run(self._start())
+            self.run(self.stack.start)
+            self.core = self.stack.core()
         except BaseException:
             self.close()
             raise
@@ -74,43 +78,19 @@ class LocalStack:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    async def _start(self) -> None:
-        from app.adapters.manager import AdapterManager
-        from app.api.answers import Extras
-        from app.api.lifecycle import attach_index
-        from app.engine.factory import build_engine
-
-        engine = await asyncio.to_thread(build_engine, self.settings)
-        await engine.start()
-        self._engine = engine
-        # After the engine, not beside it (the service's order: transformers' lazy imports race).
-        folder = await asyncio.to_thread(ensemble_folder, self.settings)
-        self._extras = await asyncio.to_thread(Extras.load, self.settings, folder)
-        self.ensemble_reason = self._extras.reason
-        attach_index(engine, self._extras)
-        base_dir = Path(getattr(engine, "model_dir", None) or self.settings.base_model_path())
-        self._adapters = AdapterManager(self.settings, engine, base_dir, persist=False)
-        await self._adapters.start()
-        self.core = PricingCore(self.settings, engine, self._adapters, ensemble=self._extras.ensemble,
-                                comparables=self._extras.comparables)
+    @property
+    def ensemble_reason(self) -> str:
+        return self.stack.extras.reason if self.stack.extras is not None else ""
 
     @property
     def adapter(self) -> str | None:
-        active = self._adapters.active if self._adapters is not None else None
-        return active.label if active is not None else None
-
-    async def _close(self) -> None:
-        for closer in (self._adapters, self._extras, self._engine):
-            if closer is not None:
-                try:
-                    await closer.close()
-                except Exception:
-                    log.exception("closing %s", type(closer).__name__)
+        return self.stack.adapter_label
 
     def close(self) -> None:
-        if self.loop.is_running():
-            try:
-                self.run(self._close())
-            finally:
-                self.loop.call_soon_threadsafe(self.loop.stop)
-                self._thread.join(timeout=10)
+        if self._portal_cm is None:
+            return
+        cm, self._portal_cm = self._portal_cm, None
+        try:
+            self._portal.call(self.stack.close)
+        finally:
+            cm.__exit__(None, None, None)

@@ -1,10 +1,10 @@
-"""The text the model is asked about, built from an API item (app.api.schemas.EstimateRequest's
-fields): curation's composition, answer cues taken out, cut to the spec's character ceiling."""
+"""The text the model is asked about, built from an item's fields (app.pricing.fields.ItemFields):
+curation's composition, answer cues taken out, cut to the spec's character ceiling."""
 
 from __future__ import annotations
 
-from app.api.sanitize import strip_answer_cues
 from app.model.text import compose_contents, compose_text, details_inside
+from app.pricing.sanitize import strip_answer_cues
 
 NOTHING_TO_PRICE = "no words or numbers left once punctuation is removed; send a real title or description"
 

@@ -222,14 +222,13 @@ def attach_index(spec, settings: Settings) -> str | None:
     """Load the comparables index into a retrieval-augmented spec; its version (None: no comparables)."""
     if spec.comparables == 0:
         return None
-    from app.index.index import Index
-    from app.index.service import index_root
+    from app.index.service import ComparablesUnavailableError
+    from app.index.service import attach_index as attach
 
     try:
-        index = Index.load(index_root(settings))
-    except Exception as e:  # noqa: BLE001 - any failure to load means the run cannot build its prompts
-        raise TrainingError(f"--comparables {spec.comparables} needs the comparables index: {e} (build it with `make index`)") from e
-    spec.use_index(index)
+        index = attach(spec, settings, required=True)
+    except ComparablesUnavailableError as e:
+        raise TrainingError(f"--comparables {spec.comparables} needs the comparables index: {e}") from e
     log.info("comparables from index %s (%d items)", index.version, len(index))
     return index.version
 

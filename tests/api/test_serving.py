@@ -13,7 +13,8 @@ from app.adapters.manager import AdapterManager
 from app.api.app import create_app
 from app.api.errors import ProblemError
 from app.api.schemas import EstimateRequest
-from app.api.serving import EstimateService, item_text
+from app.api.serving import EstimateService
+from app.pricing.text import item_text
 from app.engine.fake import FakeEngine
 from app.model.spec import text_ceiling
 from tests.adapters.conftest import V1, V2, store_settings

@@ -93,7 +93,7 @@ def test_intervals_come_through_for_coverage(store):
 
 def test_item_body_sends_category_and_details_and_the_model_reads_the_details_once():
     from app.api.schemas import EstimateRequest
-    from app.api.serving import item_text
+    from app.pricing.text import item_text
     from app.estimators.http import item_body
     from app.model.items import Item
     from app.model.text import compose_contents, compose_text

@@ -11,7 +11,7 @@ import pytest
 from app.adapters.state import save_active, state_path
 from app.engine.base import AdapterRef
 from app.estimators.base import EstimatorOptions, create
-from app.estimators.llm import AdapterNotFoundError, LlmEstimator, store_pin
+from app.pricing.llm_estimator import AdapterNotFoundError, LlmEstimator, store_pin
 from tests.adapters.engine_double import RecordingEngine
 from tests.conftest import tiny_engine_settings
 from tests.factories import make_items, make_lora_adapter

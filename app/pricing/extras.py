@@ -1,5 +1,5 @@
-"""What start-up loads beside the engine: the ensemble bundle (app.ensemble.service) and the
-comparables index (app.index.service). The answer built from them is app.pricing.core's."""
+"""What the serving stack loads beside the engine: the ensemble bundle (app.ensemble.service) and
+the comparables index (app.index.service). The answer built from them is app.pricing.core's."""
 
 from __future__ import annotations
 

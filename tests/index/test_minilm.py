@@ -1,11 +1,11 @@
-"""embed-gbm and embed-rf on the real all-MiniLM-L6-v2 (loaded offline from its package), on a handful of items."""
+"""app/index/minilm.py: the packaged MiniLM loader and the bounded embedding cache every member shares."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.estimators.base import EstimatorOptions, create
-from app.estimators.embeddings import embed, embedder_folder
+from app.index.minilm import embed, embedder_folder
 from tests.factories import make_items
 
 
@@ -42,7 +42,7 @@ def test_the_embedding_cache_is_bounded_and_embeds_each_text_once(monkeypatch):
 
     import numpy as np
 
-    from app.estimators import embeddings
+    from app.index import minilm as embeddings
 
     encoded: list[str] = []
 

