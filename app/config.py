@@ -1,8 +1,11 @@
 """Settings: one object, built once from PRICER_* variables (and .env), passed down.
 
 Every stage reads the same Settings so that the device (CPU or GPU), the model and the store are
-configuration, never a fork of the code. Each field's description is the documentation that
-docs/operations.md's settings table is made from.
+configuration, never a fork of the code. The fields are declared in sections, one class per concern
+(the service, the store, the engine, batch pricing, the frontier API, curation); `Settings` is all
+of them in one object. Every field keeps its flat PRICER_* name, so no deployment changes, and a
+component can name the one section it reads (e.g. `EngineSettings`). Each field's description is
+the documentation that docs/operations.md's settings table is made from.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class _Section(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRICER_", env_file=".env", extra="ignore")
 
-    # --- HTTP service
+
+class ServiceSettings(_Section):
+    """The HTTP service: address, keys, limits, shutdown, logs, and the engine stand-in for HTTP tests."""
+
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the service listens on.")
     api_key: SecretStr | None = Field(None, description="Bearer key for estimates; unset: none needed.")
@@ -39,7 +45,10 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Log level (debug, info, warning, error).")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
 
-    # --- Model store and model
+
+class StoreSettings(_Section):
+    """The model store and what answers from it: base model, adapter and ensemble policies, the index, the fleet."""
+
     models_dir: Path = Field(Path("models"), description="The model store: base/ and adapters/ below it.")
     base_model: str = Field("smollm2-135m", description="A name under the store's base/, or a path to an HF-format model folder.")
     adapter_policy: Literal["manual", "latest", "best"] = Field("best", description="Which adapter version becomes active: manual, latest or best (validation mean error).")
@@ -59,7 +68,10 @@ class Settings(BaseSettings):
     member_timeout_s: float = Field(10.0, gt=0, description="With estimator=ensemble: seconds a member may take on one request (of up to 16 items; a larger batch request gets this per 16 items) before it is left out of that answer (the LLM on the CPU takes 6-7 s at 16 requests in flight).")
     rollback_after_failures: int = Field(5, ge=1, description="Consecutive failed estimates of the active adapter version after which it is rolled back to the previous one.")
 
-    # --- Engine (vLLM)
+
+class EngineSettings(_Section):
+    """The engine (vLLM): device, dtype, lengths, LoRA slots, memory, decoding."""
+
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="Compute dtype of the model (vLLM, llm-head, training, validation): auto = bfloat16 on a GPU and on a CPU with native bf16 (avx512_bf16, amx_bf16), float32 on other CPUs, where bf16 is emulated and about 40x slower (app/model/hardware.py).")
     max_model_len: int = Field(512, ge=64, description="Engine context length (prompt + answer).")
@@ -75,24 +87,42 @@ class Settings(BaseSettings):
     interval_level: float = Field(0.8, gt=0, lt=1, description="Nominal coverage of the [low, high] interval.")
     point_rule: Literal["auto", "mean", "median", "greedy"] = Field("auto", description="Point price from the decoded distribution: auto = mean for number-token tokenizers (the course's), median for digit tokenizers (better on val).")
 
-    # --- Batch pricing (`pricer price`, app/batch/)
+
+class BatchSettings(_Section):
+    """Batch pricing (`pricer price`, app/batch/)."""
+
     batch_part_rows: int = Field(256, ge=1, description="`pricer price`: rows per part, the unit a job writes (prices, errors and a summary, each by temp-then-rename) and a rerun skips once done; smaller parts lose less to a kill, larger ones write fewer files.")
     batch_size: int = Field(64, ge=1, description="`pricer price`: items per engine call inside a worker (one PricingCore call, as one POST /v1/estimate/batch of that many items).")
     batch_inflight: int = Field(2, ge=1, description="`pricer price`: engine calls (of PRICER_BATCH_SIZE items) a worker keeps in flight at once, so that the engine is not idle while a call's retrieval and other ensemble members run; 1: one after another.")
     batch_member_timeout_s: float = Field(120.0, gt=0, description="`pricer price`: what PRICER_MEMBER_TIMEOUT_S is inside a job's workers (seconds a member may take per 16 items). The service's deadline is for interactive latency; in a job, chunks queue behind each other on purpose, and that deadline would leave the LLM out of answers for no reason but the job's own queue (on a 2-core CPU: 320 of 384 answers at 2 chunks of 64 in flight).")
     batch_actor_start_s: int = Field(900, ge=1, description="`pricer price`: seconds to wait for every pricing actor to start (load the engine, bundle and index) before the first part is handed out, so that the work spreads over every worker and node; a cluster without room for them fails after this long, saying so.")
 
-    # --- Frontier estimator (any OpenAI-compatible chat API)
+
+class FrontierSettings(_Section):
+    """The frontier estimator (any OpenAI-compatible chat API)."""
+
     frontier_base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible API base URL.")
     frontier_model: str = Field("gpt-4o-mini", description="Model name at that API.")
     frontier_api_key: SecretStr | None = Field(None, description="Key for that API.")
     frontier_comparables: int = Field(5, ge=0, le=20, description="Similar priced items from the comparables index in the frontier model's prompt (the course's RAG agent); 0: the plain question.")
 
-    # --- Curation (the course's rules; token budgets use the tokenizer below)
+
+class CurationSettings(_Section):
+    """Curation (the course's rules; token budgets use the tokenizer below)."""
+
     curate_tokenizer: Path | None = Field(None, description="Tokenizer folder for curation budgets; unset: models/base/smollm2-135m, else the packaged SmolLM2 GGUF.")
     curate_min_tokens: int = Field(150, ge=1, description="Curation keeps items with more tokens than this (title + text).")
     curate_max_tokens: int = Field(160, ge=1, description="Curation cuts each item's text to this many tokens.")
     curate_min_chars: int = Field(300, ge=0, description="Curation keeps items whose description, features and details have more characters than this.")
+
+
+SECTIONS = (ServiceSettings, StoreSettings, EngineSettings, BatchSettings, FrontierSettings, CurationSettings)
+
+
+# Bases in reverse: pydantic lists the last base's fields first, so the service's come first (the
+# order of docs/operations.md's settings table).
+class Settings(CurationSettings, FrontierSettings, BatchSettings, EngineSettings, StoreSettings, ServiceSettings):
+    """Every section in one object, built once from PRICER_* variables (and .env) and passed down."""
 
     @cached_property
     def base_dir(self) -> Path:
