@@ -59,3 +59,32 @@ def test_paired_difference_of_noise_is_not_significant():
     assert result.ci[0] < 0 < result.ci[1]
     assert result.verdict == "no significant difference"
     assert paired_difference(b[:], [e - 5 for e in b]).verdict == "b better"
+
+
+def test_ci_of_a_skewed_sample_covers_its_mean_and_leans_right():
+    import numpy as np
+
+    errors = np.random.default_rng(7).lognormal(3.0, 1.2, size=250)  # dollar errors: a long right tail
+    mean = float(errors.mean())
+    low, high = bootstrap_mean_ci(errors.tolist(), seed=11)
+    assert low < mean < high
+    assert high - mean > 1.25 * (mean - low)  # BCa follows the skew (the percentile interval: 1.12 here)
+    assert bootstrap_mean_ci(errors.tolist(), seed=11) == (low, high)  # reproducible with its seed
+    assert bootstrap_mean_ci(errors.tolist(), seed=12) != (low, high)
+
+
+def test_many_items_get_the_percentile_interval_quickly():
+    import time
+
+    import numpy as np
+
+    values = np.random.default_rng(3).exponential(40.0, size=30_000).tolist()  # past BCA_MAX_ITEMS
+    started = time.perf_counter()
+    low, high = bootstrap_mean_ci(values, resamples=500)
+    assert low < float(np.mean(values)) < high and high - low < 2.0
+    assert time.perf_counter() - started < 10
+
+
+def test_all_but_constant_values_still_get_an_interval():
+    low, high = bootstrap_mean_ci([0.1 + 0.2] * 30 + [0.3] * 30)  # equal but for float rounding
+    assert low == pytest.approx(0.3) and high == pytest.approx(0.3)
