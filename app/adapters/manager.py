@@ -5,7 +5,8 @@ under a fresh lora_id, switches new requests to it in one step, and unloads an o
 once its last lease is released (keeping `keep_loaded` versions resident for quick rollback).
 Activations and store rescans are serialized by one lock; requests never wait for that lock.
 Leases and pins: app/adapters/leases.py; file re-checks and automatic rollback: app/adapters/guard.py;
-following the desired state that every replica shares, and publishing to it: app/adapters/follow.py.
+following the desired state that every replica shares, and publishing to it: app/versions/follower.py,
+with this kind's part of it in app/adapters/follow.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.adapters.store import AdapterVersion, scan
 from app.adapters.validation import AdapterRejected, BaseFacts, check_static, read_base_facts, smoke_check
 from app.config import Settings
 from app.engine.base import AdapterLoadError, AdapterRef, Engine
+from app.versions.follower import Follower
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
                  replica_id: str | None = None):
         """`persist` False: never writes the desired state (an in-process reader such as the llm
         estimator resolves exactly as the service would, without changing what replicas serve).
-        `replica_id`: who wrote a generation (app.fleet.identity)."""
+        `replica_id`: who wrote a generation (app.fleet.heartbeat.replica_id)."""
         self.settings = settings
         self.persist = persist
         self.replica_id = replica_id
@@ -52,6 +54,7 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
         self._base: BaseFacts | None = None
         self._tasks: set[asyncio.Task] = set()
         self._watcher = None
+        self.follower = Follower(self, self._lock, settings.models_dir, persist, replica_id)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -105,7 +108,7 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
     async def activate(self, name: str, version: str, expect_generation: int | None = None) -> dict:
         """Validate and activate here, then make it every replica's choice (the next generation of the
         desired state, in the row as `generation`). `expect_generation`: only over that one
-        (app.fleet.desired.GenerationConflict otherwise, nothing activated)."""
+        (app.versions.desired.GenerationConflict otherwise, nothing activated)."""
         async with self._lock:
             entry = self._entries.get((name, version))
             if entry is None:  # arrived since the last scan?
@@ -113,14 +116,8 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
                 entry = self._entries.get((name, version))
             if entry is None:
                 raise UnknownAdapterError(f"no adapter version {name}@{version}")
-            if expect_generation is not None and self.persist:
-                from app.fleet import desired
-
-                found = await asyncio.to_thread(desired.read, self.settings.models_dir)
-                if found.generation != expect_generation:
-                    raise desired.GenerationConflict(expect_generation, found)
-            await self._activate_locked(entry)
-            state = await self._publish_choice(entry.version.key, expect_generation, strict=True)
+            state = await self.follower.choose_locked(entry.version.key, expect_generation,
+                                                      lambda: self._activate_locked(entry))
             return {**self._describe(entry), "generation": state.generation if state else None}
 
     async def unload(self, name: str, version: str) -> None:
@@ -173,7 +170,7 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
             active = self._entries[(self._active.name, self._active.version)].version if self._active else None
             if policy.should_replace(mode, entry.version, active, self.served_point):
                 await self._activate_locked(entry)
-                await self._publish_choice(entry.version.key, self.generation_seen)
+                await self.follower.publish(entry.version.key, self.follower.generation_seen)
             else:
                 log.info("new version %s loaded, not activated (policy %s)", entry.version.label, mode)
         await self._evict_excess()

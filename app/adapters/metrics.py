@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.versions.metrics import OneSeries
+
 LOAD_RESULTS = ("ok", "rejected", "failed")
 
 ADAPTER_LOADS = Counter(
@@ -31,16 +33,8 @@ ADAPTER_REJECTED = Gauge("pricer_adapter_rejected_versions", "Versions in the st
 for _result in LOAD_RESULTS:
     ADAPTER_LOADS.labels(result=_result)
 
-_active_labels: tuple[str, str] | None = None
+_active = OneSeries(ADAPTER_ACTIVE_INFO)
 
 
 def set_active(name: str | None, version: str | None) -> None:
-    global _active_labels
-    labels = (name or "", version or "")
-    if _active_labels is not None and _active_labels != labels:
-        try:
-            ADAPTER_ACTIVE_INFO.remove(*_active_labels)
-        except KeyError:
-            pass
-    ADAPTER_ACTIVE_INFO.labels(*labels).set(1)
-    _active_labels = labels
+    _active.set((name or "", version or ""))

@@ -1,4 +1,4 @@
-"""Which version to serve: pure functions over AdapterVersion rows, no I/O.
+"""Which adapter version to serve: app.versions.policy over AdapterVersion rows, no I/O.
 
 `best` ranks by what is served: each version's validation error under the point rule the service
 answers with (`point`, the serving spec's); a version never scored under it ranks as unscored."""
@@ -8,40 +8,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app.adapters.store import AdapterVersion
+from app.versions import policy as versions_policy
+from app.versions.policy import Standing
 
-INF = float("inf")
+
+def standing(version: AdapterVersion, point: str | None = None) -> Standing:
+    return Standing(version.version, version.served_error(point), version.name)
 
 
 def newest_first(versions: Iterable[AdapterVersion]) -> list[AdapterVersion]:
-    return sorted(versions, key=lambda v: v.version, reverse=True)
+    return versions_policy.ranked(versions, "latest", standing)
 
 
 def best_first(versions: Iterable[AdapterVersion], point: str | None = None) -> list[AdapterVersion]:
     """Lowest served validation error first; unscored versions last (newest first among ties)."""
-    ordered = newest_first(versions)
-
-    def key(v: AdapterVersion) -> float:
-        error = v.served_error(point)
-        return INF if error is None else error
-
-    return sorted(ordered, key=key)
+    return ranked(versions, "best", point)
 
 
 def ranked(versions: Iterable[AdapterVersion], policy: str, point: str | None = None) -> list[AdapterVersion]:
     """Candidates in the order the policy prefers them (manual prefers the newest, like latest)."""
-    return best_first(versions, point) if policy == "best" else newest_first(versions)
+    return versions_policy.ranked(versions, policy, lambda v: standing(v, point))
 
 
 def should_replace(policy: str, candidate: AdapterVersion, active: AdapterVersion | None, point: str | None = None) -> bool:
-    """Whether a newly arrived valid `candidate` should become active in place of `active`."""
-    if policy == "manual":
-        return False
-    mine = candidate.served_error(point)
-    if active is None:
-        return policy == "latest" or mine is not None
-    if policy == "latest":
-        return candidate.version > active.version or candidate.name != active.name
-    if mine is None:
-        return False
-    theirs = active.served_error(point)
-    return theirs is None or mine < theirs
+    """Whether a newly arrived valid `candidate` should become active in place of `active` (None:
+    the base model, which only a scored version replaces under `best`)."""
+    return versions_policy.should_replace(policy, standing(candidate, point),
+                                          None if active is None else standing(active, point))

@@ -1,12 +1,12 @@
-"""The adapter part of the desired state (app.fleet.desired), for callers that only care which
+"""The adapter part of the desired state (app.versions.desired), for callers that only care which
 adapter version is chosen: what a restart serves, and what every replica serves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from app.fleet import desired
-from app.fleet.desired import STATE_FILE, state_path  # noqa: F401  (the file's name, for callers)
+from app.versions import desired
+from app.versions.desired import STATE_FILE, state_path  # noqa: F401  (the file's name, for callers)
 
 
 def load_active(models_dir: Path) -> tuple[str, str] | None | bool:

@@ -9,18 +9,15 @@ greatest name.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from app.adapters.manifest import MANIFEST, Manifest
+from app.versions.folders import SAFE_NAME, folder_stamp, is_safe_name  # noqa: F401  (shared by every kind)
 
 log = logging.getLogger(__name__)
-
-# Names travel in URLs and in "name@version" pins: keep them to a safe alphabet.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -58,25 +55,27 @@ class AdapterVersion:
         return float(other["mean_error"]) if isinstance(other, dict) and "mean_error" in other else None
 
 
-def is_safe_name(value: str) -> bool:
-    return bool(SAFE_NAME.match(value)) and ".." not in value
-
-
 def parse_pin(pin: str) -> tuple[str, str | None]:
     """"name" -> (name, None); "name@version" -> (name, version)."""
     name, sep, version = pin.partition("@")
     return name, (version if sep else None)
 
 
-def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion | None:
-    """The version folder `name/version`, or None when it is not (yet) a version: no folder, or
-    no manifest (half-written)."""
+def version_folder(adapters_dir: Path, name: str, version: str) -> Path | None:
+    """The folder `name/version` when it is a version, else None: unsafe names, no folder, or no
+    manifest (half-written)."""
     path = Path(adapters_dir) / name / version
     if not is_safe_name(name) or not is_safe_name(version):
         return None
     if not path.is_dir() and not path.is_symlink():
         return None
-    if not (path / MANIFEST).exists():
+    return path if (path / MANIFEST).exists() else None
+
+
+def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion | None:
+    """The version folder `name/version`, or None when it is not (yet) a version."""
+    path = version_folder(adapters_dir, name, version)
+    if path is None:
         return None
     stamp = folder_stamp(path)
     try:
@@ -89,17 +88,6 @@ def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion 
             f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}", stamp,
         )
     return AdapterVersion(name, version, path, manifest, None, stamp)
-
-
-def folder_stamp(path: Path) -> tuple:
-    stamp = []
-    try:
-        for file in sorted(path.iterdir()):
-            info = file.stat()
-            stamp.append((file.name, info.st_size, info.st_mtime_ns))
-    except OSError:
-        pass
-    return tuple(stamp)
 
 
 def scan(adapters_dir: Path) -> list[AdapterVersion]:

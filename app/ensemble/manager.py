@@ -2,48 +2,39 @@
 
 A bundle version is a folder `<ensembles>/<name>/<version>/` with its manifest written last
 (app.ensemble.bundle). While running, a replica finds new versions at every poll (app.fleet.sync),
-validates one before serving it (the stack matches its members, every member loads and warms up,
-a knn member's index is on this machine: nothing may be missing, unlike at start-up, where a
-replica serves what it can) and activates it by PRICER_ENSEMBLE_POLICY (`latest`, `best` by the
-recorded cross-validated error, `manual`: only by an admin call), or follows the desired state
-(app.fleet.desired) that an activation on any replica wrote. A refused version keeps the current
-one answering and is reported as the lag, tried again only when the choice or its files change.
-
-A swap is one reference switch in Extras: a request reads the bundle once and answers with it (its
-`ensemble` field names it); the old bundle is closed once its last answer is done.
+validates one before serving it (app.ensemble.swap: nothing may be missing, unlike at start-up,
+where a replica serves what it can) and activates it by PRICER_ENSEMBLE_POLICY (`latest`, `best` by
+the recorded cross-validated error, `manual`: only by an admin call), or follows the desired state
+(app.versions.desired) that an activation on any replica wrote. This manager is the ensemble kind
+of the version follower (app.versions.follower), which publishes the choice, reports the lag and
+decides when a refused version is tried again (when the choice or its files change).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import time
 from pathlib import Path
 
-from app.adapters.store import folder_stamp, is_safe_name
 from app.ensemble import policy
 from app.ensemble.bundle import MANIFEST, find_bundles
-from app.ensemble.service import DEFAULT_NAME, EnsembleService, load_ensemble
-from app.fleet import desired
-from app.fleet import metrics as fleet_metrics
-from app.fleet.desired import DesiredState, GenerationConflict, StateError
+from app.ensemble.service import DEFAULT_NAME, EnsembleService
+from app.ensemble.swap import EnsembleRefusedError, Swapper, set_active
+from app.versions.desired import DesiredState, Version
+from app.versions.folders import folder_stamp, is_safe_name
+from app.versions.follower import Follower, Refused
 
 log = logging.getLogger("pricer.ensemble")
 
-RETIRE_GRACE_S = 2.0  # a request that read the old bundle just before the swap has started its answer by then
+__all__ = ["EnsembleManager", "EnsembleRefusedError", "UnknownEnsembleError"]
 
 
 class UnknownEnsembleError(LookupError):
     """No such bundle version in the store (-> 404)."""
 
 
-class EnsembleRefusedError(RuntimeError):
-    """The version cannot be served here (-> 409); the message says why."""
-
-
 def _read_manifest(folder: Path) -> dict:
-    import json
-
     try:
         return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -51,33 +42,42 @@ def _read_manifest(folder: Path) -> dict:
 
 
 class EnsembleManager:
+    part = "ensemble"
+    nothing = "the LLM alone"
+
     def __init__(self, settings, persist: bool = True, replica_id: str | None = None):
         self.settings, self.persist, self.replica_id = settings, persist, replica_id
         root = Path(settings.ensemble_dir) if settings.ensemble_dir else Path(settings.models_dir) / "ensembles" / DEFAULT_NAME
         self.pinned = (root / MANIFEST).is_file()  # PRICER_ENSEMBLE_DIR names one version: never swapped
         self.root = root.parent if self.pinned else root
         self.enabled = settings.estimator == "ensemble"
-        self.extras = None  # app.api.answers.Extras, whose `ensemble` this manager swaps
-        self.generation_seen = 0
-        self.lag: dict | None = None
         self._lock = asyncio.Lock()
         self._known: set[str] = set()  # versions seen by discovery
-        self._refusals: dict[str, tuple[tuple, str]] = {}  # version -> (files stamp, why), retried when files change
-        self._refused: tuple | None = None  # (desired key, files stamp) of the choice not followed
-        self._retiring: set[asyncio.Task] = set()
+        self._refusals: dict[str, tuple[tuple, str]] = {}  # version -> (files stamp, why), for the listing
+        self._swapper = Swapper(settings, self._refusals)
+        self.follower = Follower(self, self._lock, settings.models_dir, persist, replica_id)
 
     # ------------------------------------------------------------------ what answers
     @property
+    def extras(self):
+        """app.pricing.extras.Extras, whose `ensemble` this manager swaps."""
+        return self._swapper.extras
+
+    @property
     def active(self) -> EnsembleService | None:
-        return None if self.extras is None else self.extras.ensemble
+        return self._swapper.active
 
     @property
     def active_label(self) -> str | None:
         return None if self.active is None else self.active.label
 
-    def _active_key(self) -> tuple[str, str] | None:
-        label = self.active_label
-        return None if label is None else tuple(label.split("@", 1))
+    @property
+    def lag(self) -> dict | None:
+        return self.follower.lag
+
+    @property
+    def generation_seen(self) -> int:
+        return self.follower.generation_seen
 
     def _folder(self, name: str, version: str) -> Path | None:
         if not (is_safe_name(name) and is_safe_name(version)):
@@ -86,6 +86,29 @@ class EnsembleManager:
 
     def _versions(self) -> list[Path]:
         return find_bundles(self.root.parent, self.root.name)
+
+    # ------------------------------------------------------------------ the follower's kind
+    def active_key(self) -> Version | None:
+        label = self.active_label
+        return None if label is None else tuple(label.split("@", 1))
+
+    async def serve(self, target: Version) -> None:
+        if self.pinned:
+            raise Refused(self._pinned())
+        folder = self._folder(*target)
+        if folder is None or not (folder / MANIFEST).is_file():
+            raise Refused("not in this replica's store")
+        try:
+            await self._swapper.swap_to(folder)
+        except EnsembleRefusedError as e:
+            raise Refused(str(e)) from None
+
+    def fingerprint(self, target: Version) -> tuple:
+        folder = self._folder(*target)
+        return folder_stamp(folder) if folder is not None else ()
+
+    def _pinned(self) -> str:
+        return f"pinned by PRICER_ENSEMBLE_DIR={self.settings.ensemble_dir}"
 
     # ------------------------------------------------------------------ start
     def start_folder(self, wanted: DesiredState) -> Path | None:
@@ -105,23 +128,25 @@ class EnsembleManager:
         return Path(choice[0]["_path"]) if choice else None
 
     async def attach(self, extras, wanted: DesiredState) -> None:
-        """Record what start-up loaded; publish it when nothing was chosen, or report the lag."""
-        self.extras = extras
-        self.generation_seen = wanted.generation
+        """Record what start-up loaded (app.pricing.extras.Extras.load, from `start_folder`, which
+        already fell back to the policy's choice); publish it when nothing was chosen, or report the
+        lag (the next poll tries the desired version once itself)."""
+        self._swapper.extras = extras
+        self.follower.generation_seen = wanted.generation
         if not self._known and self.enabled and not self.pinned:
             self._known = {p.name for p in await asyncio.to_thread(self._versions)}
-        fleet_metrics.set_ensemble(self.active_label)
+        set_active(self.active_label)
         if not self.enabled:
             return
         if wanted.ensemble is None:
             if self.active is not None and not self.pinned:
-                await self._publish(self._active_key(), wanted.generation)
-        elif wanted.ensemble != self._active_key():
-            self._note_lag(wanted, self._why_not(wanted), None)
+                await self.follower.publish(self.active_key(), wanted.generation)
+        elif wanted.ensemble != self.active_key():
+            self.follower.refuse(wanted, self._why_not(wanted), tried=False)
 
     def _why_not(self, wanted: DesiredState) -> str:
         if self.pinned:
-            return f"pinned by PRICER_ENSEMBLE_DIR={self.settings.ensemble_dir}"
+            return self._pinned()
         folder = self._folder(*wanted.ensemble)
         if folder is None or not (folder / MANIFEST).is_file():
             return "not in this replica's store"
@@ -131,41 +156,12 @@ class EnsembleManager:
     async def reconcile(self, wanted: DesiredState) -> None:
         """Follow the desired bundle, then apply the policy to versions that appeared."""
         if not self.enabled:
-            self.generation_seen = wanted.generation
+            self.follower.generation_seen = wanted.generation
             return
-        async with self._lock:
-            self.generation_seen = wanted.generation
-            if wanted.ensemble is not None and wanted.ensemble != self._active_key():
-                if await asyncio.to_thread(self._worth_retrying, wanted):
-                    await self._follow_locked(wanted)
-            elif wanted.ensemble is not None:
-                self._clear_lag()
-            if not self.pinned:
+        await self.follower.reconcile(wanted)
+        if not self.pinned:
+            async with self._lock:
                 await self._discover_locked(wanted)
-
-    def _worth_retrying(self, wanted: DesiredState) -> bool:
-        if self.pinned:
-            if self.lag is None:
-                self._note_lag(wanted, self._why_not(wanted), None)
-            return False
-        if self._refused is None or self._refused[0] != wanted.key:
-            return True
-        folder = self._folder(*wanted.ensemble)
-        return folder is not None and folder_stamp(folder) != self._refused[1]
-
-    async def _follow_locked(self, wanted: DesiredState) -> bool:
-        folder = self._folder(*wanted.ensemble)
-        if folder is None or not (folder / MANIFEST).is_file():
-            self._note_lag(wanted, "not in this replica's store", folder)
-            return False
-        try:
-            await self._swap_to(folder)
-        except EnsembleRefusedError as e:
-            self._note_lag(wanted, str(e), folder)
-            return False
-        self._clear_lag()
-        log.info("following the desired state (generation %d): ensemble %s", wanted.generation, wanted.ensemble_label)
-        return True
 
     async def _discover_locked(self, wanted: DesiredState) -> None:
         versions = await asyncio.to_thread(self._versions)
@@ -181,11 +177,11 @@ class EnsembleManager:
                          self.settings.ensemble_policy)
                 continue
             try:
-                await self._swap_to(Path(candidate["_path"]))
+                await self._swapper.swap_to(Path(candidate["_path"]))
             except EnsembleRefusedError as e:
                 log.warning("new ensemble version %s not activated: %s", candidate.get("version"), e)
                 continue
-            await self._publish(self._active_key(), wanted.generation)
+            await self.follower.publish(self.active_key(), wanted.generation)
             return
 
     # ------------------------------------------------------------------ admin
@@ -198,15 +194,13 @@ class EnsembleManager:
             if folder is None or not (folder / MANIFEST).is_file():
                 raise UnknownEnsembleError(f"no ensemble version {name}@{version}")
             if self.pinned and folder.resolve() != Path(self.settings.ensemble_dir).resolve():
-                raise EnsembleRefusedError(f"pinned by PRICER_ENSEMBLE_DIR={self.settings.ensemble_dir}")
-            if expect_generation is not None:
-                found = await asyncio.to_thread(desired.read, self.settings.models_dir)
-                if found.generation != expect_generation:
-                    raise GenerationConflict(expect_generation, found)
-            if (name, version) != self._active_key():
-                await self._swap_to(folder)
-            state = await self._publish((name, version), expect_generation, strict=True)
-            self._clear_lag()
+                raise EnsembleRefusedError(self._pinned())
+
+            async def swap() -> None:
+                if (name, version) != self.active_key():
+                    await self._swapper.swap_to(folder)
+
+            state = await self.follower.choose_locked((name, version), expect_generation, swap)
             return {"active": self.active_label, "generation": state.generation if state else None}
 
     def describe(self) -> dict:
@@ -220,82 +214,7 @@ class EnsembleManager:
                          "reason": refusal[1] if refusal else None, "cv_mean_error": policy.cv_error(manifest),
                          "created_at": manifest.get("created_at")})
         return {"active": self.active_label, "policy": self.settings.ensemble_policy, "pinned": self.pinned,
-                "enabled": self.enabled, "generation": self.generation_seen, "converged": self.lag is None,
-                "lag": self.lag, "versions": rows}
-
-    # ------------------------------------------------------------------ internals
-    async def _swap_to(self, folder: Path) -> None:
-        """Load `folder` strictly (nothing missing) and make it answer; EnsembleRefusedError if not."""
-        started = time.perf_counter()
-        service, why = await asyncio.to_thread(load_ensemble, self.settings, folder)
-        if service is not None and service.missing:
-            why = "; ".join(f"member {m}: {r}" for m, r in service.missing.items())
-            await service.close()
-            service = None
-        if service is None:
-            self._refusals[folder.name] = (folder_stamp(folder), why)
-            raise EnsembleRefusedError(f"{folder.parent.name}@{folder.name} was refused: {why}")
-        self._refusals.pop(folder.name, None)
-        old, self.extras.ensemble, self.extras.reason = self.active, service, ""
-        fleet_metrics.set_ensemble(service.label)
-        log.info("ensemble %s answers (was %s; loaded and warmed up in %.1f s)", service.label,
-                 old.label if old is not None else "none", time.perf_counter() - started)
-        if old is not None and old is not service:
-            task = asyncio.get_running_loop().create_task(self._retire(old))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
-
-    async def _retire(self, old: EnsembleService) -> None:
-        try:
-            await asyncio.sleep(RETIRE_GRACE_S)
-            deadline = time.monotonic() + 10 * self.settings.member_timeout_s
-            while old.in_flight and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-        finally:  # also at shutdown (cancelled): the old bundle's members are closed
-            await old.close()
-
-    async def _publish(self, key, expect: int | None, strict: bool = False) -> DesiredState | None:
-        if not self.persist:
-            return None
-        for _ in range(5):
-            try:
-                state = await asyncio.to_thread(desired.update, self.settings.models_dir, ensemble=key,
-                                                expect_generation=expect, by=self.replica_id)
-                break
-            except GenerationConflict as e:
-                if not strict and e.found.ensemble is None:  # the other write chose an adapter only: again over it
-                    expect = e.found.generation
-                    continue
-                if strict:
-                    raise
-                log.info("ensemble choice not published (%s); the next poll follows the desired state", e)
-                return None
-            except StateError as e:
-                if strict:
-                    raise
-                log.error("cannot publish the ensemble choice: %s", e)
-                return None
-        else:
-            return None
-        self.generation_seen = state.generation
-        log.info("desired state generation %d: ensemble %s", state.generation, state.ensemble_label)
-        return state
-
-    def _note_lag(self, wanted: DesiredState, reason: str, folder: Path | None) -> None:
-        first = self._refused is None or self._refused[0] != wanted.key
-        self._refused = (wanted.key, folder_stamp(folder) if folder is not None else ())
-        self.lag = {"kind": "ensemble", "generation": wanted.generation, "desired": wanted.ensemble_label,
-                    "active": self.active_label, "reason": reason}
-        fleet_metrics.set_lag("ensemble", self.lag)
-        if first:
-            log.warning("cannot follow the desired ensemble (generation %d, %s): %s; still serving %s",
-                        wanted.generation, wanted.ensemble_label, reason, self.active_label or "the LLM alone")
-
-    def _clear_lag(self) -> None:
-        self.lag, self._refused = None, None
-        fleet_metrics.set_lag("ensemble", None)
+                "enabled": self.enabled, **self.follower.status(), "versions": rows}
 
     async def close(self) -> None:
-        for task in list(self._retiring):
-            task.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self._swapper.close()

@@ -1,4 +1,4 @@
-"""Which ensemble bundle version to serve (PRICER_ENSEMBLE_POLICY): pure functions over bundle
+"""Which ensemble bundle version to serve (PRICER_ENSEMBLE_POLICY): app.versions.policy over bundle
 manifests, no I/O. `best` ranks by the recorded cross-validated mean error of the stack over all
 of a bundle's members (`cross_validated.stacks` in its manifest, written by `pricer ensemble fit`);
 a bundle without that score ranks as unscored (after every scored one)."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from app.ensemble.combine import subset_key
-
-INF = float("inf")
+from app.versions import policy as versions_policy
+from app.versions.policy import Standing
 
 
 def cv_error(manifest: dict) -> float | None:
@@ -21,21 +21,18 @@ def cv_error(manifest: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+def standing(manifest: dict) -> Standing:
+    """Bundles of one name (the store's root): the name never decides."""
+    return Standing(str(manifest.get("version", "")), cv_error(manifest))
+
+
 def ranked(manifests: list[dict], policy: str) -> list[dict]:
     """Newest first; for `best`, lowest cross-validated error first (unscored last)."""
-    newest = sorted(manifests, key=lambda m: str(m.get("version", "")), reverse=True)
-    if policy != "best":
-        return newest
-    return sorted(newest, key=lambda m: INF if cv_error(m) is None else cv_error(m))
+    return versions_policy.ranked(manifests, policy, standing)
 
 
 def should_replace(policy: str, candidate: dict, active: dict | None) -> bool:
-    """Whether a newly found valid bundle should take over from `active` (None: none answers)."""
-    if policy == "manual":
-        return False
-    if active is None:
-        return True
-    if policy == "latest":
-        return str(candidate.get("version", "")) > str(active.get("version", ""))
-    mine, theirs = cv_error(candidate), cv_error(active)
-    return mine is not None and (theirs is None or mine < theirs)
+    """Whether a newly found valid bundle should take over from `active` (None: none answers, and
+    any bundle is better than none)."""
+    return versions_policy.should_replace(policy, standing(candidate), None if active is None else standing(active),
+                                          unscored_over_nothing=True)

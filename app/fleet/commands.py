@@ -46,9 +46,9 @@ def activate(
     wait_s: Annotated[float, typer.Option(help="Wait this long for every replica to converge (0: do not wait).")] = 0.0,
 ) -> None:
     """Choose a version for every replica (also how to roll back): the next generation of the desired state."""
-    from app.adapters.store import is_safe_name
+    from app.versions.folders import is_safe_name
     from app.config import Settings
-    from app.fleet import desired
+    from app.versions import desired
     from app.fleet.view import wait_converged
 
     settings = Settings()

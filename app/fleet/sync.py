@@ -12,8 +12,9 @@ import os
 import socket
 from datetime import UTC, datetime
 
-from app.fleet import desired, heartbeat
+from app.fleet import heartbeat
 from app.fleet import metrics as fleet_metrics
+from app.versions import desired
 
 log = logging.getLogger(__name__)
 

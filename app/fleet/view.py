@@ -7,9 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from app.fleet import desired, heartbeat
+from app.fleet import heartbeat
 from app.fleet import metrics as fleet_metrics
-from app.fleet.desired import DesiredState
+from app.versions import desired
+from app.versions.desired import DesiredState
 
 
 def replica_converged(beat: dict, wanted: DesiredState) -> bool:

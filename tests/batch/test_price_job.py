@@ -19,7 +19,7 @@ from app.batch.actor import PricingActor
 from app.batch.output import read_all
 from app.batch.run import stage, worker_settings
 from app.config import Settings
-from app.fleet import desired
+from app.versions import desired
 from tests.api.ensemble_fixtures import write_test_bundle
 from tests.batch.fixtures import catalog_rows, job_env, make_store, settings_values, write_jsonl
 from tests.batch.jobs import actor_processes, command, run_job, start_job, stop_group, wait_for_parts

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from app.fleet import desired
+from app.versions import desired
 from tests.factories import make_lora_adapter
 from tests.fleet.replicas import ITEM, fleet, until
 

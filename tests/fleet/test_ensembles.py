@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from app.fleet import desired
+from app.versions import desired
 from tests.api.ensemble_fixtures import write_test_bundle
 from tests.fleet.replicas import ITEM, fleet, until
 

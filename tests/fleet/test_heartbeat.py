@@ -7,7 +7,8 @@ import json
 import time
 
 from app.config import Settings
-from app.fleet import desired, heartbeat, view
+from app.fleet import heartbeat, view
+from app.versions import desired
 
 
 def beat(store, replica, generation, age_s=0.0, lag=None):

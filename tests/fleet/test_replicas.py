@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from app.fleet import desired
+from app.versions import desired
 from tests.fleet.conftest import V1, V2, V3
 from tests.fleet.replicas import fleet, serves, until
 

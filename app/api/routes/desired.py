@@ -10,7 +10,7 @@ from fastapi import Query
 
 from app.api.errors import ProblemError
 from app.fleet import view
-from app.fleet.desired import GenerationConflict, StateError
+from app.versions.desired import GenerationConflict, StateError
 
 Wait = Annotated[bool, Query(description="Answer once every replica with a fresh heartbeat serves the new generation (or at timeout_s).")]
 WaitTimeout = Annotated[float, Query(gt=0, le=300, description="With wait=true: seconds to wait at most.")]

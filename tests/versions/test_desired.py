@@ -9,8 +9,8 @@ import os
 import pytest
 
 from app.adapters.state import load_active, save_active
-from app.fleet import desired
-from app.fleet.desired import GenerationConflict, StateError
+from app.versions import desired
+from app.versions.desired import GenerationConflict, StateError
 
 
 def test_no_file_is_generation_zero_with_nothing_chosen(tmp_path):

@@ -35,6 +35,7 @@ FORMAT = 2
 KEEP = object()  # update(): leave this part as it is
 
 Version = tuple[str, str]
+PARTS = ("adapter", "ensemble")  # what the file chooses: each a kind of versioned artifact
 
 
 class StateError(RuntimeError):
@@ -65,6 +66,20 @@ class DesiredState:
     @property
     def ensemble_label(self) -> str | None:
         return None if self.ensemble is None else f"{self.ensemble[0]}@{self.ensemble[1]}"
+
+    def chosen(self, part: str) -> bool:
+        """Whether `part` ("adapter" or "ensemble") names a choice every replica follows."""
+        return self.adapter_chosen if part == "adapter" else self.version(part) is not None
+
+    def version(self, part: str) -> Version | None:
+        """The (name, version) chosen for `part` (for "adapter", None once chosen: the base model)."""
+        if part not in PARTS:
+            raise ValueError(f"no part {part!r} in the desired state (one of {', '.join(PARTS)})")
+        return getattr(self, part)
+
+    def label(self, part: str) -> str | None:
+        chosen = self.version(part)
+        return None if chosen is None else f"{chosen[0]}@{chosen[1]}"
 
     @property
     def key(self) -> tuple:
