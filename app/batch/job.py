@@ -17,8 +17,9 @@ kill at any point leaves whole parts or none, and a rerun prices exactly the par
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from app.runtime.atomic import atomic_write_bytes
 
 MANIFEST = "job.json"
 STAGED = ".input.parquet"
@@ -30,19 +31,8 @@ class JobMismatch(ValueError):
     """The output folder holds another job's results."""
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a hidden temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-
-
 def write_json(path: Path, value) -> None:
-    write_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_manifest(out: Path) -> dict | None:

@@ -1,5 +1,5 @@
 """The job's output files: priced rows and error rows, Parquet (explicit schemas, so that every
-part reads as one dataset) or JSONL, each written by temp-then-rename (app.batch.job.write_atomic)."""
+part reads as one dataset) or JSONL, each written by temp-then-rename (app.runtime.atomic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from app.batch.job import write_atomic
+from app.runtime.atomic import atomic_write_bytes
 
 
 def _schemas(id_type: str):
@@ -28,7 +28,7 @@ def write_rows(path: Path, rows: list[dict], kind: str, fmt: str, id_type: str) 
     """kind: "prices" or "errors"; fmt: "parquet" or "jsonl"."""
     if fmt == "jsonl":
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        write_atomic(path, text.encode())
+        atomic_write_bytes(path, text.encode())
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -39,7 +39,7 @@ def write_rows(path: Path, rows: list[dict], kind: str, fmt: str, id_type: str) 
     table = pa.Table.from_pylist(cells, schema=schema)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    write_atomic(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_rows(path: Path, fmt: str) -> list[dict]:

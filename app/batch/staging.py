@@ -8,11 +8,11 @@ input leaves nothing behind.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.batch import inputs, job
+from app.runtime.atomic import replacing
 
 
 @dataclass
@@ -68,8 +68,6 @@ class PartWriter:
         if self._pending[0]:
             self._write(len(self._pending[0]))
         self._writer.close()
-        with self.path.open("rb+") as f:
-            os.fsync(f.fileno())
 
 
 def stage_file(path: Path, id_column: str, out: Path, part_rows: int, chunk_rows: int = inputs.CHUNK_ROWS) -> Staged:
@@ -84,18 +82,15 @@ def stage_catalog(out: Path, catalog: inputs.Catalog, part_rows: int) -> Staged:
 
 
 def _stage(out: Path, part_rows: int, source, checker, id_type: str | None = None) -> Staged:
-    out.mkdir(parents=True, exist_ok=True)
-    temp = out / f".{job.STAGED}.{os.getpid()}.tmp"
-    writer = PartWriter(temp, part_rows)
-    try:
-        for ids, items, bad in source(checker):
-            writer.add(ids, items, bad, id_type or checker.id_type)
-        writer.close()
-        os.replace(temp, out / job.STAGED)
-    except BaseException:
-        writer.abort()
-        temp.unlink(missing_ok=True)
-        raise
+    with replacing(out / job.STAGED) as temp:  # made durable there
+        writer = PartWriter(temp, part_rows)
+        try:
+            for ids, items, bad in source(checker):
+                writer.add(ids, items, bad, id_type or checker.id_type)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     return read_staged(out)
 
 

@@ -14,9 +14,7 @@ recorded by its path relative to the store and the sha256 of its manifest.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ from pathlib import Path
 
 from app.ensemble.combine import Ensemble
 from app.index.manifest import sha256_file  # one file-hash helper (no faiss import)
-from app.runtime.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text, building
 
 MANIFEST = "manifest.json"
 STACK = "stack.json"
@@ -57,9 +55,7 @@ def write_bundle(dest: Path, stack: dict, manifest: dict, saved_members: dict[st
     dest = Path(dest)
     if dest.exists():
         raise BundleError(f"{dest} exists: bundles are never overwritten")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    with building(dest) as tmp:
         rows = {row["name"]: row for row in manifest["members"]}
         for name, folder in saved_members.items():
             target = tmp / MEMBERS / name
@@ -69,11 +65,6 @@ def write_bundle(dest: Path, stack: dict, manifest: dict, saved_members: dict[st
         atomic_write_text(tmp / STACK, stack_text)
         manifest = {**manifest, "format": FORMAT, "stack": {"file": STACK, "sha256": sha256_file(tmp / STACK)}}
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        tmp.chmod(0o755)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

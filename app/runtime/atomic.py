@@ -1,7 +1,8 @@
 """The one way anything is published into the model store (or any folder readers watch): files are
-written under a temporary name and renamed; folders are built in a hidden folder beside their final
-place and renamed into place, so a reader sees either nothing or the whole thing. Scanners skip
-names that start with "." (the hidden build folders)."""
+written under a temporary name and renamed (`replacing` hands a writer that needs a path, such as
+a chart or a Parquet writer, the temporary name); folders are built in a hidden folder beside their
+final place and renamed into place, so a reader sees either nothing or the whole thing. Scanners
+skip names that start with "." (the hidden build folders)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,41 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+@contextmanager
+def replacing(path: Path | str) -> Iterator[Path]:
+    """`with replacing(path) as tmp:` write the file `tmp` (a hidden name beside `path`, with the
+    same extension, so a writer that picks its format by extension still works); on success it is
+    made durable and renamed to `path`, so readers see the old file or the new one, never half;
+    on any error it is removed and `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users (a trainer container) must read it
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it and a rename (see `replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write `text` (UTF-8) to `path`: readers never see half a file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def fsync_dir(folder: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from app.runtime.atomic import atomic_write_text
+from app.runtime.atomic import atomic_write_text, replacing
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ def write_loss_png(points: list[tuple[int, float]], path: Path) -> None:
     ax.set_title("Training loss")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)

@@ -30,9 +30,3 @@ def test_a_foreign_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(job.JobMismatch, match="holds no job.json \\(notes.txt\\)"):
         job.check_folder(tmp_path, identity())
-
-
-def test_files_are_written_whole_or_not_at_all(tmp_path):
-    job.write_atomic(tmp_path / "a" / "f.bin", b"x" * 10)
-    assert (tmp_path / "a" / "f.bin").read_bytes() == b"x" * 10
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.bin"]  # no temp file left

@@ -1,10 +1,10 @@
-"""The one publishing helper: a folder appears whole under its name, or not at all."""
+"""The one publishing helper: a file or a folder appears whole under its name, or not at all."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.runtime.atomic import building
+from app.runtime.atomic import atomic_write_bytes, building, replacing
 
 
 def test_a_built_folder_appears_whole_and_hidden_builds_are_cleaned(tmp_path):
@@ -29,3 +29,24 @@ def test_a_failed_build_leaves_nothing_and_an_existing_folder_is_kept_unless_rep
     with building(dest, replace=True) as tmp:
         (tmp / "a").write_text("new")
     assert (dest / "a").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["v1"]
+
+
+def test_files_are_written_whole_or_not_at_all(tmp_path):
+    atomic_write_bytes(tmp_path / "a" / "f.bin", b"x" * 10)
+    assert (tmp_path / "a" / "f.bin").read_bytes() == b"x" * 10
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.bin"]  # no temp file left
+
+
+def test_a_writer_that_needs_a_path_gets_a_hidden_one_with_the_extension(tmp_path):
+    path = tmp_path / "chart.png"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError), replacing(path) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("the writer failed")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["chart.png"]
+    with replacing(path) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".") and tmp.suffix == ".png"  # savefig reads it
+        tmp.write_bytes(b"new")
+        assert path.read_bytes() == b"old"  # readers see the old file until the rename
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["chart.png"]
