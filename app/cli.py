@@ -19,20 +19,15 @@ COMMAND_MODULES = (
     "app.data.commands",         # curate, data chart
     "app.estimators.commands",   # fit
     "app.evaluation.commands",   # evaluate, leaderboard
-    "app.index.commands",        # index build, index bench (retrieval)
+    "app.index.commands",        # index build (retrieval)
     "app.evaluation.compare",    # compare (two per-item reports, paired)
     "app.ensemble.commands",     # ensemble fit, ensemble show
     "app.store.commands",        # model prepare, model list
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve
     "app.fleet.commands",        # fleet show, fleet activate (the desired state in the store)
-    "app.bench.commands",        # bench
-    "app.bench.fleet",           # bench-fleet (replicas sharing a store)
-    "app.bench.swaps",           # bench-swaps (adapter swaps under load)
-    "app.bench.overload",        # bench-overload (bounded overload of a local service: p99, 429 share)
-    "app.bench.cpu",             # bench-cpu (matmul GFLOP/s per dtype, the model's roofline, the LLM path's share)
     "app.batch.commands",        # price (catalog files on Ray Data, resumable)
-    "app.batch.bench",           # bench-catalog (the batch job vs the REST batch path vs raw vLLM offline)
+    "app.bench.commands",        # bench <name>: every benchmark (and the old bench-<name>, index bench, hidden)
 )
 
 for _module in COMMAND_MODULES:

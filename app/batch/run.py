@@ -8,29 +8,35 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, Field
 
 from app.batch import inputs, job, staging
 from app.batch.output import read_ids
+from app.cli_options import cli
 from app.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PriceOptions:
-    input: Path
-    out: Path
-    id_column: str = "id"
-    format: str = "parquet"
-    comparables: int = 0
-    ray_address: str | None = None
-    workers: int | None = None  # None: from the cluster (one per GPU, else one per node)
-    batch_size: int | None = None  # items per engine call; None: PRICER_BATCH_SIZE
-    part_rows: int | None = None  # None: PRICER_BATCH_PART_ROWS
-    cpus_per_worker: float | None = None
-    gpus_per_worker: float | None = None
+class PriceOptions(BaseModel):
+    """What `pricer price` is asked, each option declared once (its command line: app.cli_options)."""
+
+    input: Path = Field(description="Catalog file: .jsonl, .csv or .parquet rows with title, description, features, details, category and an id.",
+                        json_schema_extra=cli(argument=True))
+    out: Path = Field(description="Output folder (prices/, errors/, parts/, job.json); a rerun continues it.")
+    id_column: str = Field("id", description="The column holding each row's unique id.")
+    format: str = Field("parquet", description="Output format: parquet or jsonl.")
+    comparables: int = Field(0, ge=0, le=20, description="Similar priced items (0-20) per row, as the API's `comparables`.")
+    ray_address: str | None = Field(None, description="Join this Ray cluster (e.g. auto, or HOST:6379); unset: a local Ray started in-process.")
+    workers: int | None = Field(None, ge=1, description="Pricing actors; default: one per GPU, else one per node.")
+    batch_size: int | None = Field(None, ge=1, description="Items per engine call; default PRICER_BATCH_SIZE.")
+    part_rows: int | None = Field(None, ge=1, description="Rows per part (the resume unit); default PRICER_BATCH_PART_ROWS.")
+    cpus_per_worker: float | None = Field(None, ge=0.1, description="CPUs each actor reserves; default: the node's CPUs (1 with a GPU).")
+    gpus_per_worker: float | None = Field(None, ge=0, description="GPUs each actor reserves; default: 1 on a GPU cluster, else 0.")
+    as_json: bool = Field(False, description="Print one JSON object last: rows, priced, errors, seconds, items_per_s, member_seconds, versions.",
+                          json_schema_extra=cli(name="--json"))  # how the summary is printed; the job ignores it
 
 
 class OutputMismatch(RuntimeError):

@@ -1,4 +1,4 @@
-"""`pricer bench-cpu`: how close the LLM path comes to what this machine can compute.
+"""`pricer bench cpu`: how close the LLM path comes to what this machine can compute.
 
 One run, side by side on the same items: the CPU kind and the chosen dtype (app.model.hardware); torch's
 matmul GFLOP/s per dtype on one core and on all; the served model's FLOPs per request (app.bench.
@@ -11,13 +11,13 @@ share of the roofline; with `--url`, a running service under HTTP load too.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel, Field
+
+from app.cli_options import cli
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -28,10 +28,11 @@ def vllm_compute_cores(cores: int) -> int:
     return max(1, cores - 1)
 
 
-def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, str, int]:
+def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, Path | None, list]:
     """Start the service's LLM path, price the items once to warm, once timed; returns the timing, the
     spec (for the raw run's prompts), the adapter folder and its comparables."""
-    from app.estimators.llm import LlmEstimator, store_pin
+    from app.bench.raw_offline import served_adapter
+    from app.pricing.llm_estimator import LlmEstimator, store_pin
 
     settings, pin = store_pin(settings, adapter)
     estimator = LlmEstimator(settings, pin)
@@ -44,117 +45,87 @@ def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, str, 
         estimator.predict(items)
         seconds = time.perf_counter() - begin
         spec = estimator._engine.spec
-        folder, comparables = None, 0
-        if label != "base":
-            from app.adapters.manifest import Manifest
-            from app.model.spec import comparables_for_hash
-
-            name, _, version = label.partition("@")
-            folder = settings.adapters_dir / name / version
-            comparables = comparables_for_hash(Manifest.read(folder).prompt_hash) or 0
+        folder, comparables = served_adapter(settings, label)
         prompts = spec.prompt_ids([item.text for item in items], comparables)
     finally:
         estimator.close()
     return ({"label": label, "start_s": round(start_s, 2), "seconds": round(seconds, 3),
-             "requests_per_s": round(len(items) / seconds, 4)}, spec, str(folder) if folder else None, prompts)
+             "requests_per_s": round(len(items) / seconds, 4)}, spec, folder, prompts)
 
 
-def _raw_offline(spec, model_dir: Path, prompts: list[list[int]], adapter_folder: str | None, env: dict) -> dict:
-    from app.runtime.processes import child_server
-
-    job = {
-        "engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env() | env,
-        "prompts": prompts, "sampling": spec.sampling_kwargs(),
-        "lora": [Path(adapter_folder).name, adapter_folder] if adapter_folder else None,
-    }
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "job.json"
-        path.write_text(json.dumps(job))
-        out = Path(scratch) / "out.txt"
-        with out.open("w") as sink, child_server([sys.executable, "-m", "app.bench.raw_offline", str(path)],
-                                                 stdout=sink, stderr=subprocess.STDOUT) as process:
-            code = process.wait()
-        from app.bench.raw_offline import RESULT
-
-        lines = [line[len(RESULT):] for line in out.read_text().splitlines() if line.startswith(RESULT)]
-        if code != 0 or not lines:
-            tail = "\n".join(out.read_text().splitlines()[-5:])
-            raise RuntimeError(f"raw vLLM offline run failed (exit {code}): {tail}")
-    return json.loads(lines[-1])
+class Options(BaseModel):
+    data: Path = Field(Path("../shared/data/val.jsonl"), description="Items JSONL whose texts are priced.")
+    requests: int = Field(64, ge=8, description="Items priced per measured run.")
+    adapter: str | None = Field(None, description="Adapter to serve (name[@version]); default: the one the service would serve.")
+    url: str | None = Field(None, description="Also load a running service at this URL (its requests/s at --concurrency).")
+    concurrency: int = Field(16, ge=1, description="With --url: requests in flight.")
+    raw: bool = Field(True, description="Also run raw vLLM offline generation on the same prompts.")
+    matmul_seconds: float = Field(1.0, ge=0.1, description="Seconds per matmul measurement.")
+    as_json: bool = Field(False, description="Last line: one JSON object.", json_schema_extra=cli(name="--json"))
 
 
-def register(cli: typer.Typer) -> None:
-    @cli.command("bench-cpu")
-    def bench_cpu(
-        data: Path = typer.Option(Path("../shared/data/val.jsonl"), help="Items JSONL whose texts are priced."),
-        requests: int = typer.Option(64, min=8, help="Items priced per measured run."),
-        adapter: str = typer.Option(None, help="Adapter to serve (name[@version]); default: the one the service would serve."),
-        url: str = typer.Option(None, help="Also load a running service at this URL (its requests/s at --concurrency)."),
-        concurrency: int = typer.Option(16, min=1, help="With --url: requests in flight."),
-        raw: bool = typer.Option(True, help="Also run raw vLLM offline generation on the same prompts."),
-        matmul_seconds: float = typer.Option(1.0, min=0.1, help="Seconds per matmul measurement."),
-        as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
-    ) -> None:
-        """The machine's matmul GFLOP/s per dtype, the model's roofline, and the LLM path's share of it."""
-        from transformers import AutoConfig
+def bench(o: Options) -> None:
+    """The machine's matmul GFLOP/s per dtype, the model's roofline, and the LLM path's share of it."""
+    from transformers import AutoConfig
 
-        from app.bench.roofline import ModelShape, matmul_gflops, roofline_requests_per_s
-        from app.config import Settings
-        from app.model.hardware import compute_block
-        from app.model.item_files import load_items
-        from app.store.base import resolve_base
+    from app.bench import raw_offline
+    from app.bench.roofline import ModelShape, matmul_gflops, roofline_requests_per_s
+    from app.config import Settings
+    from app.model.hardware import compute_block
+    from app.model.item_files import load_items
+    from app.store.base import resolve_base
 
-        settings = Settings()
-        try:
-            items = load_items(data)[:requests]
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        block = compute_block(settings)
-        cpu, dtype = block["cpu"], block["dtype"]
-        typer.echo(f"cpu: {cpu['model']}, {cpu['isa']}, native bf16 {'yes' if cpu['native_bf16'] else 'no'}, "
-                   f"{cpu['cores']} cores; dtype {dtype} ({block['dtype_reason']})")
-        engine_cores = vllm_compute_cores(cpu["cores"])
-        gflops = {}
-        for name in DTYPES:
-            gflops[name] = {"1_core": round(matmul_gflops(name, 1, seconds=matmul_seconds), 1),
-                            "all_cores": round(matmul_gflops(name, cpu["cores"], seconds=matmul_seconds), 1)}
-            typer.echo(f"matmul {name:9s} {gflops[name]['1_core']:7.1f} GFLOP/s on 1 core, {gflops[name]['all_cores']:7.1f} on {cpu['cores']}")
-        model_dir = resolve_base(settings)
-        shape = ModelShape.from_config(AutoConfig.from_pretrained(str(model_dir)))
-        result: dict = {"cpu": cpu, "dtype": dtype, "dtype_reason": block["dtype_reason"], "matmul_gflops": gflops,
-                        "engine_cores": engine_cores, "model": model_dir.name}
+    settings = Settings()
+    try:
+        items = load_items(o.data)[:o.requests]
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    block = compute_block(settings)
+    cpu, dtype = block["cpu"], block["dtype"]
+    typer.echo(f"cpu: {cpu['model']}, {cpu['isa']}, native bf16 {'yes' if cpu['native_bf16'] else 'no'}, "
+               f"{cpu['cores']} cores; dtype {dtype} ({block['dtype_reason']})")
+    engine_cores = vllm_compute_cores(cpu["cores"])
+    gflops = {}
+    for name in DTYPES:
+        gflops[name] = {"1_core": round(matmul_gflops(name, 1, seconds=o.matmul_seconds), 1),
+                        "all_cores": round(matmul_gflops(name, cpu["cores"], seconds=o.matmul_seconds), 1)}
+        typer.echo(f"matmul {name:9s} {gflops[name]['1_core']:7.1f} GFLOP/s on 1 core, {gflops[name]['all_cores']:7.1f} on {cpu['cores']}")
+    model_dir = resolve_base(settings)
+    shape = ModelShape.from_config(AutoConfig.from_pretrained(str(model_dir)))
+    result: dict = {"cpu": cpu, "dtype": dtype, "dtype_reason": block["dtype_reason"], "matmul_gflops": gflops,
+                    "engine_cores": engine_cores, "model": model_dir.name}
 
-        typer.echo(f"LLM path (the service's engine and adapter manager, in-process): {len(items)} items ...")
-        path, spec, folder, prompts = _llm_path(settings, items, adapter)
-        tokens = sum(map(len, prompts)) / len(prompts)
-        rank = _lora_rank(folder)
-        flops = shape.request_flops(round(tokens), 5, rank)
-        # Two ceilings: the machine's (every core at the one-core rate: a multi-threaded measurement
-        # drops whenever anything else runs on a core) and the cores vLLM computes on (it keeps one for
-        # its scheduler and frontend). Shares are of the machine's.
-        roof = roofline_requests_per_s(gflops[dtype]["1_core"] * cpu["cores"], flops)
-        roof_engine = roofline_requests_per_s(gflops[dtype]["1_core"] * engine_cores, flops)
-        result.update(prompt_tokens_mean=round(tokens, 1), lora_rank=rank, gflop_per_request=round(flops / 1e9, 2),
-                      roofline_requests_per_s=round(roof, 3), roofline_engine_cores_requests_per_s=round(roof_engine, 3),
-                      llm_path=path | {"share_of_roofline": round(path["requests_per_s"] / roof, 3)})
-        typer.echo(f"model {model_dir.name}: {tokens:.0f} prompt tokens, {flops / 1e9:.1f} GFLOP a request (LoRA r {rank}); "
-                   f"roofline {roof:.2f} requests/s on {cpu['cores']} cores in {dtype} "
-                   f"({roof_engine:.2f} on the {engine_cores} core(s) vLLM computes on)")
-        typer.echo(f"LLM path   {path['requests_per_s']:.2f} requests/s ({path['label']}), {path['requests_per_s'] / roof:.0%} of the roofline; "
-                   f"engine ready in {path['start_s']:.0f} s")
-        if raw:
-            offline = _raw_offline(spec, model_dir, prompts, folder, {})
-            result["raw_vllm"] = offline | {"share_of_roofline": round(offline["requests_per_s"] / roof, 3)}
-            result["llm_path_vs_raw"] = round(path["requests_per_s"] / offline["requests_per_s"], 3)
-            typer.echo(f"raw vLLM   {offline['requests_per_s']:.2f} requests/s offline, {offline['requests_per_s'] / roof:.0%} of the roofline; "
-                       f"engine ready in {offline['start_s']:.0f} s; LLM path / raw {result['llm_path_vs_raw']:.3f}")
-        if url:
-            result["service"] = _service(url, items, concurrency)
-            typer.echo(f"service    {result['service']['requests_per_s']:.2f} requests/s over HTTP at concurrency {concurrency}, "
-                       f"{result['service']['requests_per_s'] / roof:.0%} of the roofline (p50 {result['service']['p50_ms']:.0f} ms)")
-        if as_json:
-            typer.echo(json.dumps(result))
+    typer.echo(f"LLM path (the service's engine and adapter manager, in-process): {len(items)} items ...")
+    path, spec, folder, prompts = _llm_path(settings, items, o.adapter)
+    tokens = sum(map(len, prompts)) / len(prompts)
+    rank = _lora_rank(folder)
+    flops = shape.request_flops(round(tokens), 5, rank)
+    # Two ceilings: the machine's (every core at the one-core rate: a multi-threaded measurement
+    # drops whenever anything else runs on a core) and the cores vLLM computes on (it keeps one for
+    # its scheduler and frontend). Shares are of the machine's.
+    roof = roofline_requests_per_s(gflops[dtype]["1_core"] * cpu["cores"], flops)
+    roof_engine = roofline_requests_per_s(gflops[dtype]["1_core"] * engine_cores, flops)
+    result.update(prompt_tokens_mean=round(tokens, 1), lora_rank=rank, gflop_per_request=round(flops / 1e9, 2),
+                  roofline_requests_per_s=round(roof, 3), roofline_engine_cores_requests_per_s=round(roof_engine, 3),
+                  llm_path=path | {"share_of_roofline": round(path["requests_per_s"] / roof, 3)})
+    typer.echo(f"model {model_dir.name}: {tokens:.0f} prompt tokens, {flops / 1e9:.1f} GFLOP a request (LoRA r {rank}); "
+               f"roofline {roof:.2f} requests/s on {cpu['cores']} cores in {dtype} "
+               f"({roof_engine:.2f} on the {engine_cores} core(s) vLLM computes on)")
+    typer.echo(f"LLM path   {path['requests_per_s']:.2f} requests/s ({path['label']}), {path['requests_per_s'] / roof:.0%} of the roofline; "
+               f"engine ready in {path['start_s']:.0f} s")
+    if o.raw:
+        offline = raw_offline.run(spec, model_dir, prompts, folder)
+        result["raw_vllm"] = offline | {"share_of_roofline": round(offline["requests_per_s"] / roof, 3)}
+        result["llm_path_vs_raw"] = round(path["requests_per_s"] / offline["requests_per_s"], 3)
+        typer.echo(f"raw vLLM   {offline['requests_per_s']:.2f} requests/s offline, {offline['requests_per_s'] / roof:.0%} of the roofline; "
+                   f"engine ready in {offline['start_s']:.0f} s; LLM path / raw {result['llm_path_vs_raw']:.3f}")
+    if o.url:
+        result["service"] = _service(o.url, items, o.concurrency)
+        typer.echo(f"service    {result['service']['requests_per_s']:.2f} requests/s over HTTP at concurrency {o.concurrency}, "
+                   f"{result['service']['requests_per_s'] / roof:.0%} of the roofline (p50 {result['service']['p50_ms']:.0f} ms)")
+    if o.as_json:
+        typer.echo(json.dumps(result))
 
 
 def _lora_rank(folder: str | None) -> int:
@@ -167,14 +138,11 @@ def _lora_rank(folder: str | None) -> int:
 def _service(url: str, items, concurrency: int) -> dict:
     import asyncio
 
-    from app.bench.commands import Target, request_bodies
+    from app.bench.loadgen import Target, request_bodies
 
     async def measure():
-        target = Target(url, "/v1/estimate", request_bodies(items), concurrency, {})
-        try:
+        async with Target(url, "/v1/estimate", request_bodies(items), concurrency, {}) as target:
             await target.probe()
             return (await target.run(concurrency, len(items))).summary()
-        finally:
-            await target.client.aclose()
 
     return asyncio.run(measure())

@@ -2,7 +2,7 @@
 text, the distribution's mean, its median) and measure how often the truth falls inside the
 served [low, high] interval at the nominal level.
 
-`pricer bench-decoding --data FILE [--adapter A] [--limit N] [--json]`
+`pricer bench decoding --data FILE [--adapter A] [--limit N] [--json]`
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel, Field
 
-from app.model.prices import parse_price
-from app.model.prices import NoPriceError, PriceEstimate
+from app.cli_options import cli
+from app.model.prices import NoPriceError, PriceEstimate, parse_price
 
 
 def summarize(truths: Sequence[float], estimates: Sequence[PriceEstimate], level: float) -> dict:
@@ -48,41 +49,41 @@ def summarize(truths: Sequence[float], estimates: Sequence[PriceEstimate], level
     }
 
 
-def register(cli: typer.Typer) -> None:
-    @cli.command("bench-decoding")
-    def bench_decoding(
-        data: Path = typer.Option(..., help="Items JSONL (e.g. ../shared/data/val.jsonl)."),
-        adapter: str = typer.Option(None, help="name[@version] or a version folder in a store; default: the version `pricer serve` would answer with."),
-        limit: int = typer.Option(None, help="Only the first N items."),
-        as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
-    ) -> None:
-        """Interval coverage and greedy / mean / median scores of the in-process LLM on DATA."""
-        from app.config import Settings
-        from app.estimators.llm import LlmEstimator, store_pin
-        from app.model.item_files import load_items
+class Options(BaseModel):
+    data: Path = Field(description="Items JSONL (e.g. ../shared/data/val.jsonl).")
+    adapter: str | None = Field(None, description="name[@version] or a version folder in a store; default: the version `pricer serve` would answer with.")
+    limit: int | None = Field(None, description="Only the first N items.")
+    as_json: bool = Field(False, description="Last line: one JSON object.", json_schema_extra=cli(name="--json"))
 
-        settings = Settings()
-        try:
-            items = load_items(data, limit=limit)
-            estimator = LlmEstimator(*store_pin(settings, adapter))
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        started = time.perf_counter()
-        try:
-            estimates = estimator.estimates(items)
-        except ValueError as e:  # an adapter pin that does not resolve
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        finally:
-            estimator.close()
-        result = summarize([i.price for i in items], estimates, settings.interval_level)
-        result.update(model=settings.base_model, adapter=estimator.label, seconds=round(time.perf_counter() - started, 1))
-        typer.echo(
-            f"{result['n']} items, adapter {result['adapter']}: truth inside [low, high] "
-            f"{result['coverage']:.1%} (nominal {settings.interval_level:.0%}), median width ${result['median_interval_width']:.0f}"
-        )
-        for name, s in result["scores"].items():
-            typer.echo(f"  {name:7s} mean error ${s['mean_error']:.2f}  RMSLE {s['rmsle']:.2f}  hits {s['hit_rate']:.1%}")
-        if as_json:
-            typer.echo(json.dumps(result))
+
+def bench(o: Options) -> None:
+    """Interval coverage and greedy / mean / median scores of the in-process LLM on DATA."""
+    from app.config import Settings
+    from app.pricing.llm_estimator import LlmEstimator, store_pin
+    from app.model.item_files import load_items
+
+    settings = Settings()
+    try:
+        items = load_items(o.data, limit=o.limit)
+        estimator = LlmEstimator(*store_pin(settings, o.adapter))
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    started = time.perf_counter()
+    try:
+        estimates = estimator.estimates(items)
+    except ValueError as e:  # an adapter pin that does not resolve
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        estimator.close()
+    result = summarize([i.price for i in items], estimates, settings.interval_level)
+    result.update(model=settings.base_model, adapter=estimator.label, seconds=round(time.perf_counter() - started, 1))
+    typer.echo(
+        f"{result['n']} items, adapter {result['adapter']}: truth inside [low, high] "
+        f"{result['coverage']:.1%} (nominal {settings.interval_level:.0%}), median width ${result['median_interval_width']:.0f}"
+    )
+    for name, s in result["scores"].items():
+        typer.echo(f"  {name:7s} mean error ${s['mean_error']:.2f}  RMSLE {s['rmsle']:.2f}  hits {s['hit_rate']:.1%}")
+    if o.as_json:
+        typer.echo(json.dumps(result))

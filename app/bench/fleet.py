@@ -1,9 +1,9 @@
-"""`pricer bench-fleet`: N replicas on this machine sharing one store; activations under load on
+"""`pricer bench fleet`: N replicas on this machine sharing one store; activations under load on
 one of them; how long until every replica serves each one, requests failed meanwhile, and answers
 with another version after a replica had converged.
 
-    pricer bench-fleet --replicas 3 --activations 10 --json                      (fake engine, synthetic store)
-    pricer bench-fleet --engine vllm --replicas 2 --store /tmp/fleet-store --adapter pricer-smollm2 --json
+    pricer bench fleet --replicas 3 --activations 10 --json                      (fake engine, synthetic store)
+    pricer bench fleet --engine vllm --replicas 2 --store /tmp/fleet-store --adapter pricer-smollm2 --json
 
 Each activation goes to replica 1 (POST /v1/adapters/{name}/{version}/activate) while closed-loop
 load runs on all of them (after a random wait of up to one poll interval, so that activations
@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel, Field
+
+from app.cli_options import cli
 
 ADMIN_KEY = "bench-fleet-admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -43,16 +46,10 @@ class Replica:
     log: Path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def launch(name: str, env: dict[str, str], logs: Path) -> Replica:
-    port = _free_port()
+    from app.bench.raw_vllm import free_port
+
+    port = free_port()
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
@@ -145,7 +142,7 @@ async def measure(client, replicas: list[Replica], name: str, versions: list[str
     wrong = sum(1 for label, reached, end in windows for i, sent, done, status, got in outcomes
                 if status == 200 and sent >= reached[i] and done <= end and got != label)
     times = sorted(r["seconds"] for r in rounds)
-    from app.bench.load import percentile
+    from app.bench.loadgen import percentile
 
     return {"replicas": len(replicas), "activations": len(rounds), "requests": len(outcomes),
             "failed": sum(1 for o in outcomes if o[3] != 200), "wrong_after_convergence": wrong,
@@ -164,69 +161,71 @@ def machine() -> dict:
     return {"cpu": model, "cores": os.cpu_count(), "avx512_bf16": bf16}
 
 
-def register(cli: typer.Typer) -> None:
-    @cli.command("bench-fleet")
-    def bench_fleet(
-        replicas: int = typer.Option(3, min=1, help="Replicas to start on this machine, sharing one store."),
-        engine: str = typer.Option("fake", help="fake (a synthetic store, no model) or vllm (--store with a real base and adapter)."),
-        store: Path = typer.Option(None, help="The shared store (vllm: required, a copy: its desired state is written); fake: a temporary one."),
-        adapter: str = typer.Option("bench", help="The adapter whose versions are activated in turn (vllm: e.g. pricer-smollm2)."),
-        activations: int = typer.Option(10, min=1, help="Activations measured."),
-        concurrency: int = typer.Option(8, min=1, help="Estimate requests in flight at once, spread over the replicas."),
-        poll_s: float = typer.Option(2.0, min=0.05, help="PRICER_WATCH_POLL_SECONDS of every replica."),
-        fake_latency_s: float = typer.Option(0.02, min=0, help="With the fake engine: seconds per engine call."),
-        settle_s: float = typer.Option(1.0, min=0, help="Load after each convergence, checked for wrong versions."),
-        timeout_s: float = typer.Option(120.0, min=1, help="Most seconds an activation may take to reach every replica."),
-        ready_timeout_s: float = typer.Option(900.0, min=1, help="Most seconds a replica may take to start."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
-    ) -> None:
-        """Activations under load on one of N replicas sharing a store: time until all serve it, failures, wrong versions."""
-        import httpx
+class Options(BaseModel):
+    replicas: int = Field(3, ge=1, description="Replicas to start on this machine, sharing one store.")
+    engine: str = Field("fake", description="fake (a synthetic store, no model) or vllm (--store with a real base and adapter).")
+    store: Path | None = Field(None, description="The shared store (vllm: required, a copy: its desired state is written); fake: a temporary one.")
+    adapter: str = Field("bench", description="The adapter whose versions are activated in turn (vllm: e.g. pricer-smollm2).")
+    activations: int = Field(10, ge=1, description="Activations measured.")
+    concurrency: int = Field(8, ge=1, description="Estimate requests in flight at once, spread over the replicas.")
+    poll_s: float = Field(2.0, ge=0.05, description="PRICER_WATCH_POLL_SECONDS of every replica.")
+    fake_latency_s: float = Field(0.02, ge=0, description="With the fake engine: seconds per engine call.")
+    settle_s: float = Field(1.0, ge=0, description="Load after each convergence, checked for wrong versions.")
+    timeout_s: float = Field(120.0, ge=1, description="Most seconds an activation may take to reach every replica.")
+    ready_timeout_s: float = Field(900.0, ge=1, description="Most seconds a replica may take to start.")
+    as_json: bool = Field(False, description="Print one JSON object as the last line.", json_schema_extra=cli(name="--json"))
 
-        from app.adapters.store import scan
 
-        if engine not in ("fake", "vllm"):
-            raise typer.BadParameter("--engine is fake or vllm")
-        work = Path(tempfile.mkdtemp(prefix="pricer-bench-fleet-"))
-        env = {"PRICER_ENGINE": engine, "PRICER_ADAPTER_POLICY": "manual", "PRICER_ESTIMATOR": "llm",
-               "PRICER_WATCH_ADAPTERS": "false", "PRICER_WATCH_POLL_SECONDS": str(poll_s), "PRICER_ADMIN_KEY": ADMIN_KEY,
-               "PRICER_API_KEY": "", "PRICER_DEFAULT_ADAPTER": adapter, "PRICER_LOG_JSON": "false", "PRICER_SMOKE_ITEMS": "1"}
-        if engine == "fake":
-            from app.bench.fleet_store import make_store
+def bench(o: Options) -> None:
+    """Activations under load on one of N replicas sharing a store: time until all serve it, failures, wrong versions."""
+    import httpx
 
-            store = store or work / "store"
-            base, _ = make_store(store, adapter)
-            env.update(PRICER_BASE_MODEL=str(base), PRICER_FAKE_LATENCY_S=str(fake_latency_s))
-        elif store is None:
-            raise typer.BadParameter("--engine vllm needs --store (a copy of a store with the base and the adapter's versions)")
-        env["PRICER_MODELS_DIR"] = str(store)
-        versions = [v.version for v in scan(Path(store) / "adapters") if v.name == adapter and not v.problem]
-        if len(versions) < 2:
-            raise typer.BadParameter(f"{store}/adapters/{adapter} needs at least two versions, has {len(versions)}")
-        started: list[Replica] = []
-        try:
-            for i in range(replicas):
-                started.append(launch(f"bench-{i + 1}", env, work))
-                if engine == "vllm":  # one model load at a time
-                    wait_ready(started[-1], ready_timeout_s)
-            for replica in started:
-                wait_ready(replica, ready_timeout_s)
+    from app.adapters.store import scan
 
-            async def main() -> dict:
-                limits = httpx.Limits(max_connections=concurrency + 2 * replicas + 4)
-                async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-                    return await measure(client, started, adapter, versions, activations, concurrency, timeout_s, settle_s, poll_s)
+    replicas, engine, store, adapter, activations, concurrency, poll_s = (
+        o.replicas, o.engine, o.store, o.adapter, o.activations, o.concurrency, o.poll_s)
+    if engine not in ("fake", "vllm"):
+        raise typer.BadParameter("--engine is fake or vllm")
+    work = Path(tempfile.mkdtemp(prefix="pricer-bench-fleet-"))
+    env = {"PRICER_ENGINE": engine, "PRICER_ADAPTER_POLICY": "manual", "PRICER_ESTIMATOR": "llm",
+           "PRICER_WATCH_ADAPTERS": "false", "PRICER_WATCH_POLL_SECONDS": str(poll_s), "PRICER_ADMIN_KEY": ADMIN_KEY,
+           "PRICER_API_KEY": "", "PRICER_DEFAULT_ADAPTER": adapter, "PRICER_LOG_JSON": "false", "PRICER_SMOKE_ITEMS": "1"}
+    if engine == "fake":
+        from app.bench.fleet_store import make_store
 
-            result = asyncio.run(main())
-        except (RuntimeError, httpx.HTTPError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        finally:
-            stop(started)
-        result.update(engine=engine, poll_s=poll_s, concurrency=concurrency, machine=machine(), logs=str(work))
-        typer.echo(f"{replicas} replicas ({engine} engine, poll {poll_s} s), {result['activations']} activations under "
-                   f"load: every replica served each one after p50 {result['propagation_p50_s']} s, max "
-                   f"{result['propagation_max_s']} s; {result['requests']} requests, {result['failed']} failed, "
-                   f"{result['wrong_after_convergence']} wrong-version answers after convergence")
-        if as_json:
-            typer.echo(json.dumps(result))
+        store = store or work / "store"
+        base, _ = make_store(store, adapter)
+        env.update(PRICER_BASE_MODEL=str(base), PRICER_FAKE_LATENCY_S=str(o.fake_latency_s))
+    elif store is None:
+        raise typer.BadParameter("--engine vllm needs --store (a copy of a store with the base and the adapter's versions)")
+    env["PRICER_MODELS_DIR"] = str(store)
+    versions = [v.version for v in scan(Path(store) / "adapters") if v.name == adapter and not v.problem]
+    if len(versions) < 2:
+        raise typer.BadParameter(f"{store}/adapters/{adapter} needs at least two versions, has {len(versions)}")
+    started: list[Replica] = []
+    try:
+        for i in range(replicas):
+            started.append(launch(f"bench-{i + 1}", env, work))
+            if engine == "vllm":  # one model load at a time
+                wait_ready(started[-1], o.ready_timeout_s)
+        for replica in started:
+            wait_ready(replica, o.ready_timeout_s)
+
+        async def main() -> dict:
+            limits = httpx.Limits(max_connections=concurrency + 2 * replicas + 4)
+            async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+                return await measure(client, started, adapter, versions, activations, concurrency, o.timeout_s, o.settle_s, poll_s)
+
+        result = asyncio.run(main())
+    except (RuntimeError, httpx.HTTPError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        stop(started)
+    result.update(engine=engine, poll_s=poll_s, concurrency=concurrency, machine=machine(), logs=str(work))
+    typer.echo(f"{replicas} replicas ({engine} engine, poll {poll_s} s), {result['activations']} activations under "
+               f"load: every replica served each one after p50 {result['propagation_p50_s']} s, max "
+               f"{result['propagation_max_s']} s; {result['requests']} requests, {result['failed']} failed, "
+               f"{result['wrong_after_convergence']} wrong-version answers after convergence")
+    if o.as_json:
+        typer.echo(json.dumps(result))

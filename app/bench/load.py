@@ -1,96 +1,115 @@
-"""A closed-loop async HTTP load generator and its statistics.
-
-`concurrency` workers each send one request, wait for the answer, and send the next, until
-`requests` have been sent. Latency is measured per request on the client (send to full answer);
-throughput is completed requests over the wall time of the whole run. Errors are counted by
-status code ("connection" when no HTTP answer came back).
-"""
+"""`pricer bench load` (also `pricer bench` with options and no name): a running service under HTTP
+load, requests/s and latency; with `--compare-vllm`, the same load on vLLM's own OpenAI server
+(same model, adapter, prompts and sampling: app.bench.raw_vllm), alternated round by round."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+import json
+from pathlib import Path
+
+import typer
+from pydantic import BaseModel, Field
+
+from app.bench.loadgen import LoadResult, Target, format_summary, merge, request_bodies
+from app.cli_options import cli
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+class Options(BaseModel):
+    url: str = Field("http://127.0.0.1:8000", description="A running Pricer service.")
+    data: Path = Field(description="Items JSONL whose texts are sent (e.g. ../shared/data/val.jsonl).")
+    concurrency: int = Field(8, ge=1, description="Requests in flight (closed loop).")
+    requests: int = Field(200, ge=1, description="Requests measured (after a short warm-up).")
+    compare_vllm: bool = Field(False, description="Then run the same load on vLLM's own OpenAI server (same model, adapter, prompts, sampling).",
+                               json_schema_extra=cli(name="--compare-vllm"))
+    api_key: str | None = Field(None, description="Bearer key of the service, if it needs one.", json_schema_extra=cli(envvar="PRICER_API_KEY"))
+    rounds: int = Field(1, ge=1, description="With --compare-vllm: alternate ours and raw vLLM this many times (each round: REQUESTS on each side).")
+    retries_429: int = Field(20, ge=0, description="Retry a 429 this many times after the wait it asks for (Retry-After-Ms); 0: count it as an error at once.")
+    vllm_log: Path = Field(Path("runs/bench/raw-vllm.log"), description="Where raw vLLM's server log goes.")
+    as_json: bool = Field(False, description="Last line: one JSON object.", json_schema_extra=cli(name="--json"))
 
 
-@dataclass
-class LoadResult:
-    seconds: float
-    latencies_ms: list[float] = field(default_factory=list)  # successful requests only
-    errors: Counter = field(default_factory=Counter)  # status (as text) -> count
+def _raw_vllm_bodies(spec, model_dir, bodies: list[dict], probe: dict, requests: int) -> tuple[list[dict], tuple | None]:
+    """The spec's prompts for the service's item texts (in the format the served adapter was trained
+    with: its comparables from the same index), and the spec's sampling."""
+    from app.bench.raw_offline import served_adapter
+    from app.pricing.fields import ItemFields
+    from app.pricing.text import item_text
 
-    @property
-    def ok(self) -> int:
-        return len(self.latencies_ms)
-
-    def summary(self) -> dict:
-        return {
-            "requests": self.ok + sum(self.errors.values()),
-            "ok": self.ok,
-            "seconds": round(self.seconds, 3),
-            "requests_per_s": round(self.ok / self.seconds, 3) if self.seconds > 0 else 0.0,
-            "p50_ms": round(percentile(self.latencies_ms, 50), 2),
-            "p95_ms": round(percentile(self.latencies_ms, 95), 2),
-            "p99_ms": round(percentile(self.latencies_ms, 99), 2),
-            "errors": dict(sorted(self.errors.items())),
-        }
+    texts = [item_text(ItemFields(**b), spec.char_ceiling) for b in bodies[:requests]]
+    folder, comparables = served_adapter(spec.settings, probe.get("adapter"), spec)
+    model = f"{folder.parent.name}-{folder.name}" if folder else model_dir.name
+    adapter = (model, folder) if folder else None
+    return [spec.completion_body(p, model) for p in spec.item_prompts(texts, strict=True, comparables=comparables)], adapter
 
 
-def merge(results: Sequence[LoadResult]) -> LoadResult:
-    """Several runs as one: latencies pooled, errors added, wall times summed."""
-    merged = LoadResult(seconds=sum(r.seconds for r in results))
-    for r in results:
-        merged.latencies_ms.extend(r.latencies_ms)
-        merged.errors.update(r.errors)
-    return merged
+async def _alternate(ours: Target, raw: Target, concurrency: int, requests: int, rounds: int) -> tuple[LoadResult, LoadResult]:
+    """ours, raw, ours, raw...: one engine computes at a time, and slow drifts of a shared machine
+    fall on both sides alike."""
+    await raw.probe()
+    mine, theirs = [], []
+    for _ in range(rounds):
+        mine.append(await ours.run(concurrency, requests))
+        theirs.append(await raw.run(concurrency, requests))
+    return merge(mine), merge(theirs)
 
 
-# send(i) -> HTTP status code; raises on transport errors
-Send = Callable[[int], Awaitable[int]]
+def bench(o: Options) -> None:
+    """Load a running service: requests/s, latency p50/p95/p99, errors by status."""
+    from app.config import Settings
+    from app.model.item_files import load_items
 
+    url, data, concurrency, requests, rounds = o.url, o.data, o.concurrency, o.requests, o.rounds
+    try:
+        items = load_items(data)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if not items:
+        typer.echo(f"error: no items in {data}", err=True)
+        raise typer.Exit(2)
+    bodies = request_bodies(items)
+    headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
+    settings = Settings()
 
-async def run_load(send: Send, concurrency: int, requests: int) -> LoadResult:
-    counter = itertools.count()
-    result = LoadResult(seconds=0.0)
+    async def measure() -> tuple[dict, LoadResult, LoadResult | None, int]:
+        async with Target(url, "/v1/estimate", bodies, concurrency, headers, o.retries_429) as ours:
+            probe = await ours.probe()
+            if not o.compare_vllm:
+                return probe, merge([await ours.run(concurrency, requests) for _ in range(rounds)]), None, ours.retried
+            from app.bench.raw_vllm import raw_vllm_server
+            from app.model.spec import ServingSpec
+            from app.store.base import resolve_base
 
-    async def worker() -> None:
-        while (i := next(counter)) < requests:
-            started = time.perf_counter()
-            try:
-                status = await send(i)
-            except Exception as e:  # counted, never raised: a load test reports failures
-                result.errors[f"connection ({type(e).__name__})"] += 1
-                continue
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            if 200 <= status < 300:
-                result.latencies_ms.append(elapsed_ms)
-            else:
-                result.errors[str(status)] += 1
+            model_dir = resolve_base(settings)
+            spec = ServingSpec.load(settings, model_dir)
+            raw_bodies, adapter = _raw_vllm_bodies(spec, model_dir, bodies, probe, requests)
+            with raw_vllm_server(spec, model_dir, adapter, o.vllm_log) as raw_url:
+                async with Target(raw_url, "/v1/completions", raw_bodies, concurrency, {}) as raw:
+                    mine, theirs = await _alternate(ours, raw, concurrency, requests, rounds)
+            return probe, mine, theirs, ours.retried
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def format_summary(label: str, summary: dict) -> str:
-    errors = ", ".join(f"{k}: {v}" for k, v in summary["errors"].items()) or "none"
-    return (
-        f"{label}: {summary['requests_per_s']:.2f} requests/s ({summary['ok']}/{summary['requests']} ok in "
-        f"{summary['seconds']:.1f} s), latency p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
-        f"p99 {summary['p99_ms']:.1f} ms; errors: {errors}"
-    )
+    try:
+        probe, mine, theirs, retried = asyncio.run(measure())
+    except Exception as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    ours = mine.summary()
+    label = f"pricer ({probe.get('model')}, adapter {probe.get('adapter') or 'none'}, concurrency {concurrency})"
+    typer.echo(format_summary(label, ours))
+    result = dict(ours, concurrency=concurrency, rounds=rounds, model=probe.get("model"), adapter=probe.get("adapter"),
+                  retried_429=retried)
+    if retried:
+        typer.echo(f"{retried} answers of 429 were retried after the wait they asked for (warm-up included; the waits are in the latencies above)")
+    if theirs is not None:
+        raw = theirs.summary()
+        typer.echo(format_summary(f"raw vLLM (same model and prompts, concurrency {concurrency})", raw))
+        ratio = ours["requests_per_s"] / raw["requests_per_s"] if raw["requests_per_s"] else 0.0
+        added = ours["p50_ms"] - raw["p50_ms"]
+        typer.echo(f"throughput ours / vLLM: {ratio:.3f}; p50 added by our layer: {added:+.1f} ms")
+        result.update(
+            vllm_requests_per_s=raw["requests_per_s"], vllm_p50_ms=raw["p50_ms"], vllm_p95_ms=raw["p95_ms"],
+            vllm_p99_ms=raw["p99_ms"], vllm_errors=raw["errors"], ratio=round(ratio, 4), added_p50_ms=round(added, 2),
+        )
+    if o.as_json:
+        typer.echo(json.dumps(result))

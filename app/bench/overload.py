@@ -1,4 +1,4 @@
-"""`pricer bench-overload`: what clients see when a service gets several times the requests it can hold.
+"""`pricer bench overload`: what clients see when a service gets several times the requests it can hold.
 
 Two phases of the same kind, one run: `capacity` clients (default: the admission limit the service
 reports in /readyz once warmed, else PRICER_MAX_INFLIGHT), then factor x capacity clients. The
@@ -21,8 +21,11 @@ from collections import Counter
 from urllib.parse import urlparse
 
 import typer
+from pydantic import BaseModel, Field
 
-from app.bench.load import percentile
+from app.cli_options import cli
+
+from app.bench.loadgen import percentile
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -81,51 +84,52 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
     }
 
 
-def register(cli: typer.Typer) -> None:
-    @cli.command("bench-overload")
-    def bench_overload(
-        url: str = typer.Option("http://127.0.0.1:8000", help="A running Pricer service on this machine (loopback only)."),
-        capacity: int = typer.Option(None, min=1, help="Requests the service answers in time at once; default: the admission limit its /readyz reports after the warm-up, else PRICER_MAX_INFLIGHT."),
-        factor: float = typer.Option(4.0, min=1, max=16, help="Clients = factor x capacity."),
-        seconds: float = typer.Option(30.0, min=1, max=300, help="Stop sending after this long."),
-        max_requests: int = typer.Option(5000, min=1, max=50_000, help="Stop after this many requests."),
-        backoff_ms: float = typer.Option(100.0, min=0, help="A client's wait after a 429 before it tries again."),
-        warmup_s: float = typer.Option(10.0, min=0, max=120, help="The same load first for this long, not counted (the engine's first batches of each size are slow)."),
-        api_key: str = typer.Option(None, envvar="PRICER_API_KEY", help="Bearer key of the service, if it needs one."),
-        honor_retry_after: bool = typer.Option(True, help="After a 429, wait the Retry-After-Ms the service asked for (when longer than --backoff-ms)."),
-        as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object."),
-    ) -> None:
-        """Overload a local service (factor x its capacity) for a bounded time: p50/p99 and the 429 share."""
-        from app.config import Settings
+class Options(BaseModel):
+    url: str = Field("http://127.0.0.1:8000", description="A running Pricer service on this machine (loopback only).")
+    capacity: int | None = Field(None, ge=1, description="Requests the service answers in time at once; default: the admission limit its /readyz reports after the warm-up, else PRICER_MAX_INFLIGHT.")
+    factor: float = Field(4.0, ge=1, le=16, description="Clients = factor x capacity.")
+    seconds: float = Field(30.0, ge=1, le=300, description="Stop sending after this long.")
+    max_requests: int = Field(5000, ge=1, le=50_000, description="Stop after this many requests.")
+    backoff_ms: float = Field(100.0, ge=0, description="A client's wait after a 429 before it tries again.")
+    warmup_s: float = Field(10.0, ge=0, le=120, description="The same load first for this long, not counted (the engine's first batches of each size are slow).")
+    api_key: str | None = Field(None, description="Bearer key of the service, if it needs one.", json_schema_extra=cli(envvar="PRICER_API_KEY"))
+    honor_retry_after: bool = Field(True, description="After a 429, wait the Retry-After-Ms the service asked for (when longer than --backoff-ms).")
+    as_json: bool = Field(False, description="Last line: one JSON object.", json_schema_extra=cli(name="--json"))
 
-        host = urlparse(url).hostname or ""
-        if host not in LOOPBACK:
-            typer.echo(f"error: {url} is not a loopback address; this load is only for a service on this machine", err=True)
-            raise typer.Exit(2)
-        bodies = [
-            {"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
-            for i in range(64)
-        ]
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        backoff = backoff_ms / 1000
-        if warmup_s:  # at the fixed limit or the given capacity: the service measures its own rate meanwhile
-            warm = capacity or Settings().inflight_limit
-            asyncio.run(overload(url, bodies, max(1, round(factor * warm)), warmup_s, max_requests, backoff, headers, honor_retry_after))
-        capacity = capacity or _reported_capacity(url, headers) or Settings().inflight_limit
-        clients = max(1, round(factor * capacity))
-        at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers, honor_retry_after))
-        result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers, honor_retry_after))
-        ratio = result["p99_ms"] / at_capacity["p99_ms"] if at_capacity["p99_ms"] else 0.0
-        result.update(capacity=capacity, factor=factor, honor_retry_after=honor_retry_after, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
-        for label, r in (("at capacity", at_capacity), (f"{factor:g} x capacity", result)):
-            typer.echo(
-                f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "
-                f"({r['ok_per_s']}/s), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 429 share {r['share_429']:.1%} "
-                f"(answered in {r['p50_429_ms']} ms p50, Retry-After on all: {r['retry_after_on_429']}); statuses {r['statuses']}"
-            )
-        typer.echo(f"admitted p99 under overload / at capacity: {ratio:.2f}")
-        if as_json:
-            typer.echo(json.dumps(result))
+
+def bench(o: Options) -> None:
+    """Overload a local service (factor x its capacity) for a bounded time: p50/p99 and the 429 share."""
+    from app.config import Settings
+
+    url, capacity, factor, seconds, max_requests = o.url, o.capacity, o.factor, o.seconds, o.max_requests
+    host = urlparse(url).hostname or ""
+    if host not in LOOPBACK:
+        typer.echo(f"error: {url} is not a loopback address; this load is only for a service on this machine", err=True)
+        raise typer.Exit(2)
+    bodies = [
+        {"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
+        for i in range(64)
+    ]
+    headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
+    backoff = o.backoff_ms / 1000
+    if o.warmup_s:  # at the fixed limit or the given capacity: the service measures its own rate meanwhile
+        warm = capacity or Settings().inflight_limit
+        asyncio.run(overload(url, bodies, max(1, round(factor * warm)), o.warmup_s, max_requests, backoff, headers, o.honor_retry_after))
+    capacity = capacity or _reported_capacity(url, headers) or Settings().inflight_limit
+    clients = max(1, round(factor * capacity))
+    at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers, o.honor_retry_after))
+    result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers, o.honor_retry_after))
+    ratio = result["p99_ms"] / at_capacity["p99_ms"] if at_capacity["p99_ms"] else 0.0
+    result.update(capacity=capacity, factor=factor, honor_retry_after=o.honor_retry_after, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
+    for label, r in (("at capacity", at_capacity), (f"{factor:g} x capacity", result)):
+        typer.echo(
+            f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "
+            f"({r['ok_per_s']}/s), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 429 share {r['share_429']:.1%} "
+            f"(answered in {r['p50_429_ms']} ms p50, Retry-After on all: {r['retry_after_on_429']}); statuses {r['statuses']}"
+        )
+    typer.echo(f"admitted p99 under overload / at capacity: {ratio:.2f}")
+    if o.as_json:
+        typer.echo(json.dumps(result))
 
 
 def _reported_capacity(url: str, headers: dict) -> int | None:

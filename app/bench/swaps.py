@@ -2,7 +2,7 @@
 and check that no request fails and that every response names a version that was active at some
 moment during that request. Throughput with swaps is compared against the same load without.
 
-`pricer bench-swaps --url URL --data FILE --concurrency N --requests M --swaps 10 [--json]`
+`pricer bench swaps --url URL --data FILE --concurrency N --requests M --swaps 10 [--json]`
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel, Field
+
+from app.cli_options import cli
 
 
 @dataclass
@@ -43,18 +46,6 @@ def possibly_active(label: str | None, start: float, end: float, initial: str | 
         until = swaps[i + 1].done if i + 1 < len(swaps) else float("inf")
         windows.append((swap.label, swap.sent, until))
     return any(name == label and begin <= end and start <= until for name, begin, until in windows)
-
-
-def request_bodies(data: Path, limit: int) -> list[dict]:
-    from app.model.item_files import load_items
-
-    bodies = []
-    for item in load_items(data)[:limit]:
-        description = item.text[len(item.title):].lstrip() if item.text.startswith(item.title) else item.text
-        bodies.append({"title": item.title, "description": description or None})
-    if not bodies:
-        raise typer.BadParameter(f"no items in {data}")
-    return bodies
 
 
 async def drive(client, bodies: list[dict], concurrency: int, requests: int, headers: dict) -> list[Outcome]:
@@ -145,42 +136,47 @@ async def run(client, bodies, concurrency: int, requests: int, swaps: int, api_h
     return {"baseline": baseline, "with_swaps": swapping, "throughput_ratio": round(ratio, 3), "versions": [f"{n}@{v}" for n, v in versions]}
 
 
-def register(cli: typer.Typer) -> None:
-    @cli.command("bench-swaps")
-    def bench_swaps(
-        url: str = typer.Option("http://127.0.0.1:8000", help="The running service."),
-        data: Path = typer.Option(..., exists=True, dir_okay=False, help="Items JSONL to send."),
-        concurrency: int = typer.Option(32, min=1, help="Requests in flight at once."),
-        requests: int = typer.Option(300, min=1, help="Requests per phase (without, then with swaps)."),
-        swaps: int = typer.Option(10, min=1, help="Activations during the second phase."),
-        api_key: str = typer.Option("", envvar="PRICER_API_KEY", help="Estimate key, if the service needs one."),
-        admin_key: str = typer.Option("", envvar="PRICER_ADMIN_KEY", help="Admin key, if the service needs one."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
-    ) -> None:
-        """Drive the service while adapter versions are swapped: failures, labels, throughput ratio."""
-        import httpx
+class Options(BaseModel):
+    url: str = Field("http://127.0.0.1:8000", description="The running service.")
+    data: Path = Field(description="Items JSONL to send.", json_schema_extra=cli(exists=True, dir_okay=False))
+    concurrency: int = Field(32, ge=1, description="Requests in flight at once.")
+    requests: int = Field(300, ge=1, description="Requests per phase (without, then with swaps).")
+    swaps: int = Field(10, ge=1, description="Activations during the second phase.")
+    api_key: str = Field("", description="Estimate key, if the service needs one.", json_schema_extra=cli(envvar="PRICER_API_KEY"))
+    admin_key: str = Field("", description="Admin key, if the service needs one.", json_schema_extra=cli(envvar="PRICER_ADMIN_KEY"))
+    as_json: bool = Field(False, description="Print one JSON object as the last line.", json_schema_extra=cli(name="--json"))
 
-        bodies = request_bodies(data, requests)
-        api = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        admin = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
 
-        async def main() -> dict:
-            limits = httpx.Limits(max_connections=concurrency + 4)
-            async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-                return await run(client, bodies, concurrency, requests, swaps, api, admin)
+def bench(o: Options) -> None:
+    """Drive the service while adapter versions are swapped: failures, labels, throughput ratio."""
+    import httpx
 
-        try:
-            result = asyncio.run(main())
-        except (RuntimeError, httpx.HTTPError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        b, s = result["baseline"], result["with_swaps"]
-        typer.echo(f"versions swapped: {', '.join(result['versions'])}")
-        typer.echo(f"without swaps: {b['requests_per_s']} req/s, p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, failed {b['failed']}")
-        typer.echo(
-            f"with {s['swaps']} swaps: {s['requests_per_s']} req/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
-            f"failed {s['failed']}, mislabelled {s['mislabelled']}, labels {s['labels']}"
-        )
-        typer.echo(f"throughput ratio (with/without): {result['throughput_ratio']}")
-        if as_json:
-            typer.echo(json.dumps(result))
+    from app.bench.loadgen import request_bodies
+    from app.model.item_files import load_items
+
+    bodies = request_bodies(load_items(o.data)[:o.requests])
+    if not bodies:
+        raise typer.BadParameter(f"no items in {o.data}")
+    api = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
+    admin = {"Authorization": f"Bearer {o.admin_key}"} if o.admin_key else {}
+
+    async def main() -> dict:
+        limits = httpx.Limits(max_connections=o.concurrency + 4)
+        async with httpx.AsyncClient(base_url=o.url, timeout=300, limits=limits) as client:
+            return await run(client, bodies, o.concurrency, o.requests, o.swaps, api, admin)
+
+    try:
+        result = asyncio.run(main())
+    except (RuntimeError, httpx.HTTPError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    b, s = result["baseline"], result["with_swaps"]
+    typer.echo(f"versions swapped: {', '.join(result['versions'])}")
+    typer.echo(f"without swaps: {b['requests_per_s']} req/s, p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, failed {b['failed']}")
+    typer.echo(
+        f"with {s['swaps']} swaps: {s['requests_per_s']} req/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
+        f"failed {s['failed']}, mislabelled {s['mislabelled']}, labels {s['labels']}"
+    )
+    typer.echo(f"throughput ratio (with/without): {result['throughput_ratio']}")
+    if o.as_json:
+        typer.echo(json.dumps(result))

@@ -1,4 +1,4 @@
-"""`pricer index build` and `pricer index bench`."""
+"""`pricer index build`. (`pricer index bench` is `pricer bench index`, app/bench/index.py.)"""
 
 from __future__ import annotations
 
@@ -62,45 +62,6 @@ def build_command(
     except RuntimeError as e:  # a missing extra (faiss, the embedder package)
         _fail(str(e), code=1)
     typer.echo(json.dumps({"index": str(folder), "items": len(items), "embedder": embedder}))
-
-
-@index_cli.command("bench")
-def bench_command(
-    index: Annotated[Path, typer.Option(help="An index version, or a root (its newest version); a missing one is skipped.")] = Path("models/index"),
-    queries: Annotated[Path | None, typer.Option(help="Items JSONL whose texts are the queries (e.g. val.jsonl).")] = None,
-    synthetic: Annotated[int, typer.Option(help="Items in the synthetic index (random unit vectors); 0 skips it.")] = 1_000_000,
-    max_build_s: Annotated[float, typer.Option(help="Stop adding synthetic vectors after this many seconds.")] = 420.0,
-    k: Annotated[int, typer.Option(min=1, max=100)] = 5,
-    n_queries: Annotated[int, typer.Option(min=1)] = 250,
-    ef: Annotated[list[int], typer.Option(help="efSearch values to measure; repeat.")] = [32, 64, 128, 256],  # noqa: B006
-    m: Annotated[int, typer.Option(help="Synthetic index: HNSW links per node.")] = 16,
-    ef_construction: Annotated[int, typer.Option(help="Synthetic index: HNSW build beam width.")] = 40,
-    like_index: Annotated[bool, typer.Option(help="Synthetic vectors drawn like the index's (its mean and covariance), not isotropic.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the JSON result here too.")] = None,
-) -> None:
-    """Recall@k against exact search, single-query latency p50/p95 and memory. Heavy: run it alone."""
-    from app.index.ann import AnnParams
-    from app.index.bench import VectorSource, bench_built, bench_synthetic, built_vectors
-    from app.index.manifest import IndexFolderError
-    from app.index.embedders import document
-    from app.model.item_files import ItemsFileError, load_items
-
-    result: dict = {}
-    try:
-        if queries is not None:
-            texts = [document(i) for i in load_items(queries, limit=n_queries)]
-            result["built"] = bench_built(index, texts, k, ef)
-            typer.echo(json.dumps({"built": result["built"]}), err=True)
-        if synthetic:
-            like = built_vectors(index) if like_index else None
-            source = VectorSource(like.shape[1] if like is not None else 384, like)
-            params = AnnParams(m=m, ef_construction=ef_construction)
-            result["synthetic"] = bench_synthetic(synthetic, source, params, k, ef, min(n_queries, 200), max_build_s)
-    except (FileNotFoundError, ItemsFileError, IndexFolderError, ValueError) as e:
-        _fail(str(e))
-    if out:
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    typer.echo(json.dumps(result))
 
 
 def register(cli: typer.Typer) -> None:

@@ -1,65 +1,16 @@
 """`pricer train` and `pricer merge`. `train`'s options are generated from TrainConfig's fields
-(app.training.config): a hyperparameter is declared once, with its type, bounds and help."""
+(app.training.config, by app.cli_options): a hyperparameter is declared once, with its type, bounds and help."""
 
 from __future__ import annotations
 
 import inspect
-import types
-import typing
 from pathlib import Path
 
 import typer
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, Field
 
+from app.cli_options import parameters, parse_values
 from app.training.config import PRESETS, TrainConfig
-
-
-def _option_type(field: FieldInfo, parse: str | None):
-    """The command-line type of a field: lists repeat, `csv` is one string, `pairs` repeat KEY=N."""
-    if parse == "csv":
-        return str
-    if parse == "pairs":
-        return list[str]
-    annotation = field.annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        annotation = args[0]
-    return annotation
-
-
-def config_parameters() -> list[inspect.Parameter]:
-    """One keyword parameter (a typer Option defaulting to None: "not given") per TrainConfig field."""
-    parameters = []
-    for name, field in TrainConfig.model_fields.items():
-        extra = field.json_schema_extra or {}
-        flag = "--" + name.replace("_", "-")
-        kind = _option_type(field, extra.get("cli_parse"))
-        flags = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag, *extra.get("cli_flags", [])]
-        option = typer.Option(None, *flags, help=field.description, show_default=False)
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None))
-    return parameters
-
-
-def parse_values(values: dict) -> dict:
-    """Command-line values -> TrainConfig overrides (csv and KEY=N pairs parsed; unset left out)."""
-    out = {}
-    for name, value in values.items():
-        if value is None or value == []:
-            continue
-        parse = (TrainConfig.model_fields[name].json_schema_extra or {}).get("cli_parse")
-        if parse == "csv":
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        elif parse == "pairs":
-            value = dict(_pair(v) for v in value)
-        out[name] = value
-    return out
-
-
-def _pair(value: str) -> tuple[str, int]:
-    key, sep, number = value.rpartition("=")
-    if not sep or not key or not number.isdigit():
-        raise typer.BadParameter(f"expected KEY=COUNT (e.g. course-test=2), got {value!r}")
-    return key, int(number)
 
 
 def train_command(preset: str | None, fresh: bool, **values) -> None:
@@ -71,7 +22,7 @@ def train_command(preset: str | None, fresh: bool, **values) -> None:
     from app.training.run import TrainingError, train
 
     try:
-        config = build_config(preset, **parse_values(values))
+        config = build_config(preset, **parse_values(TrainConfig, values))
         for path in [*config.data, *([config.val] if config.val else [])]:
             if not Path(path).is_file():
                 raise TrainingError(f"data file not found: {path}")
@@ -83,22 +34,18 @@ def train_command(preset: str | None, fresh: bool, **values) -> None:
         typer.echo(str(version))
 
 
-def _train_entry(**kwargs) -> None:
-    train_command(**kwargs)
+class TrainRun(BaseModel):
+    """`pricer train`'s options beside TrainConfig's."""
+
+    preset: str | None = Field(None, description=f"{' or '.join(sorted(PRESETS))}; the options below override it.")
+    fresh: bool = Field(False, description="Delete the work dir's checkpoints and start over.")
 
 
-_train_entry.__doc__ = train_command.__doc__
-_train_entry.__signature__ = inspect.Signature([
-    inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, annotation=str | None, default=typer.Option(
-        None, help=f"{' or '.join(sorted(PRESETS))}; the options below override it.")),
-    inspect.Parameter("fresh", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-        False, help="Delete the work dir's checkpoints and start over.")),
-    *config_parameters(),
-])
+train_command.__signature__ = inspect.Signature([*parameters(TrainRun), *parameters(TrainConfig, unset=True)])
 
 
 def register(cli: typer.Typer) -> None:
-    cli.command("train")(_train_entry)
+    cli.command("train")(train_command)
 
     @cli.command("merge")
     def merge_command(

@@ -13,14 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.cli_options import cli
+
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
-
-
-def _cli(*flags: str, parse: str | None = None) -> dict:
-    """Field metadata for the generated command line: extra flag names (the short ones the docs
-    use) and how a value is written there (`csv`: a,b,c; `pairs`: repeated KEY=N)."""
-    return {"cli_flags": list(flags), "cli_parse": parse}
 
 
 class TrainConfig(BaseModel):
@@ -38,21 +34,21 @@ class TrainConfig(BaseModel):
     name: str = Field("pricer-smollm2", description="Adapter name.")
     work_dir: Path | None = Field(None, description="Trainer checkpoints for resuming (default: <store>/../runs/<name>).")
 
-    lora_r: int = Field(16, ge=1, description="LoRA rank.", json_schema_extra=_cli("--r"))
-    lora_alpha: float = Field(32, gt=0, description="LoRA alpha.", json_schema_extra=_cli("--alpha"))
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.", json_schema_extra=_cli("--dropout"))
+    lora_r: int = Field(16, ge=1, description="LoRA rank.", json_schema_extra=cli("--r"))
+    lora_alpha: float = Field(32, gt=0, description="LoRA alpha.", json_schema_extra=cli("--alpha"))
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.", json_schema_extra=cli("--dropout"))
     target_modules: list[str] = Field(
         default_factory=lambda: list(ALL_LINEAR), description="Target modules, comma-separated (e.g. q_proj,v_proj).",
-        json_schema_extra=_cli("--targets", parse="csv"),
+        json_schema_extra=cli("--targets", parse="csv"),
     )
     qlora: bool = Field(False, description="Load the base in 4-bit nf4 (bitsandbytes), double quant, bf16 compute.")
 
     epochs: float = Field(1.0, gt=0, description="Epochs over the (oversampled) data.")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run the epochs).")
-    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.", json_schema_extra=_cli("--lr"))
-    lr_scheduler: str = Field("cosine", description="LR schedule (cosine, linear, constant_with_warmup, ...).", json_schema_extra=_cli("--schedule"))
-    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Warmup as a fraction of the steps.", json_schema_extra=_cli("--warmup"))
-    batch_size: int = Field(8, ge=1, description="Examples per device step.", json_schema_extra=_cli("--batch"))
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.", json_schema_extra=cli("--lr"))
+    lr_scheduler: str = Field("cosine", description="LR schedule (cosine, linear, constant_with_warmup, ...).", json_schema_extra=cli("--schedule"))
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Warmup as a fraction of the steps.", json_schema_extra=cli("--warmup"))
+    batch_size: int = Field(8, ge=1, description="Examples per device step.", json_schema_extra=cli("--batch"))
     grad_accum: int = Field(2, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(256, ge=16, description="Most tokens per example; the description is cut so the price always fits.")
     optim: str = Field("adamw_torch", description="Optimizer (adamw_torch, paged_adamw_32bit, ...).")
@@ -66,7 +62,7 @@ class TrainConfig(BaseModel):
     oversample: dict[str, int] = Field(
         default_factory=dict,
         description="ORIGIN_PREFIX=COPIES per epoch, e.g. course-test=3 (0 drops them; no prefix matched: 1); repeatable.",
-        json_schema_extra=_cli(parse="pairs"),
+        json_schema_extra=cli(parse="pairs"),
     )
     eval_batch_size: int = Field(16, ge=1, description="Validation items generated at once.")
     comparables: int = Field(

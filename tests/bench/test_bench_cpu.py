@@ -1,4 +1,4 @@
-"""`pricer bench-cpu` on the tiny model: the dtype, the roofline and both engines' rates, real vLLM."""
+"""`pricer bench cpu` on the tiny model: the dtype, the roofline and both engines' rates, real vLLM."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_bench_cpu_reports_the_roofline_and_both_engines(tmp_path, tiny_model_di
                PRICER_WATCH_ADAPTERS="false", PRICER_INDEX_DIR=str(tmp_path / "no-index"))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(cli, ["bench-cpu", "--data", str(data), "--requests", "12", "--matmul-seconds", "0.2", "--json"])
+    result = CliRunner().invoke(cli, ["bench", "cpu", "--data", str(data), "--requests", "12", "--matmul-seconds", "0.2", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["dtype"] in ("bfloat16", "float32") and report["cpu"]["isa"]

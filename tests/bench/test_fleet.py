@@ -1,4 +1,4 @@
-"""`pricer bench-fleet` on the fake engine: the synthetic store passes the service's checks, and a
+"""`pricer bench fleet` on the fake engine: the synthetic store passes the service's checks, and a
 short run (two replicas, two activations) reports propagation, failures and wrong versions."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def test_the_synthetic_store_passes_the_static_checks(tmp_path):
 
 
 def test_a_short_run_on_two_replicas(tmp_path):
-    result = CliRunner().invoke(cli, ["bench-fleet", "--replicas", "2", "--activations", "2", "--poll-s", "0.3",
+    result = CliRunner().invoke(cli, ["bench", "fleet", "--replicas", "2", "--activations", "2", "--poll-s", "0.3",
                                       "--settle-s", "0.3", "--concurrency", "4", "--store", str(tmp_path / "store"),
                                       "--timeout-s", "20", "--ready-timeout-s", "120", "--json"])
     assert result.exit_code == 0, result.output

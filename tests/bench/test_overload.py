@@ -1,4 +1,4 @@
-"""`pricer bench-overload` on a live server over the fake engine: bounded, loopback only, and it reports
+"""`pricer bench overload` on a live server over the fake engine: bounded, loopback only, and it reports
 the 429 share and latency percentiles (the numbers in docs/api.md come from the real engine)."""
 
 from __future__ import annotations
@@ -29,5 +29,5 @@ def test_overload_reports_the_429_share_and_percentiles(tmp_path):
 
 
 def test_overload_refuses_a_remote_url():
-    result = CliRunner().invoke(cli, ["bench-overload", "--url", "http://example.com:8000", "--seconds", "1"])
+    result = CliRunner().invoke(cli, ["bench", "overload", "--url", "http://example.com:8000", "--seconds", "1"])
     assert result.exit_code == 2 and "loopback" in result.output

@@ -1,4 +1,4 @@
-"""`pricer index build` and `pricer index bench` end to end, with the real packaged MiniLM."""
+"""`pricer index build` and `pricer bench index` end to end, with the real packaged MiniLM."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_build_then_search_then_bench(tmp_path):
     query = items[21].text.replace("is built for everyday use", "is made for daily use")
     assert index.search([query], 1)[0][0].title == items[21].title
 
-    bench = runner.invoke(cli, ["index", "bench", "--index", str(tmp_path / "index"), "--queries", str(data),
+    bench = runner.invoke(cli, ["bench", "index", "--index", str(tmp_path / "index"), "--queries", str(data),
                                 "--n-queries", "20", "--synthetic", "3000", "--ef", "32", "--max-build-s", "30"])
     assert bench.exit_code == 0, bench.output
     out = json.loads(bench.stdout.strip().splitlines()[-1])

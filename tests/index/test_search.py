@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.bench.ann import recall_at
 from app.index import ann
 from app.index.ann import AnnParams
-from app.index.bench import recall_at
 from app.index.embedders import document
 from app.index.index import MAX_K, Index
 from tests.factories import make_items

@@ -1,4 +1,4 @@
-"""bench-catalog's pieces without a model: the catalog it builds, the REST leg against a live
+"""`pricer bench catalog`'s pieces without a model: the catalog it builds, the REST leg against a live
 fake-engine service, and the ratios it reports (the legs on the real model are run by hand:
 docs/batch.md)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from app.api.app import create_app
-from app.batch.bench import catalog_file, compare, rest_leg
+from app.bench.catalog import catalog_file, compare, rest_leg
 from app.config import Settings
 from app.engine.fake import FakeEngine
 from app.model.item_files import write_items

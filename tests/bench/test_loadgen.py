@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.bench.load import LoadResult, format_summary, percentile, run_load
+from app.bench.loadgen import LoadResult, format_summary, percentile, run_load
 
 
 @pytest.mark.parametrize("q", [0, 1, 50, 95, 99, 100])
@@ -57,7 +57,7 @@ async def test_run_load_sends_each_request_once_with_bounded_concurrency():
 
 
 def test_merge_pools_latencies_errors_and_time():
-    from app.bench.load import merge
+    from app.bench.loadgen import merge
 
     a = LoadResult(seconds=1.0, latencies_ms=[10.0, 30.0])
     b = LoadResult(seconds=3.0, latencies_ms=[20.0])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.bench.ann import VectorSource, bench_synthetic, recall_at
 from app.index.ann import AnnParams
-from app.index.bench import VectorSource, bench_synthetic, recall_at
 
 
 def test_recall_counts_the_exact_top_k_found():

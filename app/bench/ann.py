@@ -1,5 +1,6 @@
-"""`pricer index bench`: recall@k of the ANN search against exact search, single-query latency and
-memory, on a built index (real items, real queries) and on a synthetic index of random unit vectors."""
+"""The measurements of `pricer bench index`: recall@k of the ANN search against exact search,
+single-query latency and memory, on a built index (real items, real queries) and on a synthetic
+index of random unit vectors."""
 
 from __future__ import annotations
 
