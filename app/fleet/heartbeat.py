@@ -60,6 +60,8 @@ def read_all(models_dir: Path, stale_s: float, prune: bool = True) -> list[dict]
     if not root.is_dir():
         return found
     for path in sorted(root.glob("*.json")):
+        if path.name.startswith("."):  # a heartbeat being written (app.runtime.atomic's hidden temporary)
+            continue
         try:
             beat = json.loads(path.read_text(encoding="utf-8"))
             age = now - float(beat["last_seen_unix"])

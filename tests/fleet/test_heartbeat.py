@@ -30,6 +30,13 @@ def test_stale_heartbeats_age_out_and_long_stale_ones_are_removed(tmp_path):
     assert not (heartbeat.folder(tmp_path) / "gone.json").exists()  # removed after 10 x stale
 
 
+def test_a_heartbeat_being_written_is_not_a_second_replica(tmp_path):
+    beat(tmp_path, "a", 1)
+    writing = heartbeat.folder(tmp_path) / ".a.json.x1y2.tmp.json"  # app.runtime.atomic's temporary name
+    writing.write_text((heartbeat.folder(tmp_path) / "a.json").read_text())
+    assert [r["replica"] for r in heartbeat.read_all(tmp_path, stale_s=15)] == ["a"]
+
+
 def test_convergence_is_judged_against_the_current_generation(tmp_path):
     desired.update(tmp_path, adapter=("pa", "v1"))
     beat(tmp_path, "a", 1)
