@@ -23,6 +23,7 @@ from app.engine.base import Engine
 from app.estimators.base import Estimator, EstimatorOptions
 from app.model.items import Item
 from app.model.prices import PriceEstimate
+from app.runtime.portal import Portal
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class LlmEstimator(Estimator):
         self.pin = pin
         self.batch_size = batch_size
         self._engine = engine
-        self._loop = loop
-        self._portal = self._portal_cm = None
+        self._portal = Portal(loop)  # the caller's loop, else its own loop in a thread (started on first use)
         self._stack = None  # app.pricing.stack.ServingStack, started on first use
         self.labels: set[str] = set()  # every version that answered ("base" for the base model)
 
@@ -88,14 +88,7 @@ class LlmEstimator(Estimator):
 
     def _run(self, function, *args):
         """`function(*args)` awaited on the engine's loop: the caller's, else this estimator's own
-        (anyio's blocking portal, a loop in a thread)."""
-        if self._loop is not None:
-            return asyncio.run_coroutine_threadsafe(function(*args), self._loop).result()
-        if self._portal is None:
-            from anyio.from_thread import start_blocking_portal
-
-            self._portal_cm = start_blocking_portal("asyncio")
-            self._portal = self._portal_cm.__enter__()
+        (app.runtime.portal: a loop in a thread)."""
         return self._portal.call(function, *args)
 
     async def _ensure_ready(self) -> Engine:
@@ -142,6 +135,4 @@ class LlmEstimator(Estimator):
         if self._stack is not None:
             stack, self._stack = self._stack, None
             self._run(stack.close)
-        if self._portal_cm is not None:
-            cm, self._portal_cm, self._portal = self._portal_cm, None, None
-            cm.__exit__(None, None, None)
+        self._portal.close()

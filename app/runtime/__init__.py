@@ -1,2 +1,3 @@
-"""Runtime helpers with no model or HTTP in them: child processes that never outlive their command,
-the reaper sidecar, the event-loop portal and the one atomic write."""
+"""Runtime helpers with no model or service in them: child processes that never outlive their
+command, the reaper sidecar, the event-loop portal, the one atomic write and the one HTTP retry
+policy (a client's: Retry-After honoured)."""
