@@ -44,7 +44,7 @@ def _llm_path(settings, items, adapter: str | None) -> tuple[dict, object, Path 
         begin = time.perf_counter()
         estimator.predict(items)
         seconds = time.perf_counter() - begin
-        spec = estimator._stack.engine.spec  # the engine its serving stack started (app.pricing.stack)
+        spec = estimator.spec
         folder, comparables = served_adapter(settings, label)
         prompts = spec.prompt_ids([item.text for item in items], comparables)
     finally:

@@ -82,6 +82,11 @@ class LlmEstimator(Estimator):
             self.labels.add(self._run(self._resolve))
         return ", ".join(sorted(self.labels))
 
+    @property
+    def spec(self):
+        """The serving spec of the engine that answers (app.model.spec.ServingSpec); None before first use."""
+        return getattr(self._stack.engine, "spec", None) if self._stack is not None else None
+
     def describe(self) -> dict:
         """For `evaluate --json`: the version that answered (null: the base model)."""
         return {"adapter": None if self.label == "base" else self.label}
