@@ -16,13 +16,13 @@ from pathlib import Path
 
 @contextmanager
 def replacing(path: Path | str) -> Iterator[Path]:
-    """`with replacing(path) as tmp:` write the file `tmp` (a hidden name beside `path`, with the
-    same extension, so a writer that picks its format by extension still works); on success it is
-    made durable and renamed to `path`, so readers see the old file or the new one, never half;
-    on any error it is removed and `path` is untouched."""
+    """`with replacing(path) as tmp:` write the file `tmp` (a hidden name beside `path` ending in
+    .tmp, so that no glob for the real files' extension takes it: name the format to a writer that
+    guesses it from the extension); on success it is made durable and renamed to `path`, so readers
+    see the old file or the new one, never half; on any error it is removed and `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

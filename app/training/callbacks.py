@@ -63,5 +63,5 @@ def write_loss_png(points: list[tuple[int, float]], path: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

@@ -37,7 +37,7 @@ def test_files_are_written_whole_or_not_at_all(tmp_path):
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.bin"]  # no temp file left
 
 
-def test_a_writer_that_needs_a_path_gets_a_hidden_one_with_the_extension(tmp_path):
+def test_a_writer_that_needs_a_path_gets_a_hidden_temporary_no_glob_takes(tmp_path):
     path = tmp_path / "chart.png"
     path.write_bytes(b"old")
     with pytest.raises(RuntimeError), replacing(path) as tmp:
@@ -45,7 +45,8 @@ def test_a_writer_that_needs_a_path_gets_a_hidden_one_with_the_extension(tmp_pat
         raise RuntimeError("the writer failed")
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["chart.png"]
     with replacing(path) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.startswith(".") and tmp.suffix == ".png"  # savefig reads it
+        assert tmp.parent == tmp_path and tmp.name.startswith(".") and tmp.suffix == ".tmp"
+        assert list(tmp_path.glob("*.png")) == [path]  # a reader globbing for the real files
         tmp.write_bytes(b"new")
         assert path.read_bytes() == b"old"  # readers see the old file until the rename
     assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o644
