@@ -2,18 +2,19 @@
 
 Some models reach the registry only as pieces: each wheel holds one slice of the file (50 MiB) and
 nothing that joins them, or (worse) a sibling package whose import starts a model load. So the
-chunk packages are found without importing them (`package_folder`), every one is located before a
+chunk packages are found by importlib's find_spec, never imported, every one is located before a
 byte is written (a missing one fails at once, naming the exact install command), the slices are
-streamed into a temporary name beside the destination (never the whole file in memory), and the
-result is renamed into place only when its magic and its exact size match.
+streamed into a temporary name beside the destination (app.runtime.atomic.replacing; never the whole
+file in memory), and the result is renamed into place only when its magic and its exact size match.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.runtime.atomic import replacing
 
 BLOCK = 8 << 20  # bytes copied at a time
 
@@ -100,11 +101,8 @@ def join_chunks(spec: JoinedChunks, dest: Path, progress: bool = True, label: st
             f"the {len(paths)} chunks hold {total:,} bytes, not the expected {spec.size:,}: "
             f"reinstall the pinned versions, {spec.install} --force-reinstall"
         )
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.joining")
     written = 0
-    try:
+    with replacing(dest) as tmp:
         with tmp.open("wb") as out, tqdm(total=total, desc=label, unit="B", unit_scale=True,
                                          unit_divisor=1024, disable=not progress) as bar:
             for path in paths:
@@ -114,11 +112,7 @@ def join_chunks(spec: JoinedChunks, dest: Path, progress: bool = True, label: st
                         written += len(block)
                         bar.update(len(block))
         _check(tmp, spec, written)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
+    return Path(dest)
 
 
 def _check(path: Path, spec: JoinedChunks, written: int) -> None:
