@@ -28,7 +28,7 @@ class ServiceSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the service listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the service listens on.")
     api_key: SecretStr | None = Field(None, description="Bearer key for estimates; unset: none needed.")
-    admin_key: SecretStr | None = Field(None, description="Bearer key for adapter admin; unset: none needed.")
+    admin_key: SecretStr | None = Field(None, description="Bearer key for the admin routes (adapters, ensembles, fleet); unset: they answer only loopback clients of a service bound to loopback.")
     max_batch: int = Field(64, ge=1, description="Most items in one POST /v1/estimate/batch (over it: 413).")
     max_inflight: int | None = Field(None, ge=1, description="Most authenticated requests in flight before answering 429; unset: 2 x max_num_seqs (queueing stays bounded).")
     admission_target_s: float | None = Field(None, ge=0, description="Admit only as many requests as the service answers within this many seconds at its measured throughput; the rest get 429 with Retry-After and Retry-After-Ms at once (app/api/admission.py). Unset: 0.8 x PRICER_MEMBER_TIMEOUT_S, so an admitted request is answered before its ensemble members' deadline; 0: only PRICER_MAX_INFLIGHT limits.")

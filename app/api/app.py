@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app.api.auth import secret_bytes
+from app.api.auth import is_loopback, secret_bytes
 from app.api.deps import require_ready
 from app.api.errors import install_handlers
 from app.api.lifecycle import Lifecycle
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Estimate a product's price from its description with a fine-tuned LLM served by vLLM.
 
-Keys travel as `Authorization: Bearer <key>` (estimates: PRICER_API_KEY; adapter admin:
-PRICER_ADMIN_KEY; unset: none needed); use **Authorize** to send one from this page. Every error is
-`application/problem+json`."""
+Keys travel as `Authorization: Bearer <key>` (estimates: PRICER_API_KEY, unset: none needed; admin:
+PRICER_ADMIN_KEY, unset: admin routes answer only loopback clients of a loopback-bound service); use
+**Authorize** to send one from this page. Every error is `application/problem+json`."""
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.lifecycle = lifecycle
     app.state.api_key = secret_bytes(settings.api_key)
     app.state.admin_key = secret_bytes(settings.admin_key)
-    if app.state.admin_key is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("PRICER_ADMIN_KEY is unset and the service listens on %s: anyone can switch adapters", settings.host)
+    if app.state.admin_key is None and not is_loopback(settings.host):
+        log.warning("PRICER_ADMIN_KEY is unset and the service listens on %s: the admin routes refuse every client", settings.host)
 
     install_handlers(app)
     app.state.admission = LatencyAdmission(settings.admission_target, settings.admission_floor, settings.inflight_limit)
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         per_client_share=settings.max_inflight_per_client,
         body_timeout_s=settings.body_timeout_s,
         admission=app.state.admission,
+        bind_host=settings.host,
     )
     app.include_router(health.router)
     app.include_router(estimate.router)

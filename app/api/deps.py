@@ -12,7 +12,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.adapters.manager import AdapterManager
-from app.api.auth import key_problem
+from app.api.auth import ADMIN_REALM, FORWARDING_HEADERS, access_problem, key_problem
 from app.api.errors import ProblemError
 from app.api.lifecycle import Lifecycle
 from app.api.serving import EstimateService
@@ -43,8 +43,11 @@ async def require_api_key(request: Request, _credentials: Credentials) -> None:
 
 
 async def require_admin_key(request: Request, _credentials: Credentials) -> None:
-    """For adapter administration (PRICER_ADMIN_KEY), a key separate from the estimate key."""
-    _raise(key_problem(request.headers.get("authorization"), request.app.state.admin_key, "pricer-admin"))
+    """For the admin routes (PRICER_ADMIN_KEY), a key separate from the estimate key; unset: loopback only."""
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    client = request.client.host if request.client else None
+    _raise(access_problem(ADMIN_REALM, request.headers.get("authorization"), request.app.state.admin_key, client,
+                          request.app.state.settings.host, forwarded))
 
 
 def _raise(problem: ProblemError | None) -> None:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import metrics
 from app.api.admission import LatencyAdmission
-from app.api.auth import client_identity, key_problem, realm_for
+from app.api.auth import FORWARDING_HEADERS, access_problem, client_identity, realm_for
 from app.api.errors import PROBLEM_JSON, problem_body
 from app.api.request_context import REQUEST_ID_HEADER, accept_request_id, reset_request_id, set_request_id
 
@@ -71,13 +71,15 @@ class ServiceMiddleware:
         per_client_share: float = 1.0,
         body_timeout_s: float | None = None,
         admission: LatencyAdmission | None = None,
+        bind_host: str | None = None,  # where the service listens; unknown: keyless admin is refused
     ):
         self.app = app
         self.admission = admission or LatencyAdmission(None, max_inflight, max_inflight)
         self.max_inflight = max_inflight
         self.max_per_client = max(1, math.ceil(max_inflight * per_client_share))
         self.max_body_bytes = max_body_bytes
-        self.keys = keys or {}  # realm -> expected key (None: no key needed)
+        self.keys = keys or {}  # realm -> expected key (None: no key; the admin realm then loopback only)
+        self.bind_host = bind_host
         self.body_timeout_s = body_timeout_s
         self.inflight = 0
         self.by_client: dict[str, int] = {}
@@ -143,8 +145,10 @@ class ServiceMiddleware:
         realm = realm_for(scope["path"])
         if realm is None:
             return None
-        problem = key_problem(_text(scope, b"authorization"), self.keys.get(realm), realm)
-        return None if problem is None else (problem.status, problem.title, problem.detail, problem.headers)
+        forwarded = any(_header(scope, name.encode()) is not None for name in FORWARDING_HEADERS)
+        problem = access_problem(realm, _text(scope, b"authorization"), self.keys.get(realm),
+                                 (scope.get("client") or (None,))[0], self.bind_host, forwarded)
+        return None if problem is None else (problem.status, problem.title, problem.detail, problem.headers, problem.type)
 
     def _reject(self, scope: Scope, limited: bool, client: str) -> tuple | None:
         admission = self.admission
@@ -221,8 +225,9 @@ def _text(scope: Scope, name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str, headers: dict) -> None:
-    body = problem_body(status, title, detail, instance=scope["path"])
+async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str, headers: dict,
+                        type: str | None = None) -> None:
+    body = problem_body(status, title, detail, type=type, instance=scope["path"])
     raw_headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -14,12 +14,13 @@ ADMIN = {"Authorization": "Bearer admin-secret"}
 
 
 @asynccontextmanager
-async def service(models_dir, base, **overrides):
-    settings = store_settings(models_dir, base, admin_key="admin-secret", **overrides)
+async def service(models_dir, base, peer: str = "127.0.0.1", **overrides):
+    """The service on the store, its client at address `peer`; the admin key unless overridden."""
+    settings = store_settings(models_dir, base, **({"admin_key": "admin-secret"} | overrides))
     app = create_app(settings, FakeEngine(model_dir=base))
     async with app.router.lifespan_context(app):
         await app.state.lifecycle.wait_ready()
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://pricer.test") as client:
             yield client
 
@@ -82,3 +83,18 @@ async def test_metrics_exposed(models_dir, tiny_model_dir, store):
         assert 'pricer_adapter_loads_total{result="ok"}' in text
         assert "pricer_adapter_swap_seconds_count" in text
         assert 'pricer_adapter_requests_total{adapter="pa"}' in text
+
+
+async def test_without_an_admin_key_only_a_local_operator_rolls_back(models_dir, tiny_model_dir, store):
+    """Fail closed: no key, a client from elsewhere neither rolls back nor sees the store; on the
+    machine itself (loopback client, loopback bind: `make serve`) the same call writes the desired state."""
+    async with service(models_dir, tiny_model_dir, peer="198.51.100.9", admin_key=None) as remote:
+        refused = await remote.post(f"/v1/adapters/pa/{V1}/activate")
+        assert refused.status_code == 403 and "PRICER_ADMIN_KEY" in refused.json()["detail"]
+        assert (await remote.get("/v1/adapters")).status_code == 403
+        assert (await remote.post("/v1/estimate", json={"title": "Desk lamp"})).json()["adapter"] == f"pa@{V2}"
+    async with service(models_dir, tiny_model_dir, admin_key=None, host="127.0.0.1") as local:
+        rolled = await local.post(f"/v1/adapters/pa/{V1}/activate")
+        assert rolled.status_code == 200 and rolled.json()["active"] == f"pa@{V1}"
+        assert rolled.json()["generation"] is not None  # written to the store's desired state
+        assert (await local.post("/v1/estimate", json={"title": "Desk lamp"})).json()["adapter"] == f"pa@{V1}"

@@ -115,7 +115,7 @@ def test_the_balancer_is_in_the_default_stack_on_one_port(tmp_path, config, trae
     assert "lb" in default["services"]
     lb = config["services"]["lb"]
     assert re.fullmatch(r"traefik:v\d+(\.\d+)*", lb["image"])
-    [port] = lb["ports"]
+    [port] = [p for p in lb["ports"] if p["target"] == 8000]  # the public one; the admin one: test below
     assert port["published"] == "8000"
     assert traefik["entryPoints"]["web"]["address"] == f":{port['target']}"
     assert lb.get("depends_on") is None, "the lb must not pull the GPU api into `up -d lb api-cpu`"
@@ -151,3 +151,37 @@ def test_every_api_replica_is_balanced_on_readyz(config, traefik, service):
     assert set(labels["traefik.http.routers.pricer.entrypoints"].split(",")) <= set(traefik["entryPoints"])
     interval = int(labels["traefik.http.services.pricer.loadbalancer.healthcheck.interval"].rstrip("s"))
     assert interval <= 5, "a replica that stops being ready leaves the rotation within seconds"
+
+
+@pytest.mark.parametrize("service", API_SERVICES)
+def test_the_public_entry_point_never_routes_the_admin_paths(config, traefik, service):
+    """The routers' rules, evaluated on the service's own admin prefixes: on `web` (published for clients)
+    every admin path is excluded; on `admin` (its own port, loopback) only the admin paths are routed."""
+    from app.api.auth import ADMIN_PREFIXES
+
+    labels = config["services"][service]["labels"]
+    routers = {key.split(".")[3]: None for key in labels if key.startswith("traefik.http.routers.")}
+    assert set(routers) == {"pricer", "admin"}
+
+    def routed(router: str, path: str) -> bool:
+        """Traefik's rule for this router: PathPrefix(`/`), optionally `&& !PathRegexp(`...`)`, or PathRegexp alone."""
+        rule = labels[f"traefik.http.routers.{router}.rule"]
+        terms = [t.strip() for t in rule.split("&&")]
+        for term in terms:
+            negate, term = term.startswith("!"), term.lstrip("!")
+            kind, argument = re.fullmatch(r"(PathPrefix|PathRegexp)\(`([^`]*)`\)", term).groups()
+            hit = path.startswith(argument) if kind == "PathPrefix" else re.match(argument, path) is not None
+            if hit == negate:
+                return False
+        return True
+
+    admin_paths = [p + suffix for p in ADMIN_PREFIXES for suffix in ("", "/x/20260101-000000/activate")]
+    assert admin_paths and not any(routed("pricer", p) for p in admin_paths)
+    assert all(routed("admin", p) for p in admin_paths)
+    for path in ("/v1/estimate", "/v1/estimate/batch", "/v1/ensemble", "/readyz", "/metrics", "/docs"):
+        assert routed("pricer", path) and not routed("admin", path), path
+    assert labels["traefik.http.routers.pricer.entrypoints"] == "web"
+    assert labels["traefik.http.routers.admin.entrypoints"] == "admin"
+    assert labels["traefik.http.routers.admin.service"] == "pricer"
+    [admin_port] = [p for p in config["services"]["lb"]["ports"] if f":{p['target']}" == traefik["entryPoints"]["admin"]["address"]]
+    assert admin_port["host_ip"] == "127.0.0.1"

@@ -17,11 +17,12 @@ from tests.deploy.tools import ROOT, compose_binary, run, venv_tool
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ALL_PROFILES = ("cpu", "train")
 API_SERVICES = ("api", "api-cpu")
+ADMIN_KEY = "compose-test-admin-key"
 YAMLLINT_CONFIG = "{extends: default, rules: {line-length: {max: 120}, document-start: disable, truthy: {check-keys: false}}}"
 
 
-def compose_config(tmp_path, profiles=ALL_PROFILES, **env) -> dict:
-    """The file as Compose resolves it, from a clean environment (no .env, no PRICER_* of ours)."""
+def compose_run(tmp_path, profiles=ALL_PROFILES, **env):
+    """`config` from a clean environment (no .env, no PRICER_* of ours, only `env`)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PRICER_", "COMPOSE_", "GRAFANA_", "PROMETHEUS_", "HF_", "TRAEFIK_", "DOCKER_"))}
     clean.update(env)
     empty_env_file = tmp_path / "empty.env"
@@ -29,7 +30,12 @@ def compose_config(tmp_path, profiles=ALL_PROFILES, **env) -> dict:
     args = [compose_binary(), "-f", str(COMPOSE_FILE), "--env-file", str(empty_env_file)]
     for profile in profiles:
         args += ["--profile", profile]
-    result = run(args + ["config", "--format", "json"], env=clean)
+    return run(args + ["config", "--format", "json"], env=clean)
+
+
+def compose_config(tmp_path, profiles=ALL_PROFILES, **env) -> dict:
+    """The file as Compose resolves it, with the one required setting (an admin key) and `env`."""
+    result = compose_run(tmp_path, profiles, **{"PRICER_ADMIN_KEY": ADMIN_KEY, **env})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -134,19 +140,42 @@ def test_environment_uses_real_setting_names(config):
 
 
 def test_every_variable_has_a_default():
+    """All but the admin key, which is required (`:?`): test_the_stack_refuses_to_run_without_an_admin_key."""
     text = COMPOSE_FILE.read_text()
     variables = re.findall(r"\$\{([^}]*)\}", text)
     assert variables
-    assert [v for v in variables if not re.fullmatch(r"\w+:?-.*", v)] == []
+    without_default = [v for v in variables if not re.fullmatch(r"\w+:?-.*", v)]
+    assert [v.partition(":?")[0] for v in without_default] == ["PRICER_ADMIN_KEY"]
+
+
+@pytest.mark.parametrize("profiles", [(), ALL_PROFILES])
+@pytest.mark.parametrize("value", [None, ""])
+def test_the_stack_refuses_to_run_without_an_admin_key(tmp_path, profiles, value):
+    """Fail closed: no compose command runs (`up`, `run trainer`, `config`) until PRICER_ADMIN_KEY is set,
+    and the message says which variable to set."""
+    result = compose_run(tmp_path, profiles, **({} if value is None else {"PRICER_ADMIN_KEY": value}))
+    assert result.returncode != 0
+    assert "PRICER_ADMIN_KEY" in result.stderr and "set PRICER_ADMIN_KEY" in result.stderr, result.stderr
+    config = compose_config(tmp_path, profiles)
+    assert all(config["services"][s]["environment"]["PRICER_ADMIN_KEY"] == ADMIN_KEY for s in API_SERVICES if s in config["services"])
+
+
+def test_nothing_is_published_beyond_loopback_by_default(config):
+    """The balancer (both entry points), every replica, Prometheus and Grafana bind 127.0.0.1 unless an
+    operator opens them (docs/operations.md, Security)."""
+    published = [(name, port) for name, service in config["services"].items() for port in service.get("ports", [])]
+    assert {name for name, _ in published} >= {"lb", *API_SERVICES, "prometheus", "grafana"}
+    assert [(name, port.get("host_ip")) for name, port in published if port.get("host_ip") != "127.0.0.1"] == []
 
 
 def test_no_secret_is_written_in_the_file(raw):
-    """Keys, tokens and passwords are passed through from the host (no value in the file) or not at all."""
+    """Keys, tokens and passwords are passed through from the host (no value in the file, or a required
+    `${SAME_NAME:?message}`) or not at all."""
     secret = re.compile(r"KEY|TOKEN|PASSWORD|SECRET")
     for name, service in raw["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if secret.search(key):
-                assert value is None, f"{name}: {key} has a value in the file"
+                assert value is None or re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", value), f"{name}: {key} has a value in the file"
 
 
 def test_settings_come_from_the_environment(tmp_path):

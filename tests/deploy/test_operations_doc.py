@@ -38,3 +38,12 @@ def test_covers_operations():
         "docs/dashboard.png",
     ):
         assert needle in text, needle
+
+
+def test_the_security_section_says_what_is_open_and_how_to_open_more():
+    section = DOC.read_text().split("## Security", 1)[1].split("\n## ", 1)[0]
+    for needle in (
+        "The threat", "Open by default", "127.0.0.1", "/v1/fleet", "admin-key-required", "X-Forwarded-For",
+        "PRICER_ADMIN_KEY", "PRICER_API_KEY", "PRICER_LB_BIND", "PRICER_LB_ADMIN_BIND", "PRICER_HOST",
+    ):
+        assert needle in section, needle

@@ -16,7 +16,7 @@ router = APIRouter(
     prefix="/v1/ensembles",
     tags=["ensembles"],
     dependencies=[Depends(require_admin_key), Depends(require_ready)],
-    responses=problem_responses({401: "Missing or wrong admin key", 503: "Model loading"}),
+    responses=problem_responses({401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only", 503: "Model loading"}),
 )
 
 

@@ -1,5 +1,6 @@
-"""GET /v1/fleet (admin key): every replica sharing this store (a fresh heartbeat), what it serves,
-and whether it has converged on the desired state; the same on any replica."""
+"""GET /v1/fleet (admin key: it lists every replica's host and address): every replica sharing this
+store (a fresh heartbeat), what it serves, and whether it has converged on the desired state; the
+same on any replica."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ router = APIRouter(
     prefix="/v1/fleet",
     tags=["operations"],
     dependencies=[Depends(require_admin_key)],
-    responses=problem_responses({401: "Missing or wrong admin key"}),
+    responses=problem_responses({401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only"}),
 )
 
 
