@@ -4,6 +4,7 @@ so `pricer --help` is quick and a stage needs only its own extras installed."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -35,10 +36,18 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
+    from app.runtime.extras import install_hint
     from app.runtime.processes import exit_on_sigterm
 
     exit_on_sigterm()  # SIGTERM runs the cleanup Ctrl-C runs: no engine or server outlives a command
-    cli()
+    try:
+        cli()
+    except ModuleNotFoundError as error:  # a command whose extra is not installed: say which, no traceback
+        hint = install_hint(error)
+        if hint is None:
+            raise
+        print(hint, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ a fresh machine's `make serve` once failed in `pricer model prepare`, because tr
 GGUF file without accelerate and only the train extra brought it. These tests rebuild the serve-only
 environment inside a subprocess: every installed distribution outside what the serving extras pull
 in (transitively, by the installed packages' own metadata) is made unimportable, then the serving
-code is imported and transformers is asked to load a GGUF file.
+code is imported and transformers is asked to load a GGUF file. In the same process, the commands whose
+extra `make serve` leaves out are run: each must name the extra and exit 2, not print a traceback.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from tests.deploy.tools import ROOT, serve_extras
 SERVING_MODULES = (
     "app.cli", "app.api.app", "app.api.server", "app.engine.vllm_engine", "app.engine.cpu_lora", "app.store.base",
     "app.ensemble.service", "app.index.service", "app.index.embedders", "app.estimators.details_gbm",
-    "app.estimators.embeddings", "app.estimators.llm_head", "app.estimators.knn", "app.estimators.llm",
+    "app.estimators.embeddings", "app.index.minilm", "app.estimators.llm_head", "app.estimators.knn", "app.pricing.llm_estimator",
     "vllm", "faiss", "sentence_transformers",
 )
 
 _HIDE_AND_RUN = """
-import importlib, json, re, sys
+import contextlib, importlib, io, json, re, sys
 from importlib import metadata
+commands = json.loads(sys.argv[5])
 for name in json.loads(sys.argv[1]):
     sys.modules[name] = None  # `import name` fails; importlib.util.find_spec(name) says "not installed"
 # Libraries also ask the installed metadata ("is accelerate there?") before importing: hide it too.
@@ -60,8 +62,34 @@ try:  # the class method that holds transformers' own "accelerate is required" c
     LlamaForCausalLM.from_pretrained(sys.argv[3], gguf_file="model.gguf")
 except Exception as e:
     gguf = f"{type(e).__name__}: {e}"
-print(json.dumps({"failed": failed, "gguf": gguf}))
+ran = {}
+for argv in commands:  # in this process: the hidden modules stay hidden, and it costs no second import
+    from app.cli import main
+    sys.argv, output = ["pricer", *argv], io.StringIO()
+    try:
+        with contextlib.redirect_stderr(output), contextlib.redirect_stdout(output):
+            main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    except BaseException as e:
+        code = f"raised {type(e).__name__}: {e}"
+    ran[argv[0]] = {"code": code, "output": output.getvalue()}
+print(json.dumps({"failed": failed, "gguf": gguf, "commands": ran}))
 """
+
+
+def commands_without_their_extra(folder) -> list[list[str]]:
+    """A command line for each command whose extra `make serve` does not install (batch, train)."""
+    items = folder / "items.jsonl"
+    items.write_text(json.dumps({"id": "1", "title": "Kettle", "category": "Home", "price": 78.0, "text": "Kettle",
+                                 "details": None}) + "\n")
+    return [
+        ["price", str(items), "--out", str(folder / "priced")],
+        ["bench-catalog", "--data", str(items), "--items", "1", "--out", str(folder / "bench")],
+        ["train", "--preset", "smollm2-cpu", "--data", str(items), "--val", str(items)],
+        ["merge", str(folder / "no-such-adapter")],
+    ]
 
 
 def no_deps_packages() -> list[str]:
@@ -112,9 +140,10 @@ def serve_only(tmp_path_factory):
     hidden = hidden_modules(closure)
     installed = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]}
     hidden_dists = sorted(installed - closure)
+    commands = commands_without_their_extra(tmp_path_factory.mktemp("cli"))
     out = subprocess.run(
         [sys.executable, "-c", _HIDE_AND_RUN, json.dumps(hidden), json.dumps(SERVING_MODULES),
-         str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists)],
+         str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists), json.dumps(commands)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -141,3 +170,15 @@ def test_transformers_loads_a_gguf_file_with_only_what_make_serve_installs(serve
     _, _, result = serve_only
     assert result["gguf"] is not None
     assert "accelerate" not in result["gguf"], result["gguf"]
+
+
+@pytest.mark.parametrize(("command", "extra"), [("price", "batch"), ("bench-catalog", "batch"), ("train", "train"), ("merge", "train")])
+def test_a_command_whose_extra_is_missing_names_it_and_exits_2(serve_only, command, extra):
+    """After `make serve`, `pricer price` once ended in a traceback (No module named 'ray')."""
+    _, hidden, result = serve_only
+    assert {"ray", "peft"} <= set(hidden)
+    ran = result["commands"][command]
+    assert ran["code"] == 2, ran
+    assert "Traceback" not in ran["output"] and "ModuleNotFoundError" not in ran["output"], ran["output"]
+    assert f"`{extra}` extra" in ran["output"] and "make install" in ran["output"], ran["output"]
+    assert f"pip install -e '.[{extra}]'" in ran["output"]
