@@ -14,6 +14,7 @@ from pathlib import Path
 from app.config import Settings
 from app.pricing.core import PricingCore
 from app.pricing.stack import ServingStack
+from app.runtime.portal import Portal
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,14 @@ def desired_adapter_label(settings: Settings):
 
 class LocalStack:
     """The serving stack (app.pricing.stack) for synchronous callers: it runs on its own event loop
-    in a thread (anyio's blocking portal). `with LocalStack(settings) as stack:
+    in a thread (app.runtime.portal). `with LocalStack(settings) as stack:
     stack.run(stack.core.price_many, bodies, texts)`. One pricing core for the stack's life: a job
     prices with one bundle and one adapter."""
 
     def __init__(self, settings: Settings):
-        from anyio.from_thread import start_blocking_portal
-
         self.stack = ServingStack(settings)
         self.settings = self.stack.settings
-        self._portal_cm = start_blocking_portal("asyncio")
-        self._portal = self._portal_cm.__enter__()
+        self._portal = Portal()
         self.core: PricingCore | None = None
 
     def run(self, function, *args):
@@ -87,10 +85,9 @@ class LocalStack:
         return self.stack.adapter_label
 
     def close(self) -> None:
-        if self._portal_cm is None:
+        if not self._portal.running:
             return
-        cm, self._portal_cm = self._portal_cm, None
         try:
             self._portal.call(self.stack.close)
         finally:
-            cm.__exit__(None, None, None)
+            self._portal.close()
