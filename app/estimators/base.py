@@ -74,6 +74,7 @@ REGISTRY: dict[str, str] = {
     "llm": "app.pricing.llm_estimator:LlmEstimator",
     "http": "app.estimators.http:HttpEstimator",
     "llm-head": "app.estimators.llm_head:LlmHeadEstimator",
+    "knowledge": "app.estimators.knowledge:KnowledgeEstimator",
 }
 
 

@@ -1,0 +1,59 @@
+"""knowledge: a second base model's hidden states (its own, not the served one's) read out by a
+ridge, saved with its depth and layers, loaded back and served as an ensemble member (the real,
+tiny, random base through transformers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from tests.factories import make_items
+
+pytestmark = pytest.mark.training  # runs the real transformers model
+
+
+def test_knowledge_reads_its_own_base_and_is_saved_loaded_and_served(tmp_path, tokenizer_dir):
+    from app.ensemble.bundle import write_bundle
+    from app.ensemble.fit import fit_stacks
+    from app.ensemble.service import load_ensemble
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.knowledge import DEPTH, LAYERS
+    from tests.conftest import tiny_engine_settings
+    from tests.tiny_model import build_tiny_llama
+
+    store = tmp_path / "store"
+    own = build_tiny_llama(store / "base" / "knows", tokenizer_dir, seed=3)
+    served = build_tiny_llama(store / "base" / "served", tokenizer_dir, seed=5)
+    settings = tiny_engine_settings(served, knowledge_base="knows")
+    items = make_items(60, seed=1)
+
+    knowledge = create("knowledge", EstimatorOptions(settings=settings))
+    assert knowledge.model_dir == own and (knowledge.depth, knowledge.layers) == (DEPTH, LAYERS)
+    knowledge.fit(items)
+    knowledge.save(tmp_path / "work" / "knowledge")
+    meta = json.loads((tmp_path / "work" / "knowledge" / "estimator.json").read_text())
+    assert (meta["name"], meta["base_model"], meta["depth"], meta["layers"]) == ("knowledge", "knows", DEPTH, list(LAYERS))
+
+    loaded = create(str(tmp_path / "work" / "knowledge"), EstimatorOptions(settings=settings))
+    assert type(loaded).__name__ == "KnowledgeEstimator" and loaded.model_dir == own
+    assert loaded.predict(items[:5]) == pytest.approx(knowledge.predict(items[:5]))
+
+    constant = create("constant", EstimatorOptions(seed=0)).fit(items)
+    constant.save(tmp_path / "work" / "constant")
+    truths = [item.price for item in items]
+    rng = np.random.default_rng(0)
+    answers = {m: list(np.array(truths) * np.exp(rng.normal(0, 0.3, len(truths)))) for m in ("knowledge", "constant")}
+    bundle = write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000", fit_stacks(answers, truths, 0.8, 5, 0),
+                          {"name": "pricer-ensemble", "version": "20260101-000000",
+                           "members": [{"name": "knowledge"}, {"name": "constant"}]},
+                          {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
+    service, reason = load_ensemble(settings.model_copy(update={"estimator": "ensemble"}), bundle)
+    assert service is not None, reason
+    assert "knowledge" in service.describe()["loaded"]
+    answered = asyncio.run(service.answer(items[:3], llm_call=None))
+    assert all(a.components["knowledge"] is not None and a.low <= a.price <= a.high for a in answered)
+    assert set(answered[0].seconds) == {"knowledge", "constant"}  # each member's time on the call
+    asyncio.run(service.close())
