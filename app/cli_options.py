@@ -9,11 +9,18 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 from annotated_types import Ge, Le
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+
+
+def fail(message: object, code: int = 2) -> NoReturn:
+    """End a command: `error: <message>` on stderr, exit status `code` (2: what it was given is wrong)."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
 
 
 def cli(*flags: str, name: str | None = None, parse: str | None = None, argument: bool = False, **option) -> dict:

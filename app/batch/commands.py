@@ -10,7 +10,7 @@ import sys
 import typer
 
 from app.batch.run import PriceOptions
-from app.cli_options import command
+from app.cli_options import command, fail
 
 
 def price(options: PriceOptions) -> None:
@@ -25,17 +25,14 @@ def price(options: PriceOptions) -> None:
     try:
         summary = run(options, Settings(), say=say)
     except (InputError, JobMismatch, OutputMismatch) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     except Exception as e:  # a worker's refusal arrives wrapped by Ray: show its own message
         cause = _root(e)
         if isinstance(cause, (JobMismatch, InputError)):
-            typer.echo(f"error: {cause}", err=True)
-            raise typer.Exit(2) from None
+            fail(cause)
         refusal = _refusal_text(str(e))
         if refusal is not None:
-            typer.echo(f"error: {refusal}", err=True)
-            raise typer.Exit(2) from None
+            fail(refusal)
         raise
     if options.as_json:
         print(json.dumps(summary))

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import cli
+from app.cli_options import cli, fail
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -79,8 +79,7 @@ def bench(o: Options) -> None:
     try:
         items = load_items(o.data)[:o.requests]
     except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     block = compute_block(settings)
     cpu, dtype = block["cpu"], block["dtype"]
     typer.echo(f"cpu: {cpu['model']}, {cpu['isa']}, native bf16 {'yes' if cpu['native_bf16'] else 'no'}, "

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import cli
+from app.cli_options import cli, fail
 from app.model.prices import NoPriceError, PriceEstimate, parse_price
 
 
@@ -67,14 +67,12 @@ def bench(o: Options) -> None:
         items = load_items(o.data, limit=o.limit)
         estimator = LlmEstimator(*store_pin(settings, o.adapter))
     except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     started = time.perf_counter()
     try:
         estimates = estimator.estimates(items)
     except ValueError as e:  # an adapter pin that does not resolve
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     finally:
         estimator.close()
     result = summarize([i.price for i in items], estimates, settings.interval_level)

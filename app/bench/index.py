@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import typer
+
+from app.cli_options import fail
 from pydantic import BaseModel, Field
 
 
@@ -44,8 +46,7 @@ def bench(o: Options) -> None:
             params = AnnParams(m=o.m, ef_construction=o.ef_construction)
             result["synthetic"] = bench_synthetic(o.synthetic, source, params, o.k, o.ef, min(o.n_queries, 200), o.max_build_s)
     except (FileNotFoundError, ItemsFileError, IndexFolderError, ValueError) as e:
-        typer.secho(f"error: {e}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     if o.out:
         o.out.write_text(json.dumps(result, indent=2) + "\n")
     typer.echo(json.dumps(result))

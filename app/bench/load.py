@@ -12,7 +12,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from app.bench.loadgen import LoadResult, Target, format_summary, merge, request_bodies
-from app.cli_options import cli
+from app.cli_options import cli, fail
 
 
 class Options(BaseModel):
@@ -63,11 +63,9 @@ def bench(o: Options) -> None:
     try:
         items = load_items(data)
     except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     if not items:
-        typer.echo(f"error: no items in {data}", err=True)
-        raise typer.Exit(2)
+        fail(f"no items in {data}")
     bodies = request_bodies(items)
     headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
     settings = Settings()
@@ -92,8 +90,7 @@ def bench(o: Options) -> None:
     try:
         probe, mine, theirs, retried = asyncio.run(measure())
     except Exception as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(e, code=1)
     ours = mine.summary()
     label = f"pricer ({probe.get('model')}, adapter {probe.get('adapter') or 'none'}, concurrency {concurrency})"
     typer.echo(format_summary(label, ours))

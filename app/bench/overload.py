@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import cli
+from app.cli_options import cli, fail
 
 from app.bench.loadgen import percentile
 
@@ -104,8 +104,7 @@ def bench(o: Options) -> None:
     url, capacity, factor, seconds, max_requests = o.url, o.capacity, o.factor, o.seconds, o.max_requests
     host = urlparse(url).hostname or ""
     if host not in LOOPBACK:
-        typer.echo(f"error: {url} is not a loopback address; this load is only for a service on this machine", err=True)
-        raise typer.Exit(2)
+        fail(f"{url} is not a loopback address; this load is only for a service on this machine")
     bodies = [
         {"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
         for i in range(64)

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import cli
+from app.cli_options import cli, fail
 
 
 @dataclass
@@ -168,8 +168,7 @@ def bench(o: Options) -> None:
     try:
         result = asyncio.run(main())
     except (RuntimeError, httpx.HTTPError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     b, s = result["baseline"], result["with_swaps"]
     typer.echo(f"versions swapped: {', '.join(result['versions'])}")
     typer.echo(f"without swaps: {b['requests_per_s']} req/s, p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, failed {b['failed']}")

@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
+
 data_cli = typer.Typer(help="Look at items files.", no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
 
 
 def register(cli: typer.Typer) -> None:
@@ -39,7 +36,7 @@ def register(cli: typer.Typer) -> None:
         from app.data.pipeline import curate
 
         if not raw and not hub_category:
-            _fail("give raw metadata files, or --hub-category NAME")
+            fail("give raw metadata files, or --hub-category NAME")
         settings = Settings()
         if tokenizer:
             settings = settings.model_copy(update={"curate_tokenizer": tokenizer})
@@ -50,7 +47,7 @@ def register(cli: typer.Typer) -> None:
                 size=size, seed=seed,
             )
         except (FileNotFoundError, ValueError, RuntimeError) as e:
-            _fail(str(e))
+            fail(e)
         typer.echo(json.dumps(summary, indent=2))
 
     @data_cli.command("chart")
@@ -68,10 +65,10 @@ def register(cli: typer.Typer) -> None:
         try:
             items = load_items(data)
             if not items:
-                _fail(f"{data} holds no items")
+                fail(f"{data} holds no items")
             tok = load_tokenizer(tokenizer or default_tokenizer_source(Settings()))
         except (FileNotFoundError, ItemsFileError) as e:
-            _fail(str(e))
+            fail(e)
         counts = [len(tok.encode(item.text, add_special_tokens=False)) for item in items]
         data_chart(out, items, counts, title=str(data))
         typer.echo(f"chart: {out} ({len(items)} items)")

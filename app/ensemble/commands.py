@@ -13,12 +13,9 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
+
 ensemble_cli = typer.Typer(help="The stacked ensemble: fit and inspect bundles.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(code)
 
 
 def _file_facts(path: Path, items: int) -> dict:
@@ -63,7 +60,7 @@ def fit_command(
         stacking = load_items(val)
         train_items = [i for path in (train or []) for i in load_items(path)]
     except (MemberError, FileNotFoundError, ItemsFileError) as e:
-        _fail(str(e))
+        fail(e)
     options = EstimatorOptions(settings=settings, seed=seed)
     workdir = Path(tempfile.mkdtemp(prefix="pricer-ensemble-"))
     try:
@@ -72,7 +69,7 @@ def fit_command(
             try:
                 got = member_answers(source, train_items, stacking, options, workdir)
             except (MemberError, ValueError, NotImplementedError, FileNotFoundError) as e:
-                _fail(f"member {source.name!r}: {e}")
+                fail(f"member {source.name!r}: {e}")
             answers[source.name] = got.prices
             row = {"name": source.name, **got.info}
             if source.report is not None and source.name == FRONTIER_MEMBER:
@@ -84,7 +81,7 @@ def fit_command(
                     try:
                         row["file"], row["sha256"] = external_fingerprint(folder)
                     except BundleError as e:
-                        _fail(f"member {source.name!r}: {e}")
+                        fail(f"member {source.name!r}: {e}")
                     row["ref"] = str(folder.resolve().relative_to(Path(store).resolve()))
                 else:
                     typer.secho(f"warning: member {source.name!r} has no --member-ref: the bundle cannot check it",
@@ -95,7 +92,7 @@ def fit_command(
             try:  # knn: found by content at serving time, its index (titles, prices) never copied in
                 row, saved_folder = content_row(row, got.saved, list(train or []))
             except BundleError as e:
-                _fail(str(e))
+                fail(e)
             rows.append((row, saved_folder))
         if reports_out:
             from app.evaluation.report import write_report
@@ -118,7 +115,7 @@ def fit_command(
         try:
             dest = write_bundle(store / "ensembles" / name / version, stack, manifest, saved)
         except BundleError as e:
-            _fail(str(e))
+            fail(e)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     typer.echo(f"Scored on {len(stacking)} items of {val}; stacks cross-validated ({folds}-fold, nested), "
@@ -141,7 +138,7 @@ def show_command(bundle: Annotated[Path, typer.Argument(help="A bundle folder.")
     try:
         loaded = Bundle.load(bundle, models_dir)
     except BundleError as e:
-        _fail(str(e))
+        fail(e)
     typer.echo(json.dumps({"bundle": loaded.label, "members": list(loaded.ensemble.members),
                            "subsets": len(loaded.ensemble.subsets), "level": loaded.ensemble.level,
                            "cross_validated": loaded.manifest.get("cross_validated", {}).get("stacks")}, indent=2))

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
+
 
 def register(cli: typer.Typer) -> None:
     @cli.command("fit")
@@ -30,7 +32,6 @@ def register(cli: typer.Typer) -> None:
             model.fit(items)
             model.save(out)
         except (FileNotFoundError, ItemsFileError, ValueError, NotImplementedError) as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
-            raise typer.Exit(2) from None
+            fail(e)
         typer.echo(json.dumps({"estimator": estimator, "items": len(items), "out": str(out),
                                "fit_seconds": round(time.perf_counter() - started, 3)}))

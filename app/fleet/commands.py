@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
+
 fleet_cli = typer.Typer(help="The desired state every replica follows, and the replicas sharing this store.", no_args_is_help=True)
 
 
@@ -56,14 +58,12 @@ def activate(
         raise typer.BadParameter("KIND is adapter or ensemble")
     root = settings.adapters_dir if kind == "adapter" else Path(settings.models_dir) / "ensembles"
     if not (is_safe_name(name) and is_safe_name(version)) or not (root / name / version / "manifest.json").is_file():
-        typer.echo(f"error: no {kind} version {name}@{version} in {root}", err=True)
-        raise typer.Exit(2)
+        fail(f"no {kind} version {name}@{version} in {root}")
     part = {"adapter": (name, version)} if kind == "adapter" else {"ensemble": (name, version)}
     try:
         state = desired.update(settings.models_dir, expect_generation=if_generation, by="cli", **part)
     except (desired.GenerationConflict, desired.StateError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     typer.echo(f"desired state generation {state.generation}: {kind} {name}@{version}")
     if wait_s > 0:
         view = asyncio.run(wait_converged(settings.models_dir, settings.fleet_stale_s, state.generation, wait_s, 0.2))

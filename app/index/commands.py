@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
+
 index_cli = typer.Typer(help="Retrieval: a versioned ANN index of priced items (comparables, knn).", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(code)
 
 
 @index_cli.command("build")
@@ -41,7 +38,7 @@ def build_command(
     if skip_existing:
         missing = [str(p) for p in data if not Path(p).is_file()]
         if missing:
-            _fail(f"data file not found: {', '.join(missing)}")
+            fail(f"data file not found: {', '.join(missing)}")
         folder, _ = find_built_from(out, embedder, [sha256_file(p) for p in data])
         if folder is not None:
             typer.echo(f"index: {folder} was built with {embedder} from these files; nothing to do", err=True)
@@ -58,9 +55,9 @@ def build_command(
             files.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
         folder = build_index(items, out, chosen, params, files, progress=True)
     except (FileNotFoundError, ItemsFileError, UnknownEmbedderError, ValidationError, ValueError) as e:
-        _fail(str(e))
+        fail(e)
     except RuntimeError as e:  # a missing extra (faiss, the embedder package)
-        _fail(str(e), code=1)
+        fail(e, code=1)
     typer.echo(json.dumps({"index": str(folder), "items": len(items), "embedder": embedder}))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from app.cli_options import fail
+
 from app.store.base import PACKAGED, ModelStoreError, fingerprint, is_model_folder, prepare
 
 
@@ -24,8 +26,7 @@ def register(cli: typer.Typer) -> None:
         try:
             path = prepare(name, settings.base_dir, force=force)
         except ModelStoreError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+            fail(e)
         typer.echo(f"{name}: {path} ({fingerprint(path)})")
 
     @model_cli.command("list")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import parameters, parse_values
+from app.cli_options import fail, parameters, parse_values
 from app.training.config import PRESETS, TrainConfig
 
 
@@ -28,8 +28,7 @@ def train_command(preset: str | None, fresh: bool, **values) -> None:
                 raise TrainingError(f"data file not found: {path}")
         versions = train(config, Settings(), fresh=fresh)
     except (ValueError, ValidationError, TrainingError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     for version in versions:
         typer.echo(str(version))
 
@@ -65,6 +64,5 @@ def register(cli: typer.Typer) -> None:
                 raise MergeError(f"unknown dtype {dtype!r}: bfloat16, float16 or float32")
             path = merge(adapter, Settings(), name=name, base=base, store=store, force=force, dtype=dtype)
         except (MergeError, FileNotFoundError, ValueError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+            fail(e)
         typer.echo(str(path))
