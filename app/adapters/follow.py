@@ -37,14 +37,6 @@ class FollowMixin:
         """{"kind", "generation", "desired", "active", "reason"} while this replica cannot follow."""
         return self.follower.lag
 
-    @property
-    def generation_seen(self) -> int:
-        return self.follower.generation_seen
-
-    def desired_status(self) -> dict:
-        """What GET /v1/adapters and /readyz say about the desired state."""
-        return self.follower.status()
-
     async def reconcile(self, wanted: DesiredState) -> None:
         await self.follower.reconcile(wanted)
 

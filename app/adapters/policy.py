@@ -16,10 +16,6 @@ def standing(version: AdapterVersion, point: str | None = None) -> Standing:
     return Standing(version.version, version.served_error(point), version.name)
 
 
-def newest_first(versions: Iterable[AdapterVersion]) -> list[AdapterVersion]:
-    return versions_policy.ranked(versions, "latest", standing)
-
-
 def best_first(versions: Iterable[AdapterVersion], point: str | None = None) -> list[AdapterVersion]:
     """Lowest served validation error first; unscored versions last (newest first among ties)."""
     return ranked(versions, "best", point)

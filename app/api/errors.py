@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.adapters.leases import AdapterUnavailableError, UnknownAdapterError
 from app.api.request_context import current_request_id
 from app.engine.base import EngineDeadError, EngineError
 from app.pricing.fields import describe_validation
@@ -152,11 +153,6 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(EngineError, _engine_error)
-    try:
-        from app.adapters.manager import AdapterUnavailableError, UnknownAdapterError
-    except ImportError:  # the adapter manager not built yet: nothing of its kind can be raised
-        pass
-    else:
-        app.add_exception_handler(UnknownAdapterError, _unknown_adapter)
-        app.add_exception_handler(AdapterUnavailableError, _adapter_unavailable)
+    app.add_exception_handler(UnknownAdapterError, _unknown_adapter)
+    app.add_exception_handler(AdapterUnavailableError, _adapter_unavailable)
     app.add_exception_handler(Exception, _unexpected)

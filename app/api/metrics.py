@@ -10,6 +10,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from app.ensemble.metrics import MEMBER_DURATION, MEMBER_LEFT_OUT  # noqa: F401 - on /metrics with the rest
+from app.versions.metrics import OneSeries
 
 REQUESTS = Counter("pricer_requests_total", "HTTP requests answered, by route template and status code.", ["route", "status"])
 REQUEST_DURATION = Histogram(
@@ -31,19 +32,9 @@ ADMISSION_LIMIT = Gauge("pricer_admission_limit", "Requests admitted at once: me
 SHED = Counter("pricer_shed_requests_total", "Requests answered 429 because the service could not answer them within PRICER_ADMISSION_TARGET_S.")
 MODEL_INFO = Gauge("pricer_model_info", "1 for the served base model and the active adapter (\"\" = none).", ["base", "adapter"])
 
-_model_info_labels: tuple[str, str] | None = None
+_model_info = OneSeries(MODEL_INFO)
 
 
 def set_model_info(base: str, adapter: str | None) -> None:
     """Point pricer_model_info at (base, adapter), dropping the previous series."""
-    global _model_info_labels
-    labels = (base, adapter or "")
-    if labels == _model_info_labels:
-        return
-    if _model_info_labels is not None:
-        try:
-            MODEL_INFO.remove(*_model_info_labels)
-        except KeyError:
-            pass
-    MODEL_INFO.labels(*labels).set(1)
-    _model_info_labels = labels
+    _model_info.set((base, adapter or ""))

@@ -31,7 +31,7 @@ from pathlib import Path
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_options import cli
+from app.cli_options import cli, fail
 
 ADMIN_KEY = "bench-fleet-admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -68,15 +68,13 @@ def wait_ready(replica: Replica, timeout_s: float) -> None:
 
 
 def stop(replicas: list[Replica]) -> None:
-    for r in replicas:
+    from app.runtime.processes import stop_group
+
+    for r in replicas:  # all stop at once: SIGTERM to each before waiting for any
         if r.process.poll() is None:
             os.killpg(r.process.pid, signal.SIGTERM)
     for r in replicas:
-        try:
-            r.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(r.process.pid, signal.SIGKILL)
-            r.process.wait(timeout=30)
+        stop_group(r.process, timeout_s=60)
 
 
 async def measure(client, replicas: list[Replica], name: str, versions: list[str], activations: int,
@@ -150,15 +148,13 @@ async def measure(client, replicas: list[Replica], name: str, versions: list[str
 
 
 def machine() -> dict:
-    model = ""
+    from app.model.hardware import CPUINFO, parse_cpuinfo
+
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-        bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+        model, flags = parse_cpuinfo(CPUINFO.read_text())
     except OSError:
-        bf16 = False
-    return {"cpu": model, "cores": os.cpu_count(), "avx512_bf16": bf16}
+        model, flags = "", frozenset()
+    return {"cpu": model, "cores": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags}
 
 
 class Options(BaseModel):
@@ -218,8 +214,7 @@ def bench(o: Options) -> None:
 
         result = asyncio.run(main())
     except (RuntimeError, httpx.HTTPError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
     finally:
         stop(started)
     result.update(engine=engine, poll_s=poll_s, concurrency=concurrency, machine=machine(), logs=str(work))

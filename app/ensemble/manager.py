@@ -75,10 +75,6 @@ class EnsembleManager:
     def lag(self) -> dict | None:
         return self.follower.lag
 
-    @property
-    def generation_seen(self) -> int:
-        return self.follower.generation_seen
-
     def _folder(self, name: str, version: str) -> Path | None:
         if not (is_safe_name(name) and is_safe_name(version)):
             return None

@@ -73,7 +73,8 @@ class KnnEstimator(Estimator):
 
     def neighbours(self, items: Sequence[Item]) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, log prices) of each item's k neighbours, the item itself left out."""
-        from app.index.embedders import document, text_key
+        from app.index.embedders import document
+        from app.index.minilm import text_key
 
         if self.index is None:
             raise RuntimeError("knn: fit it first")

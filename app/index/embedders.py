@@ -6,7 +6,6 @@ this module only puts a name, a dimension and a progress bar around it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -15,11 +14,6 @@ import numpy as np
 from app.model.items import Item
 
 BATCH = 256  # texts per progress-bar step
-
-
-def text_key(text: str) -> str:
-    """What `exclude` compares: the hash of an item's exact text."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def document(item: Item) -> str:

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from app.index import ann
 from app.index.ann import AnnParams
-from app.index.embedders import Embedder, document, get_embedder, text_key
+from app.index.embedders import Embedder, document, get_embedder
+from app.index.minilm import text_key
 from app.index.manifest import (
     ANN_FILE, ITEMS_FILE, MANIFEST, DataFile, IndexFolderError, IndexManifest, check_files, file_entry, resolve,
 )
@@ -117,7 +118,7 @@ class Index:
         self, vectors: np.ndarray, k: int, exclude: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, ids), each (len(vectors), min(k, len(self))); `exclude`: per query, a text
-        key (app.index.store.text_key) whose items are never returned. Slots with no neighbour
+        key (app.index.minilm.text_key) whose items are never returned. Slots with no neighbour
         (possible only with exclusions) hold id -1 and similarity nan."""
         k = min(check_k(k), len(self))
         if exclude is None:

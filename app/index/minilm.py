@@ -40,6 +40,11 @@ def embedder_folder() -> Path:
     return folder
 
 
+def text_key(text: str) -> str:
+    """The hash of an exact text: the cache's key, and what an index's `exclude` compares."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 @lru_cache(maxsize=1)
 def load_embedder():
     from sentence_transformers import SentenceTransformer
@@ -47,15 +52,11 @@ def load_embedder():
     return SentenceTransformer(str(embedder_folder()), device="cpu", local_files_only=True)
 
 
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
 def embed(texts: Sequence[str], batch_size: int = 64):
     """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists."""
     import numpy as np
 
-    keys = [_key(t) for t in texts]
+    keys = [text_key(t) for t in texts]
     found: dict[str, object] = {}
     with _LOCK:
         for key in keys:
@@ -70,7 +71,7 @@ def embed(texts: Sequence[str], batch_size: int = 64):
         )
         with _LOCK:
             for text, vector in zip(missing, vectors, strict=True):
-                found[_key(text)] = _CACHE[_key(text)] = vector
+                found[text_key(text)] = _CACHE[text_key(text)] = vector
             while len(_CACHE) > CACHE_MAX:
                 _CACHE.popitem(last=False)
     return np.stack([found[key] for key in keys])

@@ -108,11 +108,6 @@ class DtypeChoice:
     dtype: str  # one of DTYPES
     reason: str
 
-    def torch_dtype(self):
-        import torch
-
-        return getattr(torch, self.dtype)
-
 
 def choose_dtype(device: str, cpu: CpuKind, requested: str = "auto") -> DtypeChoice:
     """The compute dtype for `device` ("cpu" or "cuda") on this CPU; `requested` other than auto wins."""

@@ -10,7 +10,6 @@ from prometheus_client import Gauge
 from app.versions.desired import PARTS
 
 KINDS = PARTS  # the desired state's parts: their lag series read 0 from the start
-REASONS = ("missing", "rejected", "unloadable", "pinned", "other")
 
 LAG = Gauge(
     "pricer_desired_state_lag",

@@ -28,7 +28,7 @@ def _listing(manager: AdapterManager, lifecycle) -> dict:
     return {
         "active": active.label if active else None,
         "policy": manager.settings.adapter_policy,
-        "desired_state": fleet.status() if fleet is not None else manager.desired_status(),
+        "desired_state": fleet.status() if fleet is not None else manager.follower.status(),
         "adapters": manager.snapshot(),
     }
 
