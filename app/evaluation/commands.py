@@ -48,6 +48,10 @@ def register(cli: typer.Typer) -> None:
         url: Annotated[str | None, typer.Option(help="http: a running Pricer service.")] = None,
         report: Annotated[Path | None, typer.Option(help="Write the per-item report (JSONL) here.")] = None,
         seed: Annotated[int, typer.Option(help="Seed for estimators that draw at random.")] = 42,
+        titles_only: Annotated[bool, typer.Option("--titles-only", help="Score the items sent as their titles alone "
+                                                  "(no description, details or category), as many clients send them.")] = False,
+        train_origin: Annotated[str | None, typer.Option(help="Fit only on --train items whose `origin` starts with this "
+                                                         "(e.g. `course` for the course's own items).")] = None,
     ) -> None:
         """Score one estimator on items exactly as the course's Tester does."""
         from app.evaluation.charts import scatter_chart
@@ -55,7 +59,13 @@ def register(cli: typer.Typer) -> None:
         from app.evaluation.runner import run_estimator
 
         items = _load(data, limit)
+        if titles_only:
+            items = [item.title_only() for item in items]
         train_items = _load(train) if train else None
+        if train_items is not None and train_origin:
+            train_items = [i for i in train_items if (i.origin or "").startswith(train_origin)]
+            if not train_items:
+                _fail(f"no item of {train} has an origin starting with {train_origin!r}")
         try:
             run = run_estimator(estimator, items, _options(adapter, url, seed), train_items)
         except _CLIENT_ERRORS as e:
@@ -71,7 +81,7 @@ def register(cli: typer.Typer) -> None:
             scatter_chart(chart, [i.price for i in items], run.guesses, s, estimator)
             typer.echo(f"chart: {chart}")
         if as_json:
-            typer.echo(json.dumps(run.to_dict()))
+            typer.echo(json.dumps(run.to_dict() | ({"titles_only": True} if titles_only else {})))
 
     @cli.command("leaderboard")
     def leaderboard_command(

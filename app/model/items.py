@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.model.prompt import build_completion, build_prompt
+from app.model.text import compose_text
 
 
 class Item(BaseModel):
@@ -34,3 +35,8 @@ class Item(BaseModel):
     @property
     def completion(self) -> str:
         return build_completion(self.price)
+
+    def title_only(self) -> Item:
+        """This item as a client that sends only its title has it priced: the text the service builds
+        from a title alone, no details, no category (the price stays, to score the answer)."""
+        return self.model_copy(update={"text": compose_text(self.title, ""), "details": None, "category": None})

@@ -83,3 +83,32 @@ def test_a_bad_data_file_names_file_and_line(files, tmp_path):
     result = run("evaluate", "--data", bad, "--estimator", "random")
     assert result.exit_code == 2
     assert f"{bad}:2:" in result.output
+
+
+def test_titles_only_scores_what_a_title_alone_gets_and_train_origin_filters_the_fit(files, tmp_path):
+    train, data = files
+    rich = make_items(60, seed=1)
+    write_items(train, [i.model_copy(update={"origin": "course-test:1" if n % 2 else "other"}) for n, i in enumerate(rich)])
+    report = tmp_path / "report.jsonl"
+    result = run("evaluate", "--data", data, "--estimator", "bow-ridge", "--train", train, "--train-origin", "course",
+                 "--titles-only", "--json", "--report", report)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert scores["titles_only"] is True and scores["n"] == 20
+    from app.estimators.base import EstimatorOptions, create
+
+    course = [i for n, i in enumerate(rich) if n % 2]
+    expected = create("bow-ridge", EstimatorOptions(seed=42)).fit(course).predict([i.title_only() for i in make_items(20, seed=2)])
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["guess"] for r in rows] == pytest.approx(expected)
+    assert run("evaluate", "--data", data, "--estimator", "constant", "--train", train, "--train-origin", "nope").exit_code == 2
+
+
+def test_an_item_sent_as_its_title_alone():
+    item = make_items(1, seed=3)[0]
+    alone = item.title_only()
+    from app.model.text import scrub
+
+    assert alone.text == scrub(item.title) and alone.title == item.title
+    assert (alone.details, alone.category, alone.price) == (None, None, item.price)
+    assert len(alone.text) < len(item.text)
