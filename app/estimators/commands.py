@@ -15,10 +15,12 @@ from app.cli_options import fail
 def register(cli: typer.Typer) -> None:
     @cli.command("fit")
     def fit_command(
-        estimator: Annotated[str, typer.Option(help="A registry name: random, constant, features-lr, details-gbm, bow-ridge, embed-gbm, embed-rf.")],
+        estimator: Annotated[str, typer.Option(help="A registry name: random, constant, features-lr, details-gbm, bow-ridge, embed-gbm, embed-rf, llm-head, knowledge.")],
         data: Annotated[Path, typer.Option(help="Items JSONL to fit on.")],
         out: Annotated[Path, typer.Option(help="Folder to save the fitted estimator into (replaced if present).")],
         seed: Annotated[int, typer.Option(help="Seed for estimators that draw at random.")] = 42,
+        origin: Annotated[str | None, typer.Option(help="Fit only on items whose `origin` starts with this "
+                                                   "(e.g. `course` for the course's own items).")] = None,
     ) -> None:
         """Fit an estimator and save it (estimator.json plus skops/JSON files; no pickle)."""
         from app.config import Settings
@@ -26,7 +28,9 @@ def register(cli: typer.Typer) -> None:
         from app.model.item_files import ItemsFileError, load_items
 
         try:
-            items = load_items(data)
+            items = [i for i in load_items(data) if (i.origin or "").startswith(origin or "")]
+            if not items:
+                raise ValueError(f"no item of {data} has an origin starting with {origin!r}")
             model = create(estimator, EstimatorOptions(settings=Settings(), seed=seed))
             started = time.perf_counter()
             model.fit(items)

@@ -112,3 +112,13 @@ def test_an_item_sent_as_its_title_alone():
     assert alone.text == scrub(item.title) and alone.title == item.title
     assert (alone.details, alone.category, alone.price) == (None, None, item.price)
     assert len(alone.text) < len(item.text)
+
+
+def test_fit_origin_keeps_only_those_items(tmp_path):
+    train = tmp_path / "train.jsonl"
+    items = make_items(40, seed=4)
+    write_items(train, [i.model_copy(update={"origin": "course-test:1" if n < 10 else "lite"}) for n, i in enumerate(items)])
+    result = run("fit", "--estimator", "constant", "--data", train, "--origin", "course", "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["items"] == 10
+    assert run("fit", "--estimator", "constant", "--data", train, "--origin", "x", "--out", tmp_path / "d").exit_code == 2
