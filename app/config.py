@@ -61,6 +61,7 @@ class StoreSettings(_Section):
     fleet_stale_s: float = Field(15.0, gt=0, description="A replica whose heartbeat is older than this is left out of the fleet view (its file is removed after ten times this).")
     smoke_items: int = Field(4, ge=0, description="Items a new adapter must price (parseably) before it can be activated.")
     knowledge_base: str = Field("qwen2.5-coder-1.5b", description="The base model the `knowledge` member reads out (a name under the store's base/, prepared by `make base-qwen`, or a path to an HF-format model folder).")
+    comparables_min_similarity: float = Field(0.0, ge=0, le=1, description="Comparables less similar than this (cosine, 0-1) to the item are not shown; the answer says how many were held back (`comparables_note`).")
     index_dir: Path | None = Field(None, description="The comparables index (`pricer index build`): a version folder or a root whose newest version is served; unset: the store's index/.")
     estimator: Literal["ensemble", "llm"] = Field("ensemble", description="What answers estimates: ensemble (the stacked bundle, the LLM one member) or llm (the LLM alone).")
     ensemble_dir: Path | None = Field(None, description="The ensemble bundle: a version folder (served, never swapped) or a root whose versions are hot-loaded; unset: the store's ensembles/pricer-ensemble/.")

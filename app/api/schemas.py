@@ -38,7 +38,7 @@ class BatchRequest(BaseModel):
     items: list[EstimateRequest] = Field(min_length=1, description="Products, answered in the same order.")
 
 
-OPTIONAL_FIELDS = ("ensemble", "components", "comparables")  # left out of an answer when null
+OPTIONAL_FIELDS = ("ensemble", "components", "comparables", "comparables_note")  # left out of an answer when null
 
 
 class ComparableOut(BaseModel):
@@ -58,7 +58,10 @@ class EstimateResponse(BaseModel):
     ensemble: str | None = Field(None, description="The ensemble bundle that answered (\"name@version\"); null: the LLM alone.")
     components: dict[str, float | None] | None = Field(
         None, description="Each ensemble member's price; null for a member left out of this answer (failed or timed out).")
-    comparables: list[ComparableOut] | None = Field(None, description="The most similar indexed items, most similar first (when asked).")
+    comparables: list[ComparableOut] | None = Field(None, description="The most similar indexed items, most similar first (when asked), "
+                                                    "those at or above the similarity floor only.")
+    comparables_note: str | None = Field(None, description="When some of the k asked were below the similarity floor: how many, "
+                                                           "and that they are not shown.")
 
     @model_serializer(mode="wrap")
     def _omit_absent_extras(self, handler):

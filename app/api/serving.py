@@ -51,11 +51,16 @@ def problems(count: int, pin: str | None = None):
         raise ProblemError(503, "No estimate", f"{e}; retry later", type="no-estimate", headers={"Retry-After": "5"}) from None
 
 
-def build_response(priced: Priced, request_id: str | None) -> EstimateResponse:
+def build_response(priced: Priced, request_id: str | None, floor: float = 0.0) -> EstimateResponse:
     """The one place a priced item becomes an API answer."""
     metrics.ESTIMATE_DOLLARS.observe(priced.price)
     fields = priced.as_dict()
     fields.pop("currency")
+    hidden = fields.pop("comparables_below_floor")
+    if hidden:
+        fields["comparables_note"] = (
+            f"{hidden} of the {hidden + len(priced.comparables)} most similar indexed items are below the similarity "
+            f"floor of {floor:g} (PRICER_COMPARABLES_MIN_SIMILARITY) and not shown: nothing priced closer to this item is known")
     return EstimateResponse(**fields, request_id=request_id or "")
 
 
@@ -70,7 +75,7 @@ class EstimateService:
     async def estimate(self, body: EstimateRequest) -> EstimateResponse:
         with problems(1):
             priced = await self.core.price_one(body)
-        return build_response(priced, current_request_id())
+        return build_response(priced, current_request_id(), self.settings.comparables_min_similarity)
 
     async def estimate_batch(self, items: Sequence[EstimateRequest]) -> BatchResponse:
         limit = self.settings.max_batch
@@ -83,4 +88,4 @@ class EstimateService:
         with problems(len(items)):
             priced = await self.core.price_many(items)
         request_id = current_request_id()
-        return BatchResponse(estimates=[build_response(p, request_id) for p in priced])
+        return BatchResponse(estimates=[build_response(p, request_id, self.settings.comparables_min_similarity) for p in priced])

@@ -65,6 +65,7 @@ class Priced:
     components: dict[str, float | None] | None
     comparables: list[dict] | None
     currency: str = "USD"
+    comparables_below_floor: int | None = None  # of the k asked, how many were too dissimilar to show
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -155,9 +156,11 @@ class PricingCore:
         if self.comparables is None and any(body.comparables for body in bodies):
             raise NoIndex("no index of priced items (build one with `pricer index build --data ...`)")
 
-    async def found(self, bodies: Sequence, texts: Sequence[str]) -> list[list | None]:
-        """Per item: its comparables (a list) when it asked for k > 0, else None. One embedding batch per k."""
-        found: list[list | None] = [None] * len(bodies)
+    async def found(self, bodies: Sequence, texts: Sequence[str]) -> list[tuple[list, int] | None]:
+        """Per item, when it asked for k > 0: (its comparables at or above the similarity floor
+        PRICER_COMPARABLES_MIN_SIMILARITY, how many of the k were below it); else None. One
+        embedding batch per k."""
+        found: list[tuple[list, int] | None] = [None] * len(bodies)
         by_k: dict[int, list[int]] = {}
         for index, body in enumerate(bodies):
             if body.comparables:
@@ -165,13 +168,15 @@ class PricingCore:
         if not by_k:
             return found
         self.require_index(bodies)
+        floor = self.settings.comparables_min_similarity
         for k, indices in by_k.items():
             results = await self.comparables.alookup_many([texts[i] for i in indices], k)
             for index, result in zip(indices, results, strict=True):
-                found[index] = [c.model_dump() for c in result]
+                shown = [c.model_dump() for c in result if c.similarity >= floor]
+                found[index] = (shown, len(result) - len(shown))
         return found
 
-    def priced(self, answer: Answer, found: list | None) -> Priced:
+    def priced(self, answer: Answer, found: tuple[list, int] | None) -> Priced:
         """The one place an answer is rounded and labelled (`ensemble`/`components` only when the
         ensemble answered, `comparables` only when asked)."""
         label = self.ensemble.label if self.ensemble is not None else None
@@ -179,7 +184,8 @@ class PricingCore:
             price=round(answer.price, 2), low=round(answer.low, 2), high=round(answer.high, 2),
             model=self.model, adapter=answer.adapter,
             ensemble=label if answer.components is not None else None,
-            components=answer.components, comparables=found,
+            components=answer.components, comparables=None if found is None else found[0],
+            comparables_below_floor=None if found is None else found[1],
         )
 
     async def price_one(self, body) -> Priced:

@@ -64,3 +64,22 @@ async def test_no_index_is_a_clear_409_problem(client):
         problem = r.json()
         assert problem["type"].endswith("comparables-unavailable") and "pricer index build" in problem["detail"]
     assert (await client.post("/v1/estimate", json=ITEM)).status_code == 200
+
+
+async def test_comparables_below_the_similarity_floor_are_held_back_and_the_answer_says_so(make_service, tmp_path):
+    folder = build_index(make_items(40), tmp_path / "idx", FakeEmbedder())
+    index = ComparablesService(Index.load(folder, embedder=FakeEmbedder()))
+    body = {"title": ITEM["title"], "comparables": 10}
+    async with make_service() as (client, app):  # no floor: all 10
+        app.state.lifecycle.extras.comparables = index
+        sims = sorted(c["similarity"] for c in (await client.post("/v1/estimate", json=body)).json()["comparables"])
+    cut = next(i for i in range(1, len(sims)) if sims[i] > sims[i - 1])  # the first step up (ties stay together)
+    floor = (sims[cut - 1] + sims[cut]) / 2  # the `cut` least similar of the 10 fall below it
+    async with make_service(comparables_min_similarity=floor) as (client, app):
+        app.state.lifecycle.extras.comparables = index
+        answer = (await client.post("/v1/estimate", json=body)).json()
+        shown = answer["comparables"]
+        assert len(shown) == 10 - cut and all(c["similarity"] >= floor for c in shown)
+        assert answer["comparables_note"].startswith(f"{cut} of the 10 most similar indexed items are below the similarity floor")
+        close = (await client.post("/v1/estimate", json={**body, "comparables": 10 - cut})).json()
+        assert len(close["comparables"]) == 10 - cut and "comparables_note" not in close  # every one above the floor
