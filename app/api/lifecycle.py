@@ -32,7 +32,10 @@ WATCH_INTERVAL_S = 1.0
 class Lifecycle:
     def __init__(self, settings: Settings, engine: Engine | None):
         self.settings = settings
-        self.stack = ServingStack(settings, engine, follow=True)  # engine, bundle, index, adapters
+        from app.fleet.heartbeat import replica_id
+
+        # engine, bundle, index, adapters; this replica's name in the desired state's history and the fleet view
+        self.stack = ServingStack(settings, engine, follow=True, replica_id=replica_id(settings))
         self.fleet = None  # app.fleet.sync.FleetSync: follows the desired state, writes the heartbeat
         self.ready = False
         self.error: BaseException | None = None
@@ -75,9 +78,6 @@ class Lifecycle:
 
     async def _bring_up(self) -> None:
         try:
-            from app.fleet import heartbeat
-
-            self.stack.replica_id = heartbeat.replica_id(self.settings)
             await self.stack.start()
             from app.api.metrics import set_model_info
 

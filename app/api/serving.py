@@ -60,7 +60,7 @@ def build_response(priced: Priced, request_id: str | None, floor: float = 0.0) -
     if hidden:
         fields["comparables_note"] = (
             f"{hidden} of the {hidden + len(priced.comparables)} most similar indexed items are below the similarity "
-            f"floor of {floor:g} (PRICER_COMPARABLES_MIN_SIMILARITY) and not shown: nothing priced closer to this item is known")
+            f"floor of {floor:g} (PRICER_COMPARABLES_MIN_SIMILARITY) and not shown")
     return EstimateResponse(**fields, request_id=request_id or "")
 
 
