@@ -1,0 +1,1 @@
+"""`pricer build RECIPE`: priced data in, a served ensemble bundle out (a DVC pipeline)."""
