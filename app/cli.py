@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "app.api.commands",          # serve
     "app.fleet.commands",        # fleet show, fleet activate (the desired state in the store)
     "app.batch.commands",        # price (catalog files on Ray Data, resumable)
+    "app.build.commands",        # build RECIPE (a DVC pipeline to a measured, promoted bundle), build-step
     "app.bench.commands",        # bench <name>: every benchmark (and the old bench-<name>, index bench, hidden)
 )
 

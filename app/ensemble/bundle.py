@@ -46,6 +46,28 @@ def external_fingerprint(folder: Path) -> tuple[str, str]:
     raise BundleError(f"{folder}: no manifest.json or estimator.json to fingerprint")
 
 
+# Manifest keys that say when, where and how long, not what: left out of a bundle's content digest.
+VOLATILE = frozenset({"version", "created_at", "fit_seconds", "path", "build", "promotion"})
+
+
+def content_digest(folder: Path) -> str:
+    """What a bundle computes, as one sha256: its stack and saved members' files and its manifest
+    without the VOLATILE keys. Two builds of the same recipe on the same data have the same digest."""
+    import hashlib
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    folder = Path(folder)
+    digest = hashlib.sha256(json.dumps(strip(json.loads((folder / MANIFEST).read_text())), sort_keys=True).encode())
+    for name, sha in folder_hashes(folder).items():
+        if name == STACK or name.startswith(MEMBERS + "/"):  # not files added beside them (oof.jsonl)
+            digest.update(f"{name}\0{sha}\n".encode())
+    return digest.hexdigest()
+
+
 def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 

@@ -40,6 +40,34 @@ def dump_model(model: object, path: Path) -> None:
     import skops.io as sio
 
     sio.dump(model, path)
+    _canonical_zip(path)
+
+
+def _canonical_zip(path: Path) -> None:
+    """The same model as the same bytes, so a rebuilt bundle has the same hash (`pricer build`).
+    skops names a file's entries and `__id__`s after id() of the objects (memory addresses) and stamps
+    the time: renumber the ids in order of appearance and fix the times. A file whose layout is not
+    the expected one is left as skops wrote it."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = {info.filename: src.read(info) for info in src.infolist()}
+    schema = entries.pop("schema.json", b"").decode()
+    pattern = re.compile(r'(?<="__id__": )\d+|(?<=")\d+(?=\.npy")')
+    numbers: dict[str, str] = {}
+    for found in pattern.finditer(schema):
+        numbers.setdefault(found.group(0), str(len(numbers) + 1))
+    renamed = {}
+    for name, data in entries.items():
+        stem, dot, ext = name.partition(".")
+        if stem not in numbers:
+            return
+        renamed[numbers[stem] + dot + ext] = data
+    renamed["schema.json"] = pattern.sub(lambda m: numbers[m.group(0)], schema).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in sorted(renamed):
+            out.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), renamed[name], zipfile.ZIP_DEFLATED)
 
 
 # Types a Pricer skops file may hold beyond skops' own defaults; anything else is refused.

@@ -1,0 +1,119 @@
+"""The recipe as a DVC pipeline: a workspace folder with params.yaml (the recipe, paths made absolute),
+a dvc.yaml rendered from it, and `dvc repro`. DVC caches each stage by the content hash of its
+inputs, parameters and command, reruns only what a change touches, and records it all in dvc.lock;
+we write no DAG runner of our own.
+
+    data            the recipe's files -> data/train.jsonl, data/heldout.jsonl, data/errors.jsonl
+    index           data -> index/ (reused from the store when one was built from the same files)
+    member-<name>   data (+ index, + adapter) -> members/<name>/ (saved estimators), answers/<name>.jsonl
+    stack           answers + members -> bundle/ (the stack fitted on the held-out rows)
+    evaluate        bundle -> evaluation/ (metrics.json, out-of-fold answers, charts)
+
+The workspace is a DVC project without git (`dvc init --no-scm`) under builds/<recipe>/, so builds
+never touch the repository's index; its cache (.dvc/cache) lets a changed setting that is changed
+back restore outputs instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from app.build.recipe import PARAMS_FILE as PARAMS
+from app.build.recipe import TRAIN, Recipe
+from app.runtime.atomic import atomic_write_text
+
+DVC_FILE = "dvc.yaml"
+LOCK = "dvc.lock"
+TRAIN_FILE, HELDOUT = "data/train.jsonl", "data/heldout.jsonl"  # the data stage's two files the others read
+HEADER = "# Written by `pricer build` from the recipe (app/build/pipeline.py); edit the recipe, not this file.\n"
+
+
+class PipelineError(RuntimeError):
+    """DVC could not run the pipeline; the message carries its last lines."""
+
+
+def _step(*args: str) -> str:
+    """The command a stage runs: this interpreter, so the workspace uses the same installation."""
+    return shlex.join([sys.executable, "-m", "app.cli", "build-step", *args])
+
+
+def stages(recipe: Recipe) -> dict:
+    """dvc.yaml's stages for `recipe` (deterministic: the same recipe renders the same file)."""
+    out: dict[str, dict] = {
+        "data": {"cmd": _step("data"), "deps": recipe.files_for_data(), "params": ["data"],
+                 "outs": ["data"]},
+    }
+    if recipe.index is not None:
+        extra = [p for p in recipe.index.data if p != TRAIN]
+        out["index"] = {"cmd": _step("index"), "deps": ([TRAIN_FILE] if TRAIN in recipe.index.data else []) + extra,
+                        "params": ["index"], "outs": ["index"]}
+    for name, member in recipe.members.items():
+        learns = member.estimator not in ("knn", "llm")  # those two answer from the index and the adapter
+        deps = [HELDOUT] + ([TRAIN_FILE] if learns else []) + (["index"] if not learns and recipe.index else [])
+        deps += [member.adapter] if member.adapter else []
+        outs = [f"answers/{name}.jsonl", f"members/{name}"]
+        out[f"member-{name}"] = {"cmd": _step("member", name), "deps": deps,
+                                 "params": [f"members.{name}", "stack.seed"], "outs": outs}
+    member_outs = [o for name in recipe.members for o in out[f"member-{name}"]["outs"]]
+    out["stack"] = {"cmd": _step("stack"), "deps": [TRAIN_FILE, HELDOUT] + (["index"] if recipe.index else []) + member_outs,
+                    "params": ["name", "stack", "members"], "outs": ["bundle"]}
+    out["evaluate"] = {"cmd": _step("evaluate"), "deps": ["bundle", HELDOUT] + [f"answers/{n}.jsonl" for n in recipe.members],
+                       "outs": ["evaluation/oof.jsonl", "evaluation/charts"],
+                       "metrics": [{"evaluation/metrics.json": {"cache": False}}]}
+    return {"stages": out}
+
+
+def prepare(recipe: Recipe, workspace: Path) -> Path:
+    """Create or refresh the workspace: `dvc init --no-scm` once, then params.yaml and dvc.yaml
+    (rewritten only when their text changes, so DVC sees no change when there is none)."""
+    workspace = Path(workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    if not (workspace / ".dvc").is_dir():
+        run_dvc(workspace, "init", "--no-scm", "--quiet")
+        run_dvc(workspace, "config", "core.autostage", "false", "--quiet")
+    for name, text in ((PARAMS, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)),
+                       (DVC_FILE, HEADER + yaml.safe_dump(stages(recipe), sort_keys=False))):
+        target = workspace / name
+        if not target.is_file() or target.read_text() != text:
+            atomic_write_text(target, text)
+    return workspace
+
+
+def store_env(settings) -> dict[str, str]:
+    """The store's folders as absolute PRICER_* variables: the stages run in the workspace, where
+    the relative defaults (models/) would point elsewhere."""
+    env = {"PRICER_MODELS_DIR": str(Path(settings.models_dir).resolve())}
+    for key in ("index_dir", "ensemble_dir"):
+        if getattr(settings, key, None):
+            env[f"PRICER_{key.upper()}"] = str(Path(getattr(settings, key)).resolve())
+    return env
+
+
+def run_dvc(workspace: Path, *args: str, capture: bool = True, env: dict[str, str] | None = None) -> str:
+    """`dvc ARGS` in the workspace (its own process: a killed build leaves DVC's lock to DVC)."""
+    import os
+
+    command = [sys.executable, "-m", "dvc", *args]
+    done = subprocess.run(command, cwd=workspace, text=True, capture_output=capture, env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        tail = "\n".join(((done.stderr or "") + (done.stdout or "")).strip().splitlines()[-15:])
+        raise PipelineError(f"`dvc {' '.join(args)}` failed in {workspace} (exit {done.returncode})" + (f":\n{tail}" if tail else ""))
+    return done.stdout or ""
+
+
+def stale(workspace: Path) -> list[str]:
+    """Stages `dvc repro` would run (dvc status), empty when everything is up to date."""
+    text = run_dvc(workspace, "status", "--json")
+    import json
+
+    return [key.split(":")[-1] for key in json.loads(text or "{}")]
+
+
+def repro(workspace: Path, settings, force: bool = False) -> None:
+    """Run what is out of date, with DVC's own output (stage by stage) on the terminal."""
+    run_dvc(workspace, "repro", *(["--force"] if force else []), capture=False, env=store_env(settings))

@@ -1,0 +1,64 @@
+"""Putting a built bundle into the model store: a new version folder (built beside it, renamed into
+place) carrying its content digest, the recipe it came from and the promotion record; its index
+installed where the service looks for it; never the same content twice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.ensemble.bundle import MANIFEST, content_digest, find_bundles, new_version
+from app.runtime.atomic import atomic_write_text, building
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def published_as(store: Path, name: str, digest: str) -> Path | None:
+    """The store's version with this content (recorded by a build, or recomputed for older bundles)."""
+    for folder in reversed(find_bundles(Path(store) / "ensembles", name)):
+        recorded = (_manifest(folder).get("build") or {}).get("digest")
+        if recorded == digest or (recorded is None and content_digest(folder) == digest):
+            return folder
+    return None
+
+
+def publish(built: Path, store: Path, name: str, build: dict, promotion: dict | None) -> Path:
+    """Copy the workspace's bundle into models/ensembles/<name>/<new version>/ with `build` (digest,
+    recipe) and `promotion` in its manifest; the members' and stack's hashes are unchanged."""
+    version = new_version()
+    dest = Path(store) / "ensembles" / name / version
+    while dest.exists():  # two publishes in one second
+        dest = dest.with_name(dest.name + "-1")
+    with building(dest) as tmp:
+        shutil.copytree(built, tmp, dirs_exist_ok=True)
+        manifest = _manifest(tmp) | {"version": dest.name, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                     "build": build}
+        if promotion is not None:
+            manifest["promotion"] = promotion
+        atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return dest
+
+
+def install_index(ws_index: Path, settings, embedder: str, data_sha256: list[str]) -> Path | None:
+    """The build's index under the store's index root, unless one built from the same files is there
+    (the knn member and the comparables find it by content). Returns the folder installed, or None."""
+    from app.index.manifest import find_built_from
+    from app.index.service import index_root
+
+    root = index_root(settings)
+    found, _ = find_built_from(root, embedder, data_sha256)
+    if found is not None:
+        return None
+    from app.index.manifest import IndexManifest
+
+    target = root / IndexManifest.read(ws_index).version
+    with building(target) as tmp:
+        shutil.copytree(ws_index, tmp, dirs_exist_ok=True)
+    return target

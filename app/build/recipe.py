@@ -1,0 +1,190 @@
+"""A build recipe: every choice that makes a bundle, declared once, in one YAML file under version
+control (recipes/*.yaml). `pricer build RECIPE` turns it into a DVC pipeline (app.build.pipeline).
+
+    name: pricer-ensemble           # the bundle's name in the store: models/ensembles/<name>/
+    data:
+      train: [{path: ../shared/data/train.jsonl}]      # members learn from these (filters: origin, limit)
+      heldout: {path: ../shared/data/val.jsonl}        # the stacking rows: members never see them
+      # or a marketplace's own catalog, split by a seeded rule:
+      # catalog: {path: my-catalog.parquet, price_column: price, heldout_fraction: 0.1, seed: 42}
+    index: {embedder: minilm, data: [train]}           # the comparables index ("train": the items above)
+    members:
+      details-gbm: {estimator: details-gbm}
+      knn: {estimator: knn, params: {k: 20}}           # reads the index
+      llm: {estimator: llm, adapter: models/adapters/pricer-smollm2/<version>}
+    stack: {folds: 5, seed: 42, level: 0.8}
+    scale: {ray: auto, min_items: 20000}               # large steps on Ray Data (app.build.distributed)
+
+Relative paths are relative to the directory `pricer build` runs in (the repository root).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TRAIN = "train"  # in index.data: the build's own training items
+PARAMS_FILE = "params.yaml"  # the recipe inside a build's workspace (DVC's parameters file)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be built; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataFile(_Strict):
+    path: str
+    origin: str | None = Field(None, description="Keep only items whose origin starts with this (e.g. course).")
+    limit: int | None = Field(None, gt=0, description="A seeded random subset of this many items.")
+    sample_seed: int = Field(0, description="The subset's seed (limit).")
+
+
+class Heldout(_Strict):
+    path: str
+
+
+class CatalogSource(_Strict):
+    path: str
+    price_column: str = "price"
+    id_column: str = "id"
+    heldout_fraction: float = Field(0.1, gt=0, le=0.5)
+    seed: int = 42
+
+
+class Data(_Strict):
+    train: list[DataFile] = []
+    heldout: Heldout | None = None
+    catalog: CatalogSource | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Data:
+        if self.catalog is None and (not self.train or self.heldout is None):
+            raise ValueError("give data.train and data.heldout, or data.catalog")
+        if self.catalog is not None and self.heldout is not None:
+            raise ValueError("data.catalog makes its own held-out split: drop data.heldout")
+        return self
+
+
+class IndexSpec(_Strict):
+    embedder: str = "minilm"
+    data: list[str] = Field([TRAIN], description="Items files, or `train` for the build's training items.")
+
+
+class Member(_Strict):
+    estimator: str
+    params: dict[str, Any] = Field({}, description="Keyword arguments for the estimator's constructor.")
+    origin: str | None = Field(None, description="Fit only on training items whose origin starts with this.")
+    adapter: str | None = Field(None, description="llm: the adapter version folder that answers.")
+
+
+class Stack(_Strict):
+    folds: int = Field(5, ge=2)
+    seed: int = 42
+    level: float = Field(0.8, ge=0.5, le=0.99)
+
+
+class Scale(_Strict):
+    """Where the per-item work runs (embeddings, hidden-state features, the LLM's held-out answers)."""
+
+    ray: Literal["never", "auto", "always"] = Field("auto", description="auto: on Ray Data from min_items items.")
+    min_items: int = Field(20_000, gt=0, description="auto: items from which a step goes to Ray.")
+    address: str | None = Field(None, description="A Ray cluster (ray://... or host:port); unset: RAY_ADDRESS, else local.")
+    batch_size: int = Field(256, gt=0, description="Items per Ray Data batch.")
+
+
+class Recipe(_Strict):
+    name: str = Field("pricer-ensemble", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    data: Data
+    index: IndexSpec | None = None
+    members: dict[str, Member]
+    stack: Stack = Stack()
+    scale: Scale = Scale()
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, members: dict[str, Member]) -> dict[str, Member]:
+        if not members:
+            raise ValueError("a recipe needs at least one member")
+        for name in members:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+                raise ValueError(f"member name {name!r}: lower-case letters, digits and '-' only")
+        return members
+
+    @model_validator(mode="after")
+    def _index_when_needed(self) -> Recipe:
+        needs = [n for n, m in self.members.items() if m.estimator == "knn"]
+        if needs and self.index is None:
+            raise ValueError(f"member(s) {', '.join(needs)} read the index: declare `index`")
+        return self
+
+    def files_for_data(self) -> list[str]:
+        """The files the data step reads (its external dependencies)."""
+        out = [f.path for f in self.data.train]
+        out += [self.data.heldout.path] if self.data.heldout else []
+        out += [self.data.catalog.path] if self.data.catalog else []
+        return list(dict.fromkeys(out))
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"--set {dotted}: {key} is not a section")
+    node[leaf] = value
+
+
+def parse(raw: dict, source: str, overrides: list[str] = ()) -> Recipe:
+    """A validated recipe from its YAML mapping, with `key.sub=value` overrides (values read as YAML)."""
+    raw = dict(raw or {})
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"--set takes KEY=VALUE (e.g. stack.seed=7), got {item!r}")
+        _set(raw, key, yaml.safe_load(value))
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()]
+        raise RecipeError(f"{source}: not a valid recipe:\n" + "\n".join(lines)) from None
+
+
+def load(path: Path | str, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise RecipeError(f"cannot read recipe {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping (name, data, members, ...)")
+    return parse(raw, str(path), overrides)
+
+
+def resolved(recipe: Recipe, base: Path) -> Recipe:
+    """The recipe with every file path absolute (the pipeline runs in its own workspace folder)."""
+    def fix(p: str) -> str:
+        return p if p == TRAIN or Path(p).is_absolute() else str((base / p).resolve())
+
+    raw = recipe.model_dump(mode="json")
+    for f in raw["data"]["train"]:
+        f["path"] = fix(f["path"])
+    for part in ("heldout", "catalog"):
+        if raw["data"].get(part):
+            raw["data"][part]["path"] = fix(raw["data"][part]["path"])
+    if raw.get("index"):
+        raw["index"]["data"] = [fix(p) for p in raw["index"]["data"]]
+    for member in raw["members"].values():
+        if member.get("adapter"):
+            member["adapter"] = fix(member["adapter"])
+    return Recipe.model_validate(raw)
+

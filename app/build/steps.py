@@ -1,0 +1,173 @@
+"""What each stage of a build does (app.build.pipeline names them), run by DVC in the workspace as
+`pricer build-step KIND [NAME]`. Every step reads the workspace's params.yaml (the recipe, paths
+absolute), writes only its own outputs, each atomically, and is deterministic for the same inputs:
+seeded subsets, seeded estimators, the stack's seeded folds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+from app.build.recipe import PARAMS_FILE, TRAIN, Member, Recipe
+from app.build.recipe import load as load_recipe
+from app.model.item_files import load_items, write_items
+from app.model.items import Item
+from app.runtime.atomic import atomic_write_text, building
+
+DATA, INDEX, MEMBERS, ANSWERS, BUNDLE, EVALUATION = "data", "index", "members", "answers", "bundle", "evaluation"
+MEMBER_FILE = "member.json"  # knn and llm: what the recipe declared (nothing else is saved)
+BUILD_VERSION = "build"  # the bundle's version inside the workspace; publishing gives it a real one
+
+
+class StepError(ValueError):
+    """A step that cannot run with this recipe or data; the message says which and why."""
+
+
+def recipe_here(workspace: Path) -> Recipe:
+    return load_recipe(Path(workspace) / PARAMS_FILE)
+
+
+def _train_file(spec) -> list[Item]:
+    items = load_items(spec.path)
+    if spec.origin:
+        items = [i for i in items if (i.origin or "").startswith(spec.origin)]
+    if spec.limit is not None and spec.limit < len(items):
+        picked = sorted(random.Random(spec.sample_seed).sample(range(len(items)), spec.limit))
+        items = [items[i] for i in picked]
+    if not items:
+        raise StepError(f"{spec.path}: no items left after the recipe's filters")
+    return items
+
+
+def data_step(ws: Path) -> dict:
+    """data/train.jsonl and data/heldout.jsonl (+ errors.jsonl for a catalog's unusable rows)."""
+    recipe = recipe_here(ws)
+    with building(ws / DATA) as tmp:
+        if recipe.data.catalog is not None:
+            from app.build.catalog import read_priced_catalog, split_heldout, write_catalog_outputs
+
+            spec = recipe.data.catalog
+            catalog = read_priced_catalog(spec.path, price_column=spec.price_column, id_column=spec.id_column)
+            train, heldout = split_heldout(catalog.ids, catalog.items, fraction=spec.heldout_fraction, seed=spec.seed)
+            facts = write_catalog_outputs(catalog, train, heldout, tmp)
+        else:
+            train = [i for spec in recipe.data.train for i in _train_file(spec)]
+            heldout = load_items(recipe.data.heldout.path)
+            write_items(tmp / "train.jsonl", train)
+            write_items(tmp / "heldout.jsonl", heldout)
+            atomic_write_text(tmp / "errors.jsonl", "")
+            facts = {"train": len(train), "heldout": len(heldout), "errors": 0}
+            atomic_write_text(tmp / "facts.json", json.dumps(facts, indent=2) + "\n")
+    return facts
+
+
+def train_items(ws: Path) -> list[Item]:
+    return load_items(Path(ws) / DATA / "train.jsonl")
+
+
+def heldout_items(ws: Path) -> list[Item]:
+    return load_items(Path(ws) / DATA / "heldout.jsonl")
+
+
+def index_files(ws: Path, recipe: Recipe) -> list[Path]:
+    return [Path(ws) / DATA / "train.jsonl" if p == TRAIN else Path(p) for p in recipe.index.data]
+
+
+def index_step(ws: Path, settings) -> Path:
+    """index/: reused from the store's index root when one there was built with the same embedder
+    from the same files (by content: the shipped index takes minutes to embed), else built."""
+    from app.index.ann import AnnParams
+    from app.index.embedders import get_embedder
+    from app.index.manifest import DataFile, find_built_from, sha256_file
+    from app.index.service import index_root
+    from app.index.store import build_index
+
+    recipe = recipe_here(ws)
+    files = index_files(ws, recipe)
+    found, _ = find_built_from(index_root(settings), recipe.index.embedder, [sha256_file(p) for p in files])
+    target = Path(ws) / INDEX
+    if found is not None:
+        print(f"index: reusing {found} (built with {recipe.index.embedder} from the same files)")
+        with building(target) as tmp:
+            shutil.copytree(found, tmp, dirs_exist_ok=True)
+        return target
+    items, facts = [], []
+    for path in files:
+        loaded = load_items(path)
+        items += loaded
+        facts.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
+    scratch = Path(ws) / ".index-build"
+    shutil.rmtree(scratch, ignore_errors=True)
+    built = build_index(items, scratch, get_embedder(recipe.index.embedder), AnnParams(), facts, progress=True)
+    shutil.rmtree(target, ignore_errors=True)
+    built.rename(target)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def make_estimator(name: str, member: Member, options):
+    """The member's estimator by registry name, made as `pricer fit` makes it; the recipe's params
+    then set its attributes of the same names (knn's k, llm-head's depth and layers)."""
+    from app.estimators.base import create
+
+    if member.estimator == "llm":
+        raise StepError(f"member {name!r}: the llm member is scored by its own step")
+    estimator = create(member.estimator, options)
+    unknown = sorted(key for key in member.params if key.startswith("_") or not hasattr(estimator, key))
+    if unknown:
+        raise StepError(f"member {name!r}: estimator {member.estimator!r} has no setting {', '.join(unknown)}")
+    for key, value in member.params.items():
+        setattr(estimator, key, value)
+    return estimator
+
+
+def _llm(ws: Path, recipe: Recipe, member: Member, settings):
+    from app.pricing.llm_estimator import LlmEstimator, store_pin
+
+    if recipe.index is not None:  # neighbours in the prompt come from the build's own index
+        settings = settings.model_copy(update={"index_dir": Path(ws) / INDEX})
+    pinned, pin = store_pin(settings, member.adapter)
+    return LlmEstimator(pinned, pin)
+
+
+def member_step(ws: Path, name: str, settings) -> int:
+    """members/<name>/ (the saved estimator; for knn and the llm, which are served from the index and
+    the adapter store, only member.json) and answers/<name>.jsonl: its answers on the held-out rows,
+    which it never trained on."""
+    from app.estimators.base import EstimatorOptions
+    from app.evaluation.report import write_report
+    from app.evaluation.runner import predict_all
+
+    recipe = recipe_here(ws)
+    if name not in recipe.members:
+        raise StepError(f"no member {name!r} in the recipe (members: {', '.join(recipe.members)})")
+    member = recipe.members[name]
+    options = EstimatorOptions(settings=settings, seed=recipe.stack.seed, adapter=member.adapter)
+    heldout, folder = heldout_items(ws), Path(ws) / MEMBERS / name
+    estimator = _llm(ws, recipe, member, settings) if member.estimator == "llm" else make_estimator(name, member, options)
+    try:
+        if member.estimator in ("knn", "llm"):
+            if member.estimator == "knn":
+                from app.index.index import Index
+
+                estimator.index = Index.load(Path(ws) / INDEX)
+                estimator._embedder = estimator.index.embedder
+            with building(folder, replace=True) as tmp:
+                atomic_write_text(tmp / MEMBER_FILE, json.dumps({"member": name, **member.model_dump(mode="json")},
+                                                                indent=2) + "\n")
+        else:
+            train = train_items(ws)
+            if member.origin:
+                train = [i for i in train if (i.origin or "").startswith(member.origin)]
+            if not train:
+                raise StepError(f"member {name!r}: no training items (origin {member.origin!r})")
+            estimator.fit(train)
+            estimator.save(folder)
+        prices = predict_all(estimator, heldout, label=name)
+    finally:
+        estimator.close()
+    write_report(Path(ws) / ANSWERS / f"{name}.jsonl", heldout, prices)
+    return len(prices)
