@@ -132,16 +132,20 @@ def fit_command(
 @ensemble_cli.command("show")
 def show_command(bundle: Annotated[Path, typer.Argument(help="A bundle folder.")],
                  models_dir: Annotated[Path | None, typer.Option(help="Check external members in this store.")] = None) -> None:
-    """Validate a bundle (members, hashes, stack) and print its manifest's summary."""
+    """Validate a bundle (members, hashes, stack) and print its manifest's summary, with its promotion
+    record (`pricer build`: measured against the active bundle, promoted or not and why) when it has one."""
     from app.ensemble.bundle import Bundle, BundleError
 
     try:
         loaded = Bundle.load(bundle, models_dir)
     except BundleError as e:
         fail(e)
-    typer.echo(json.dumps({"bundle": loaded.label, "members": list(loaded.ensemble.members),
-                           "subsets": len(loaded.ensemble.subsets), "level": loaded.ensemble.level,
-                           "cross_validated": loaded.manifest.get("cross_validated", {}).get("stacks")}, indent=2))
+    summary = {"bundle": loaded.label, "members": list(loaded.ensemble.members),
+               "subsets": len(loaded.ensemble.subsets), "level": loaded.ensemble.level,
+               "cross_validated": loaded.manifest.get("cross_validated", {}).get("stacks")}
+    if "promotion" in loaded.manifest:
+        summary["promotion"] = loaded.manifest["promotion"]
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def register(cli: typer.Typer) -> None:

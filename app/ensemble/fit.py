@@ -48,12 +48,18 @@ def scores(truths: Sequence[float], guesses: Sequence[float], lows=None, highs=N
     return out
 
 
+def out_of_fold(answers: Mapping[str, Sequence[float]], truths: Sequence[float], combo: Sequence[str],
+                level: float, folds: int, seed: int) -> tuple[list[float], list[float], list[float]]:
+    """The stack over `combo`: each row's point, low and high in dollars, from a stack (and offsets)
+    fitted on the other folds only (nested, app.ensemble.crossfit.crossvalidate)."""
+    y = np.log1p(np.asarray(truths, dtype=float))
+    return crossvalidate(_log_matrix(answers, combo), y, level, folds, seed).dollars()
+
+
 def cross_validated(answers: Mapping[str, Sequence[float]], truths: Sequence[float], combo: Sequence[str],
                     level: float, folds: int, seed: int) -> tuple[dict, list[float]]:
     """Scores of the stack over `combo`, each row predicted by a stack fitted on the other folds."""
-    y = np.log1p(np.asarray(truths, dtype=float))
-    cv = crossvalidate(_log_matrix(answers, combo), y, level, folds, seed)
-    point, low, high = cv.dollars()
+    point, low, high = out_of_fold(answers, truths, combo, level, folds, seed)
     return scores(truths, point, low, high), point
 
 

@@ -82,6 +82,7 @@ class EnsembleService:
             "level": self.bundle.ensemble.level, "member_timeout_s": self.timeout_s,
             "loaded": [r["name"] for r in rows if r["status"] == "loaded"],
             "missing": dict(self.missing), "members": rows,
+            "promotion": self.bundle.manifest.get("promotion"),  # `pricer build`'s measurement, if it promoted this
         }
 
     async def answer(

@@ -28,7 +28,7 @@ class Extras:
         index = self.comparables.describe() if self.comparables is not None else None
         if self.ensemble is None:
             return {"estimator": "llm", "ensemble": None, "reason": self.reason, "loaded": ["llm"], "missing": {},
-                    "members": [], "index": index}
+                    "members": [], "promotion": None, "index": index}
         return {**self.ensemble.describe(), "index": index}
 
     async def close(self) -> None:

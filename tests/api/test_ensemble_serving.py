@@ -38,6 +38,7 @@ async def test_the_ensemble_answers_with_every_members_price(make_service, bundl
         assert "comparables" not in body
         listing = (await client.get("/v1/ensemble")).json()
         assert listing["ensemble"] == body["ensemble"] and listing["loaded"] == list(MEMBERS) and listing["missing"] == {}
+        assert listing["promotion"] is None  # fitted by hand: no promotion record
 
 
 async def test_a_member_failing_mid_request_leaves_a_200_from_the_rest(make_service, bundle):
@@ -116,13 +117,29 @@ async def test_a_missing_member_is_listed_with_its_reason_and_the_rest_serve(mak
         assert body["components"]["bow-ridge"] is None and body["components"]["constant"] > 0
 
 
+async def test_the_listing_shows_the_promotion_record_of_the_bundle(make_service, bundle):
+    """`pricer build` records its measurement in the manifest (app.build.promote.record): the bundle
+    still loads and GET /v1/ensemble says why it answers."""
+    from app.build.promote import Comparison, Decision, record
+
+    comparison = Comparison(n=60, new_mean_error=40.0, active_mean_error=45.0, difference=-5.0, difference_ci=(-8.0, -2.0),
+                            new_coverage=0.8, active_coverage=0.78, new_hit_rate=0.6, active_hit_rate=0.55, level=0.8)
+    written = record(bundle, comparison, Decision(True, "new $40.00 vs active $45.00: better"), "if-better",
+                     "pricer-ensemble@20251231-000000")
+    async with make_service() as (client, app):
+        listing = (await client.get("/v1/ensemble")).json()
+        assert listing["loaded"] == list(MEMBERS) and listing["missing"] == {}
+        assert listing["promotion"] == written and listing["promotion"]["comparison"]["difference_ci"] == [-8.0, -2.0]
+        assert listing["promotion"]["against"] == "pricer-ensemble@20251231-000000"
+
+
 async def test_estimator_llm_serves_the_llm_alone(make_service, bundle):
     async with make_service(estimator="llm") as (client, app):
         body = (await client.post("/v1/estimate", json=ITEM)).json()
         assert "components" not in body and "ensemble" not in body
         assert body["price"] == FakeEngine.price_for(body_text(app))
         listing = (await client.get("/v1/ensemble")).json()
-        assert listing["estimator"] == "llm" and "PRICER_ESTIMATOR=llm" in listing["reason"]
+        assert listing["estimator"] == "llm" and "PRICER_ESTIMATOR=llm" in listing["reason"] and listing["promotion"] is None
 
 
 async def test_no_bundle_serves_the_llm_alone_and_says_so(make_service):

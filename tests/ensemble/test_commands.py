@@ -54,7 +54,20 @@ def test_ensemble_fit_writes_a_bundle(tmp_path):
     price, low, high = bundle.ensemble.combine({"bow-ridge": 50.0, "features-lr": 60.0, "llm": None, "prior": 55.0})
     assert low <= price <= high
     shown = run("ensemble", "show", result["bundle"], "--models-dir", store)
-    assert shown.exit_code == 0 and '"subsets": 15' in shown.stdout
+    assert shown.exit_code == 0 and '"subsets": 15' in shown.stdout and "promotion" not in shown.stdout
+
+
+def test_ensemble_show_prints_the_promotion_record(tmp_path):
+    from app.build.promote import Decision, record
+    from tests.api.ensemble_fixtures import write_test_bundle
+
+    bundle = write_test_bundle(tmp_path)
+    record(bundle, None, Decision(True, "nothing active to compare against"), "if-better", None)
+    shown = run("ensemble", "show", bundle, "--models-dir", tmp_path)
+    assert shown.exit_code == 0, shown.output
+    promotion = json.loads(shown.stdout)["promotion"]
+    assert promotion["promote"] is True and promotion["reason"] == "nothing active to compare against"
+    assert promotion["rule"] == "if-better" and promotion["against"] is None and promotion["comparison"] is None
 
 
 def test_ensemble_fit_refuses_a_report_on_other_items(tmp_path):

@@ -1,6 +1,8 @@
 """GET /v1/ensemble: what answers estimates: the bundle ("name@version") and its members, loaded or
 missing and why (a member fails its check, cannot load, or its index was never built here), the
-comparables index; or, with no bundle (or PRICER_ESTIMATOR=llm), that the LLM alone answers and why."""
+comparables index; or, with no bundle (or PRICER_ESTIMATOR=llm), that the LLM alone answers and why.
+`promotion`: the bundle's promotion record (`pricer build`, app.build.promote: measured against the
+bundle active before it, the rule, promoted or not and why), null when it has none."""
 
 from __future__ import annotations
 

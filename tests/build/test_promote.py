@@ -1,0 +1,292 @@
+"""Promotion by measurement on tiny real bundles (skops members fitted on synthetic items, stacks
+from app.ensemble.fit, written by write_bundle): the out-of-fold rows, the comparison on the same
+items, the rule both ways, the active bundle's answers reused by fingerprint, the record in the
+manifest and the desired state every replica follows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.build.active import ActiveAnswersError
+from app.build.oof import OOF_FILE, OofError, oof_rows, read_oof, write_oof
+from app.build.promote import (
+    Comparison, ComparisonError, Decision, active_answers, active_folder, active_oof, bundle_fingerprints, compare,
+    decide, promote, record,
+)
+from app.config import Settings
+from app.ensemble.bundle import Bundle, sha256_file, write_bundle
+from app.ensemble.fit import cross_validated, fit_stacks
+from app.estimators.base import EstimatorOptions, create
+from app.evaluation.report import item_key
+from app.evaluation.runner import predict_all
+from app.versions import desired
+from tests.factories import make_items
+
+LEVEL, FOLDS, SEED = 0.8, 5, 0
+NAME = "pricer-ensemble"
+SENTINEL = 12345.0  # no member fitted on these items ever answers this
+
+
+@pytest.fixture(scope="module")
+def val():
+    return make_items(80, seed=2)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, val):
+    """Saved member folders fitted on train only, and each one's answers on val."""
+    root, train = tmp_path_factory.mktemp("members"), make_items(120, seed=1)
+    folders, answers = {}, {}
+    for name in ("constant", "bow-ridge", "features-lr"):
+        estimator = create(name, EstimatorOptions(seed=0))
+        estimator.fit(train)
+        estimator.save(root / name)
+        folders[name] = root / name
+        answers[name] = predict_all(estimator, val)
+    return folders, answers
+
+
+def make_bundle(store: Path, version: str, members: dict[str, str], fitted, val, external: dict | None = None):
+    """A bundle under store/ensembles/pricer-ensemble/<version>: `members` {bundle name: fitted folder
+    name}, `external` {name: (manifest row, answers)}; returns (folder, the members' answers)."""
+    folders, fitted_answers = fitted
+    answers = {name: fitted_answers[source] for name, source in members.items()}
+    rows = [{"name": name} for name in members]
+    for name, (row, prices) in (external or {}).items():
+        answers[name] = prices
+        rows.append({"name": name, **row})
+    manifest = {"name": NAME, "version": version, "level": LEVEL, "folds": FOLDS, "seed": SEED, "members": rows}
+    stack = fit_stacks(answers, [i.price for i in val], LEVEL, FOLDS, SEED)
+    folder = write_bundle(store / "ensembles" / NAME / version, stack, manifest,
+                          {name: folders[source] for name, source in members.items()})
+    return folder, answers
+
+
+def llm_ref(store: Path, content: str = '{"version": "v1"}\n') -> dict:
+    """An external LLM member's row: an adapter version in the store, by ref and manifest sha256."""
+    ref = store / "adapters" / "pricer-x" / "v1"
+    ref.mkdir(parents=True, exist_ok=True)
+    (ref / "manifest.json").write_text(content)
+    return {"kind": "external", "ref": "adapters/pricer-x/v1", "file": "manifest.json",
+            "sha256": sha256_file(ref / "manifest.json")}
+
+
+def settings(store: Path) -> Settings:
+    return Settings(models_dir=store)
+
+
+# ------------------------------------------------------------------ out-of-fold rows
+
+
+def test_oof_rows_are_the_nested_stack_and_carry_no_title_or_truth(tmp_path, fitted, val):
+    _, answers = fitted
+    members = {"bow-ridge": answers["bow-ridge"], "constant": answers["constant"]}
+    rows = oof_rows(members, val, LEVEL, FOLDS, SEED)
+    assert [r["item"] for r in rows] == [item_key(i) for i in val]
+    assert all(set(r) == {"item", "guess", "low", "high"} and r["low"] <= r["guess"] <= r["high"] for r in rows)
+    # the same point as the manifest's cross-validated figure for the full set (nested, never in-sample)
+    _, point = cross_validated(members, [i.price for i in val], list(members), LEVEL, FOLDS, SEED)
+    assert [r["guess"] for r in rows] == pytest.approx(point)
+    path = tmp_path / OOF_FILE
+    assert write_oof(path, rows) == len(val)
+    text = path.read_text()
+    assert not any(item.title in text for item in val)
+    assert '"truth"' not in text and '"title"' not in text
+    assert read_oof(path) == rows
+
+
+def test_write_oof_refuses_a_title_or_a_truth(tmp_path, fitted, val):
+    rows = oof_rows({"constant": fitted[1]["constant"]}, val, LEVEL, FOLDS, SEED)
+    for extra in ({"title": val[0].title}, {"truth": val[0].price}):
+        with pytest.raises(OofError, match="exactly item, guess, low, high"):
+            write_oof(tmp_path / OOF_FILE, [rows[0] | extra, *rows[1:]])
+    assert not (tmp_path / OOF_FILE).exists()
+
+
+def test_oof_rows_refuse_answers_on_other_items(fitted, val):
+    with pytest.raises(OofError, match="other items"):
+        oof_rows({"constant": fitted[1]["constant"][:-1]}, val, LEVEL, FOLDS, SEED)
+
+
+# ------------------------------------------------------------------ the comparison and the rule
+
+
+def _rows(fitted, val, *members):
+    return oof_rows({m: fitted[1][m] for m in members}, val, LEVEL, FOLDS, SEED)
+
+
+def test_a_clearly_better_bundle_is_promoted_recorded_and_made_every_replicas(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    active, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val)
+    new, new_answers = make_bundle(store, "20260102-000000", {"bow-ridge": "bow-ridge", "constant": "constant"},
+                                   fitted, val)
+    assert active_folder(store, NAME, exclude=new.name) == active
+    new_rows = oof_rows(new_answers, val, LEVEL, FOLDS, SEED)
+    active_rows = active_oof(active, val, settings(store), new_answers, bundle_fingerprints(new), LEVEL, FOLDS, SEED)
+    comparison = compare(new_rows, active_rows, val, LEVEL)
+    assert comparison.n == len(val) and comparison.difference_ci[1] < 0
+    assert comparison.new_mean_error < comparison.active_mean_error
+    assert comparison.new_hit_rate > comparison.active_hit_rate and comparison.new_coverage >= LEVEL - 0.05
+    decision = decide(comparison, "if-better", LEVEL)
+    assert decision.promote, decision.reason
+    assert decision.reason.startswith(f"new ${comparison.new_mean_error:.2f} vs active ${comparison.active_mean_error:.2f}: -$")
+    assert "wholly below zero" in decision.reason and decision.reason.endswith(": better")
+
+    stack_before = sha256_file(new / "stack.json")
+    record(new, comparison, decision, "if-better", Bundle.load(active).label)
+    loaded = Bundle.load(new)  # the manifest is not hash-checked: the bundle still loads, strictly
+    promotion = loaded.manifest["promotion"]
+    assert promotion["promote"] is True and promotion["rule"] == "if-better"
+    assert promotion["against"] == f"{NAME}@20260101-000000" and promotion["reason"] == decision.reason
+    assert promotion["comparison"]["difference_ci"] == list(comparison.difference_ci)
+    assert sha256_file(new / "stack.json") == stack_before
+
+    assert desired.read(store).ensemble is None
+    state = promote(store, NAME, new.name)
+    assert desired.read(store).ensemble == (NAME, new.name) and state.updated_by == "pricer build"
+    assert active_folder(store, NAME) == new  # the desired state now names it
+
+
+def test_a_worse_bundle_is_not_promoted_and_the_reason_says_why(fitted, val):
+    comparison = compare(_rows(fitted, val, "constant"), _rows(fitted, val, "bow-ridge", "constant"), val, LEVEL)
+    decision = decide(comparison, "if-better", LEVEL)
+    assert not decision.promote
+    assert comparison.difference > 0 and decision.reason.endswith("wholly above zero: not better")
+
+
+def test_an_equal_bundle_is_not_promoted(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    active, _ = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge", "constant": "constant"}, fitted, val)
+    new, answers = make_bundle(store, "20260102-000000", {"bow-ridge": "bow-ridge", "constant": "constant"}, fitted, val)
+    active_rows = active_oof(active, val, settings(store), answers, bundle_fingerprints(new), LEVEL, FOLDS, SEED)
+    comparison = compare(oof_rows(answers, val, LEVEL, FOLDS, SEED), active_rows, val, LEVEL)
+    decision = decide(comparison, "if-better", LEVEL)
+    assert not decision.promote
+    assert comparison.difference == 0 and "+$0.00 [+$0.00, +$0.00] includes zero: not better" in decision.reason
+    record(new, comparison, decision, "if-better", f"{NAME}@{active.name}")
+    assert Bundle.load(new).manifest["promotion"]["promote"] is False
+    assert desired.read(store).ensemble is None  # nothing written for the fleet
+
+
+def _comparison(ci, coverage=0.8, difference=None) -> Comparison:
+    difference = sum(ci) / 2 if difference is None else difference
+    return Comparison(n=100, new_mean_error=97.1, active_mean_error=97.1 - difference, difference=difference,
+                      difference_ci=ci, new_coverage=coverage, active_coverage=0.8, new_hit_rate=0.5,
+                      active_hit_rate=0.5, level=LEVEL)
+
+
+def test_if_better_states_the_numbers_and_needs_the_interval_wholly_below_zero():
+    decision = decide(_comparison((-5.0, 0.8), difference=-2.1), "if-better", LEVEL)
+    assert decision == Decision(False, "new $97.10 vs active $99.20: -$2.10 [-$5.00, +$0.80] includes zero: not better")
+    assert decide(_comparison((-5.0, -0.8)), "if-better", LEVEL).promote
+
+
+def test_if_better_needs_the_coverage_within_five_points_of_the_level():
+    low = decide(_comparison((-5.0, -0.8), coverage=0.70), "if-better", LEVEL)
+    assert not low.promote and "coverage 70.0% < 75%" in low.reason and low.reason.endswith("not promoted")
+    assert decide(_comparison((-5.0, -0.8), coverage=0.75), "if-better", LEVEL).promote  # the floor itself passes
+    assert not decide(_comparison((-5.0, -0.8), coverage=0.80), "if-better", 0.9).promote
+
+
+def test_always_never_and_nothing_active():
+    worse, better = _comparison((0.5, 3.0)), _comparison((-5.0, -0.8))
+    always = decide(worse, "always", LEVEL)
+    assert always.promote and "+$0.50, +$3.00" in always.reason and "rule always" in always.reason
+    never = decide(better, "never", LEVEL)
+    assert not never.promote and "-$5.00, -$0.80" in never.reason and "rule never" in never.reason
+    assert decide(None, "if-better", LEVEL) == Decision(True, "nothing active to compare against")
+    assert not decide(None, "never", LEVEL).promote and decide(None, "always", LEVEL).promote
+    with pytest.raises(ValueError, match="unknown promotion rule"):
+        decide(better, "sometimes", LEVEL)
+
+
+def test_rows_missing_an_item_or_on_other_items_are_a_clear_error(fitted, val):
+    rows = _rows(fitted, val, "constant")
+    with pytest.raises(ComparisonError, match=r"active out-of-fold answers are not on the 80 held-out items: 1 missing"):
+        compare(rows, rows[1:], val, LEVEL)
+    other = oof_rows({"constant": fitted[1]["constant"][:10]}, make_items(10, seed=9), LEVEL, FOLDS, SEED)
+    with pytest.raises(ComparisonError, match="new out-of-fold answers .* 0 missing, 10 on other items"):
+        compare(rows + other, rows, val, LEVEL)
+
+
+# ------------------------------------------------------------------ the active bundle's answers
+
+
+def test_a_member_identical_in_both_is_reused_not_recomputed(tmp_path, fitted, val):
+    """Sentinel answers under the new build's names come back for the active members with the same
+    fingerprint (a saved member under another name, the LLM by ref + sha256); the LLM is never run."""
+    store = tmp_path / "store"
+    llm = llm_ref(store)
+    n = len(val)
+    active, _ = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge", "features-lr": "features-lr"},
+                            fitted, val, external={"llm": (llm, fitted[1]["constant"])})
+    new, _ = make_bundle(store, "20260102-000000", {"ridge": "bow-ridge", "constant": "constant"}, fitted, val,
+                         external={"llm": (llm, fitted[1]["constant"])})
+    prints = bundle_fingerprints(new)
+    assert prints["ridge"] == bundle_fingerprints(active)["bow-ridge"] != prints["constant"]
+    reuse = {"ridge": [SENTINEL] * n, "constant": [SENTINEL + 1] * n, "llm": [SENTINEL + 2] * n}
+    got = active_answers(active, val, settings(store), reuse, prints)
+    assert list(got) == ["bow-ridge", "features-lr", "llm"]
+    assert got["bow-ridge"] == [SENTINEL] * n and got["llm"] == [SENTINEL + 2] * n
+    assert got["features-lr"] == pytest.approx(fitted[1]["features-lr"])  # not in the new build: computed
+
+
+def test_a_changed_member_is_recomputed(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    active, _ = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge"}, fitted, val)
+    new, _ = make_bundle(store, "20260102-000000", {"bow-ridge": "features-lr"}, fitted, val)  # same name, other files
+    got = active_answers(active, val, settings(store), {"bow-ridge": [SENTINEL] * len(val)}, bundle_fingerprints(new))
+    assert got["bow-ridge"] == pytest.approx(fitted[1]["bow-ridge"])
+
+
+def test_an_llm_member_not_reused_needs_the_llm_and_says_so(tmp_path, fitted, val, monkeypatch):
+    store = tmp_path / "store"
+    active, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val,
+                            external={"llm": (llm_ref(store), fitted[1]["bow-ridge"])})
+    new, _ = make_bundle(tmp_path / "other", "20260102-000000", {"constant": "constant"}, fitted, val,
+                         external={"llm": (llm_ref(tmp_path / "other", '{"version": "v2"}\n'), fitted[1]["bow-ridge"])})
+    assert bundle_fingerprints(new)["llm"] != bundle_fingerprints(active)["llm"]
+    monkeypatch.setitem(sys.modules, "app.pricing.llm_estimator", None)  # as where the serving extras are absent
+    reuse = {"llm": [SENTINEL] * len(val), "constant": [SENTINEL] * len(val)}
+    with pytest.raises(ActiveAnswersError, match=r"needs the LLM \(pricer-x@v1\).*install the serving extras"):
+        active_answers(active, val, settings(store), reuse, bundle_fingerprints(new))
+
+
+def test_an_external_member_that_is_no_adapter_cannot_be_recomputed(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    ref = store / "refs" / "oracle"
+    ref.mkdir(parents=True)
+    (ref / "manifest.json").write_text("{}\n")
+    row = {"kind": "external", "ref": "refs/oracle", "file": "manifest.json", "sha256": sha256_file(ref / "manifest.json")}
+    active, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val,
+                            external={"oracle": (row, fitted[1]["bow-ridge"])})
+    with pytest.raises(ActiveAnswersError, match="'oracle' is external .* not an adapter version"):
+        active_answers(active, val, settings(store), {}, {})
+
+
+def test_recorded_rows_on_the_same_items_are_used_as_they_are(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    active, answers = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val)
+    recorded = [{"item": item_key(i), "guess": SENTINEL, "low": 0.0, "high": 2 * SENTINEL} for i in val]
+    write_oof(active / OOF_FILE, recorded)
+    assert active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED) == recorded
+    # other folds or seed, or other items: computed again
+    assert active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED + 1) == oof_rows(answers, val, LEVEL, FOLDS, SEED + 1)
+    assert active_oof(active, val[:-1], settings(store), {}, {}, LEVEL, FOLDS, SEED)[0]["guess"] != SENTINEL
+
+
+def test_the_active_folder_is_the_desired_one_else_the_newest_other(tmp_path, fitted, val):
+    store = tmp_path / "store"
+    assert active_folder(store, NAME) is None
+    first, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val)
+    second, _ = make_bundle(store, "20260102-000000", {"constant": "constant"}, fitted, val)
+    assert active_folder(store, NAME, exclude=second.name) == first and active_folder(store, NAME) == second
+    desired.update(store, ensemble=(NAME, first.name))
+    assert active_folder(store, NAME, exclude=second.name) == first
+    with pytest.raises(FileNotFoundError, match="no ensemble version"):
+        promote(store, NAME, "20990101-000000")
+    assert json.loads((store / desired.STATE_FILE).read_text())["ensemble"]["version"] == first.name
