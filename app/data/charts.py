@@ -6,12 +6,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.evaluation.charts import _pyplot, save_figure
+from app.evaluation.charts import pyplot, save_figure
 from app.model.items import Item
 
 
 def data_chart(path: Path | str, items: Sequence[Item], token_counts: Sequence[int], title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_price, ax_cat, ax_tok) = plt.subplots(1, 3, figsize=(17, 5))
     prices = [item.price for item in items]
     ax_price.hist(prices, bins=range(0, 1000, 10), color="#4c72b0")

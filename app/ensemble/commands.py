@@ -3,11 +3,9 @@ out-of-fold answers, calibrate a conformal interval, write a versioned bundle.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +14,6 @@ import typer
 from app.cli_options import fail
 
 ensemble_cli = typer.Typer(help="The stacked ensemble: fit and inspect bundles.", no_args_is_help=True)
-
-
-def _file_facts(path: Path, items: int) -> dict:
-    return {"path": str(path), "items": items, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def _line(name: str, s: dict) -> str:
@@ -46,10 +40,10 @@ def fit_command(
 ) -> None:
     """Fit the week-8 stack out-of-fold and write a versioned bundle (no pickle)."""
     from app.config import Settings
-    from app.ensemble.bundle import BundleError, external_fingerprint, new_version, write_bundle
+    from app.ensemble.assemble import assemble, file_facts
+    from app.ensemble.bundle import BundleError, external_fingerprint
     from app.ensemble.external import FRONTIER_MEMBER, content_row, endpoint_row
-    from app.ensemble.fit import fit_stacks, report_table
-    from app.ensemble.members import READS_TRAIN, MemberError, member_answers, parse_sources
+    from app.ensemble.members import MemberError, member_answers, parse_sources
     from app.estimators.base import EstimatorOptions
     from app.model.item_files import ItemsFileError, load_items
 
@@ -99,21 +93,10 @@ def fit_command(
 
             for member_name, prices in answers.items():
                 write_report(reports_out / f"{member_name}.jsonl", stacking, prices)
-        truths = [i.price for i in stacking]
-        stack = fit_stacks(answers, truths, level, folds, seed)
-        table = report_table(answers, truths, level, folds, seed)
-        version = new_version()
-        manifest = {
-            "name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "level": level, "folds": folds, "seed": seed, "members": [r for r, _ in rows],
-            "data": {"train": [_file_facts(p, len(load_items(p))) for p in (train or [])],
-                     "train_used_by": [r["name"] for r, _ in rows if r.get("fitted") in READS_TRAIN],
-                     "val": _file_facts(val, len(stacking))},
-            "cross_validated": table,
-        }
-        saved = {r["name"]: folder for r, folder in rows if folder is not None}
         try:
-            dest = write_bundle(store / "ensembles" / name / version, stack, manifest, saved)
+            dest, table = assemble(store / "ensembles" / name, answers, rows, stacking, name=name, level=level,
+                                   folds=folds, seed=seed, val=file_facts(val, len(stacking)),
+                                   train=[file_facts(p, len(load_items(p))) for p in (train or [])])
         except BundleError as e:
             fail(e)
     finally:

@@ -39,8 +39,19 @@ def read_meta(directory: Path | str) -> dict:
 def dump_model(model: object, path: Path) -> None:
     import skops.io as sio
 
+    _forget_process_ids(model)
     sio.dump(model, path)
     _canonical_zip(path)
+
+
+def _forget_process_ids(model: object) -> None:
+    """A fitted text vectorizer remembers id() of its stop-word list (`_stop_words_id`, a memory address
+    it only compares with in the same process); forgetting it makes the file the same in every process,
+    and costs one stop-word check on first use after loading."""
+    params = model.get_params(deep=True) if hasattr(model, "get_params") else {}
+    for part in [model, *params.values()]:
+        if hasattr(part, "_stop_words_id"):
+            part._stop_words_id = None
 
 
 def _canonical_zip(path: Path) -> None:

@@ -17,7 +17,7 @@ def save_figure(fig, path: Path | str) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +29,7 @@ def _pyplot():
 
 def scatter_chart(path: Path | str, truths: Sequence[float], guesses: Sequence[float], scored: Score, name: str) -> None:
     """Truth on x, estimate on y, coloured by the course's bands, the y = x line, scores in the title."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 7))
     top = max(max(truths), max(guesses)) * 1.02
     ax.plot([0, top], [0, top], color="#1f77b4", lw=1.5, alpha=0.7, label="y = x")
@@ -49,7 +49,7 @@ def scatter_chart(path: Path | str, truths: Sequence[float], guesses: Sequence[f
 
 def leaderboard_chart(path: Path | str, results: Sequence[tuple[str, Score]]) -> None:
     """Mean error per estimator (bars, lower is better), labelled with RMSLE and hit rate."""
-    plt = _pyplot()
+    plt = pyplot()
     ordered = sorted(results, key=lambda r: r[1].mean_error, reverse=True)
     names = [name for name, _ in ordered]
     errors = [s.mean_error for _, s in ordered]

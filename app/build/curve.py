@@ -1,0 +1,118 @@
+"""The learning curve from a sweep's rows (app.build.sweep): the stack's nested held-out error, hits and
+coverage against the number of training items, a power law fitted to the errors, and that law carried
+past the data to the sizes a marketplace has (an extrapolation, and the chart and table say so).
+
+    pricer build-curve builds/shipped/sweep.jsonl --out docs/img/learning-curve.png
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+EXTRAPOLATE_TO = (20_000, 200_000)
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """error = a * n ** -b, fitted by least squares on log error against log n (every row a point)."""
+
+    a: float
+    b: float
+    b_stderr: float
+    points: int
+
+    def at(self, n: float, b: float | None = None) -> float:
+        return self.a * n ** -(self.b if b is None else b)
+
+    def range_at(self, n: float, anchor: float) -> tuple[float, float]:
+        """The error at n with the slope moved by 1.96 standard errors, pivoting at `anchor` items."""
+        def via(slope: float) -> float:
+            return self.at(anchor) * (n / anchor) ** -slope
+
+        return tuple(sorted((via(self.b - 1.96 * self.b_stderr), via(self.b + 1.96 * self.b_stderr))))
+
+
+def load_rows(path: Path | str) -> list[dict]:
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not rows:
+        raise ValueError(f"{path}: no sweep rows")
+    return rows
+
+
+def fit(rows: list[dict]) -> PowerLaw:
+    from scipy.stats import linregress
+
+    sizes = {r["train_items"] for r in rows}
+    if len(sizes) < 2:
+        raise ValueError("a curve needs at least two training sizes")
+    x = [math.log(r["train_items"]) for r in rows]
+    y = [math.log(r["stack"]["mean_error"]) for r in rows]
+    got = linregress(x, y)
+    return PowerLaw(a=math.exp(got.intercept), b=-got.slope, b_stderr=got.stderr, points=len(rows))
+
+
+def table(rows: list[dict]) -> list[dict]:
+    """One line per training size: runs, the mean (and spread) of error, hits, coverage."""
+    by = defaultdict(list)
+    for r in rows:
+        by[r["train_items"]].append(r["stack"])
+    out = []
+    for n in sorted(by):
+        runs = by[n]
+        errors = [s["mean_error"] for s in runs]
+        out.append({"train_items": n, "runs": len(runs), "mean_error": sum(errors) / len(runs),
+                    "error_min": min(errors), "error_max": max(errors),
+                    "hit_rate": sum(s["hit_rate"] for s in runs) / len(runs),
+                    "coverage": sum(s.get("coverage", float("nan")) for s in runs) / len(runs)})
+    return out
+
+
+def markdown(rows: list[dict], law: PowerLaw) -> str:
+    lines = ["| training items | runs | nested held-out error (mean; min to max) | hits | coverage |", "|---|---|---|---|---|"]
+    lines += [f"| {t['train_items']:,} | {t['runs']} | ${t['mean_error']:.2f} (${t['error_min']:.2f} to ${t['error_max']:.2f}) "
+              f"| {t['hit_rate'] * 100:.1f}% | {t['coverage'] * 100:.1f}% |" for t in table(rows)]
+    anchor = max(r["train_items"] for r in rows)
+    for n in EXTRAPOLATE_TO:
+        low, high = law.range_at(n, anchor)
+        lines.append(f"| {n:,} (extrapolated) | | ${law.at(n):.2f} (${low:.2f} to ${high:.2f} with the slope +/- 1.96 s.e.) | | |")
+    lines.append(f"\nFit: error = {law.a:.1f} x n^-{law.b:.3f} (slope s.e. {law.b_stderr:.3f}, {law.points} runs); "
+                 f"the rows past {anchor:,} items are that law carried past the data, not measurements.")
+    return "\n".join(lines)
+
+
+def chart(rows: list[dict], law: PowerLaw, out: Path | str, title: str) -> None:
+    from app.evaluation.charts import pyplot, save_figure
+
+    plt = pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in rows:
+        low, high = r["stack"]["mean_error_ci"]
+        ax.errorbar(r["train_items"], r["stack"]["mean_error"], yerr=[[r["stack"]["mean_error"] - low], [high - r["stack"]["mean_error"]]],
+                    fmt="o", color="tab:blue", alpha=0.5, capsize=2)
+    t = table(rows)
+    ax.plot([x["train_items"] for x in t], [x["mean_error"] for x in t], "-", color="tab:blue", label="measured (mean of runs)")
+    anchor = max(r["train_items"] for r in rows)
+    grid = [min(x["train_items"] for x in t) * (1.15 ** i) for i in range(80)]
+    grid = [n for n in grid if n <= EXTRAPOLATE_TO[-1]]
+    ax.plot(grid, [law.at(n) for n in grid], "--", color="tab:gray", label=f"fit {law.a:.0f} n^-{law.b:.3f}")
+    for n in EXTRAPOLATE_TO:
+        low, high = law.range_at(n, anchor)
+        ax.errorbar(n, law.at(n), yerr=[[law.at(n) - low], [high - law.at(n)]], fmt="s", color="tab:orange", capsize=3)
+        ax.annotate(f"extrapolated\n${law.at(n):.0f}", (n, law.at(n)), textcoords="offset points", xytext=(-30, 12), fontsize=8)
+    ax.axvspan(anchor, EXTRAPOLATE_TO[-1] * 1.3, color="tab:orange", alpha=0.06)
+    ax.set(xscale="log", xlabel="training items (log)", ylabel="nested held-out mean error ($)", title=title)
+    ax.legend(fontsize=8)
+    bx.plot([x["train_items"] for x in t], [x["hit_rate"] * 100 for x in t], "o-", label="hits (%)")
+    bx.plot([x["train_items"] for x in t], [x["coverage"] * 100 for x in t], "s-", label="interval coverage (%)")
+    bx.set(xscale="log", xlabel="training items (log)", ylabel="%", title="hits and coverage (measured only)")
+    bx.legend(fontsize=8)
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for axis in (ax, bx):  # plain numbers: the figure turns mathtext off (prices carry "$")
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+    save_figure(fig, out)
