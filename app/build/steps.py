@@ -137,6 +137,7 @@ def member_step(ws: Path, name: str, settings) -> int:
     """members/<name>/ (the saved estimator; for knn and the llm, which are served from the index and
     the adapter store, only member.json) and answers/<name>.jsonl: its answers on the held-out rows,
     which it never trained on."""
+    from app.build.distributed import answers_there, features_on_ray, fits_on_inputs, heldout_on_ray, use_ray
     from app.estimators.base import EstimatorOptions
     from app.evaluation.report import write_report
     from app.evaluation.runner import predict_all
@@ -164,9 +165,17 @@ def member_step(ws: Path, name: str, settings) -> int:
                 train = [i for i in train if (i.origin or "").startswith(member.origin)]
             if not train:
                 raise StepError(f"member {name!r}: no training items (origin {member.origin!r})")
-            estimator.fit(train)
+            if use_ray(recipe.scale, len(train)) and fits_on_inputs(estimator):  # the inputs on Ray, the fit here
+                estimator.check_training_items(train)
+                estimator.fit_inputs(features_on_ray(member.estimator, member.params, options, train, recipe.scale,
+                                                     make_estimator), train)
+            else:
+                estimator.fit(train)
             estimator.save(folder)
-        prices = predict_all(estimator, heldout, label=name)
+        if use_ray(recipe.scale, len(heldout)) and answers_there(estimator, member):
+            prices = heldout_on_ray(ws, name, estimator, folder, heldout, options, recipe.scale, make_estimator, _llm)
+        else:
+            prices = predict_all(estimator, heldout, label=name)
     finally:
         estimator.close()
     write_report(Path(ws) / ANSWERS / f"{name}.jsonl", heldout, prices)
