@@ -5,6 +5,7 @@ installed where the service looks for it; never the same content twice."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,10 @@ def publish(built: Path, store: Path, name: str, build: dict, promotion: dict | 
         shutil.copytree(built, tmp, dirs_exist_ok=True)
         manifest = _manifest(tmp) | {"version": dest.name, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                      "build": build}
+        data = manifest.get("data") or {}
+        for facts in [*(data.get("train") or []), data.get("val") or {}]:
+            if facts.get("path"):  # as the repository sees them, not as this machine's absolute paths
+                facts["path"] = os.path.relpath(facts["path"])
         if promotion is not None:
             manifest["promotion"] = promotion
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
