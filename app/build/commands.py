@@ -88,7 +88,7 @@ def _sweep(recipe: Path, overrides: list[str], sweeps: list[str], ws: Path, sett
     for number, combo in enumerate(combos, 1):
         typer.echo(f"sweep {number}/{len(combos)}: {' '.join(combo)}")
         _run(recipe, overrides + combo, ws, settings, force)
-        got = row(ws, combo, content_digest(built_bundle(ws)))
+        got = row(ws, overrides + combo, content_digest(built_bundle(ws)))
         s = got["stack"]
         typer.echo(f"sweep {number}/{len(combos)}: {got['train_items']} training items: ${s['mean_error']:.2f} "
                    f"[{s['mean_error_ci'][0]:.2f}, {s['mean_error_ci'][1]:.2f}], hits {s['hit_rate'] * 100:.1f}%, "

@@ -117,3 +117,20 @@ def test_a_priced_catalog_builds_end_to_end(tmp_path):
     errors = {row["id"]: row["reason"] for row in map(json.loads, (ws / "data" / "errors.jsonl").read_text().splitlines())}
     assert set(errors) == {900, 901, 902} and "missing" in errors[900] and "more than 0" in errors[902]
     assert result["promoted"] and Bundle.load(result["bundle"], tmp_path / "store").manifest["data"]["val"]["items"] == facts["heldout"]
+
+
+def test_a_sweep_scores_each_size_and_draws_the_curve(folder):
+    recipe = recipe_file(folder, {"constant": {"estimator": "constant"}, "bow-ridge": {"estimator": "bow-ridge"}})
+    ws = folder / "ws"
+    done = subprocess.run([sys.executable, "-m", "app.cli", "build", str(recipe), "--workspace", str(ws), "--models-dir",
+                           str(folder / "store"), "--sweep", "data.train.0.limit=40,120", "--sweep",
+                           "data.train.0.sample_seed=1,2"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = [json.loads(line) for line in (ws / "sweep.jsonl").read_text().splitlines()]
+    assert [(r["train_items"], r["settings"]["data.train.0.sample_seed"]) for r in rows] == [(40, 1), (40, 2), (120, 1), (120, 2)]
+    assert len({r["digest"] for r in rows}) == 4 and not (folder / "store" / "ensembles").exists()  # a sweep promotes nothing
+    curve = subprocess.run([sys.executable, "-m", "app.cli", "build-curve", str(ws / "sweep.jsonl"), "--out",
+                            str(folder / "curve.png")], capture_output=True, text=True)
+    assert curve.returncode == 0, curve.stderr
+    assert "| 40 | 2 |" in curve.stdout and "200,000 (extrapolated)" in curve.stdout and "not measurements" in curve.stdout
+    assert (folder / "curve.png").stat().st_size > 10_000
