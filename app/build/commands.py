@@ -60,6 +60,7 @@ def _run(recipe: Path, overrides: list[str], ws: Path, settings, force: bool):
 
     try:
         chosen = recipes.resolved(recipes.load(recipe, overrides), Path.cwd())
+        recipes.check_files(chosen)
     except recipes.RecipeError as e:
         fail(e)
     try:

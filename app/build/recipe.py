@@ -78,7 +78,7 @@ class IndexSpec(_Strict):
 
 
 class Member(_Strict):
-    estimator: str
+    estimator: str = Field(description="A registry name of `pricer fit` (app.estimators.base.REGISTRY).")
     params: dict[str, Any] = Field({}, description="Keyword arguments for the estimator's constructor.")
     origin: str | None = Field(None, description="Fit only on training items whose origin starts with this.")
     adapter: str | None = Field(None, description="llm: the adapter version folder that answers.")
@@ -116,6 +116,15 @@ class Recipe(_Strict):
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
                 raise ValueError(f"member name {name!r}: lower-case letters, digits and '-' only")
         return members
+
+    @model_validator(mode="after")
+    def _known_estimators(self) -> Recipe:
+        from app.estimators.base import REGISTRY
+
+        unknown = {n: m.estimator for n, m in self.members.items() if m.estimator not in REGISTRY}
+        if unknown:
+            raise ValueError(f"unknown estimator(s) {unknown}: use one of {', '.join(REGISTRY)}")
+        return self
 
     @model_validator(mode="after")
     def _index_when_needed(self) -> Recipe:
@@ -180,6 +189,15 @@ def load(path: Path | str, overrides: list[str] = ()) -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping (name, data, members, ...)")
     return parse(raw, str(path), overrides)
+
+
+def check_files(recipe: Recipe) -> None:
+    """Every file the recipe reads exists (after `resolved`): say which are missing before DVC starts."""
+    wanted = [*recipe.files_for_data(), *(p for p in (recipe.index.data if recipe.index else []) if p != TRAIN)]
+    wanted += [m.adapter for m in recipe.members.values() if m.adapter]
+    missing = [p for p in wanted if not Path(p).exists()]
+    if missing:
+        raise RecipeError("the recipe names files that are not here: " + ", ".join(missing))
 
 
 def resolved(recipe: Recipe, base: Path) -> Recipe:
