@@ -43,7 +43,14 @@ def series(row: dict) -> str:
     """The row's series: its settings other than the training subset's size and seed ("" for the
     recipe as it is; e.g. `data.train=[...]` for a run with another file added)."""
     rest = {k: v for k, v in row["settings"].items() if not k.endswith(VARIES)}
-    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(rest.items()))
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(rest.items()))
+
+
+def _short(value) -> str:
+    """A setting as a label: a list of data files as their names (train.jsonl + extra.jsonl)."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "path" in v for v in value):
+        return " + ".join(Path(v["path"]).name for v in value)
+    return json.dumps(value)
 
 
 def main_series(rows: list[dict]) -> list[dict]:

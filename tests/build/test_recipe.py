@@ -15,7 +15,7 @@ SHIPPED = Path(__file__).parents[2] / "recipes" / "shipped.yaml"
 
 
 def test_the_committed_recipes_validate():
-    for path in (SHIPPED, SHIPPED.with_name("catalog.yaml")):
+    for path in sorted(SHIPPED.parent.glob("*.yaml")):
         recipes.load(path)
 
 
