@@ -71,6 +71,10 @@ def stages(recipe: Recipe) -> dict:
 def prepare(recipe: Recipe, workspace: Path) -> Path:
     """Create or refresh the workspace: `dvc init --no-scm` once, then params.yaml and dvc.yaml
     (rewritten only when their text changes, so DVC sees no change when there is none)."""
+    import importlib.util
+
+    if importlib.util.find_spec("dvc") is None:  # app.cli turns this into "install the `build` extra", exit 2
+        raise ModuleNotFoundError("No module named 'dvc'", name="dvc")
     workspace = Path(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
     if not (workspace / ".dvc").is_dir():

@@ -80,15 +80,19 @@ print(json.dumps({"failed": failed, "gguf": gguf, "commands": ran}))
 
 
 def commands_without_their_extra(folder) -> list[list[str]]:
-    """A command line for each command whose extra `make serve` does not install (batch, train)."""
+    """A command line for each command whose extra `make serve` does not install (batch, train, build)."""
     items = folder / "items.jsonl"
     items.write_text(json.dumps({"id": "1", "title": "Kettle", "category": "Home", "price": 78.0, "text": "Kettle",
                                  "details": None}) + "\n")
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(json.dumps({"data": {"train": [{"path": str(items)}], "heldout": {"path": str(items)}},
+                                  "members": {"constant": {"estimator": "constant"}}}))  # JSON is YAML
     return [
         ["price", str(items), "--out", str(folder / "priced")],
         ["bench-catalog", "--data", str(items), "--items", "1", "--out", str(folder / "bench")],
         ["train", "--preset", "smollm2-cpu", "--data", str(items), "--val", str(items)],
         ["merge", str(folder / "no-such-adapter")],
+        ["build", str(recipe), "--workspace", str(folder / "ws")],
     ]
 
 
@@ -172,7 +176,8 @@ def test_transformers_loads_a_gguf_file_with_only_what_make_serve_installs(serve
     assert "accelerate" not in result["gguf"], result["gguf"]
 
 
-@pytest.mark.parametrize(("command", "extra"), [("price", "batch"), ("bench-catalog", "batch"), ("train", "train"), ("merge", "train")])
+@pytest.mark.parametrize(("command", "extra"), [("price", "batch"), ("bench-catalog", "batch"), ("train", "train"), ("merge", "train"),
+                                               ("build", "build")])
 def test_a_command_whose_extra_is_missing_names_it_and_exits_2(serve_only, command, extra):
     """After `make serve`, `pricer price` once ended in a traceback (No module named 'ray')."""
     _, hidden, result = serve_only
