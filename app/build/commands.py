@@ -97,8 +97,8 @@ def _sweep(recipe: Path, overrides: list[str], sweeps: list[str], ws: Path, sett
 
 
 def step_command(
-    kind: Annotated[str, typer.Argument(help="data, index, member, stack or evaluate.")],
-    name: Annotated[str | None, typer.Argument(help="member: its name in the recipe.")] = None,
+    kind: Annotated[str, typer.Argument(help="data, index, adapter, member, stack or evaluate.")],
+    name: Annotated[str | None, typer.Argument(help="adapter, member: the member's name in the recipe.")] = None,
 ) -> None:
     """One stage of a build, run by DVC in the build's workspace (the current directory)."""
     from app.build import stacking, steps
@@ -111,6 +111,10 @@ def step_command(
             typer.echo(f"data: {facts['train']} training items, {facts['heldout']} held out, {facts['errors']} rows refused")
         elif kind == "index":
             typer.echo(f"index: {steps.index_step(ws, settings)}")
+        elif kind == "adapter" and name:
+            from app.build.adapter_step import adapter_step
+
+            typer.echo(f"adapter {name}: trained {adapter_step(ws, name, settings)}")
         elif kind == "member" and name:
             typer.echo(f"member {name}: answered {steps.member_step(ws, name, settings)} held-out items")
         elif kind == "stack":
@@ -120,7 +124,7 @@ def step_command(
             typer.echo(f"evaluate: the stack out of fold ${stack['mean_error']:.2f}, hits {stack['hit_rate'] * 100:.1f}%, "
                        f"coverage {stack.get('coverage', float('nan')) * 100:.1f}%")
         else:
-            fail(f"unknown step {kind!r}{' (member needs a NAME)' if kind == 'member' else ''}")
+            fail(f"unknown step {kind!r}{' (it needs a member NAME)' if kind in ('member', 'adapter') else ''}")
     except (steps.StepError, ValueError, FileNotFoundError) as e:
         fail(e)
 

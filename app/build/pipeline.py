@@ -5,6 +5,7 @@ we write no DAG runner of our own.
 
     data            the recipe's files -> data/train.jsonl, data/heldout.jsonl, data/errors.jsonl
     index           data -> index/ (reused from the store when one was built from the same files)
+    adapter-<name>  data/train.jsonl -> adapter-store/adapters/<adapter>/ (an llm member's `train`)
     member-<name>   data (+ index, + adapter) -> members/<name>/ (saved estimators), answers/<name>.jsonl
     stack           answers + members -> bundle/ (the stack fitted on the held-out rows)
     evaluate        bundle -> evaluation/ (metrics.json, out-of-fold answers, charts)
@@ -52,14 +53,21 @@ def stages(recipe: Recipe) -> dict:
         extra = [p for p in recipe.index.data if p != TRAIN]
         out["index"] = {"cmd": _step("index"), "deps": ([TRAIN_FILE] if TRAIN in recipe.index.data else []) + extra,
                         "params": ["index"], "outs": ["index"]}
+    trained = []  # the adapters trained here (their stage's outputs), which the stack's rows name too
     for name, member in recipe.members.items():
+        if member.train is not None:  # never data/heldout.jsonl: those are the stacking rows
+            reads = [TRAIN_FILE] + (["index"] if member.train.config().comparables else [])
+            out[f"adapter-{name}"] = {"cmd": _step("adapter", name), "deps": reads,
+                                      "params": [f"members.{name}.train"], "outs": [member.train.folder]}
+            trained.append(member.train.folder)
         learns = member.estimator not in ("knn", "llm")  # those two answer from the index and the adapter
         deps = [HELDOUT] + ([TRAIN_FILE] if learns else []) + (["index"] if not learns and recipe.index else [])
         deps += [member.adapter] if member.adapter else []
+        deps += [member.train.folder] if member.train else []
         outs = [f"answers/{name}.jsonl", f"members/{name}"]
         out[f"member-{name}"] = {"cmd": _step("member", name), "deps": deps,
                                  "params": [f"members.{name}", "stack.seed"], "outs": outs}
-    member_outs = [o for name in recipe.members for o in out[f"member-{name}"]["outs"]]
+    member_outs = [o for name in recipe.members for o in out[f"member-{name}"]["outs"]] + trained
     out["stack"] = {"cmd": _step("stack"), "deps": [TRAIN_FILE, HELDOUT] + (["index"] if recipe.index else []) + member_outs,
                     "params": ["name", "stack", "members"], "outs": ["bundle"]}
     out["evaluate"] = {"cmd": _step("evaluate"), "deps": ["bundle", HELDOUT] + [f"answers/{n}.jsonl" for n in recipe.members],

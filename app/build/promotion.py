@@ -11,9 +11,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.build.recipe import Recipe
+from app.build.recipe import ADAPTER_STORE, Recipe
 from app.build.stacking import built_bundle
-from app.build.steps import ANSWERS, EVALUATION, INDEX, heldout_items
+from app.build.steps import ANSWERS, EVALUATION, INDEX, heldout_items, trained_version
 
 PROMOTE_RULES = ("if-better", "always", "never")
 
@@ -60,7 +60,7 @@ def _measure(ws: Path, recipe: Recipe, active: Path | None, settings):
 
 def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: str) -> Outcome:
     from app.build.promote import OOF_FILE, active_folder, decide, promote, record
-    from app.build.publish import install_index, published_as, publish
+    from app.build.publish import install_adapter, install_index, published_as, publish
     from app.ensemble.bundle import content_digest
 
     out = Outcome()
@@ -89,6 +89,9 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
         out.lines.append(f"not promoted (against {against}): {decision.reason}; the bundle stays in {built}")
         out.summary["reason"] = decision.reason
         return out
+    for member in (m for m in recipe.members.values() if m.train is not None):  # before the bundle that names them
+        installed = install_adapter(trained_version(ws, member), Path(ws) / ADAPTER_STORE, store)
+        out.lines += [f"adapter installed: {installed}"] if installed else []
     folder = published_as(store, recipe.name, digest)
     if folder is None:
         folder = publish(built, store, recipe.name, _build_facts(ws, recipe_file, digest), None)

@@ -1,6 +1,7 @@
 """Putting a built bundle into the model store: a new version folder (built beside it, renamed into
 place) carrying its content digest, the recipe it came from and the promotion record; its index
-installed where the service looks for it; never the same content twice."""
+installed where the service looks for it; the adapters it trained installed under the refs its
+manifest names; never the same content twice."""
 
 from __future__ import annotations
 
@@ -67,3 +68,22 @@ def install_index(ws_index: Path, settings, embedder: str, data_sha256: list[str
     with building(target) as tmp:
         shutil.copytree(ws_index, tmp, dirs_exist_ok=True)
     return target
+
+
+def install_adapter(version: Path, ws_store: Path, store: Path) -> Path | None:
+    """A version the build trained (<ws_store>/adapters/<name>/<version>) copied to the same ref in the model
+    store, where the bundle's llm row finds it. None when it is there already (the same manifest sha256); a
+    different version under that ref is refused, never replaced (a replica may be serving it)."""
+    from app.adapters.manifest import MANIFEST as ADAPTER_MANIFEST
+    from app.index.manifest import sha256_file
+
+    version = Path(version).resolve()
+    dest = Path(store) / version.relative_to(Path(ws_store).resolve())
+    if dest.exists():
+        mine, theirs = version / ADAPTER_MANIFEST, dest / ADAPTER_MANIFEST
+        if theirs.is_file() and sha256_file(theirs) == sha256_file(mine):
+            return None
+        raise FileExistsError(f"{dest} exists and is not the adapter this build trained ({version}): not replaced")
+    with building(dest) as tmp:
+        shutil.copytree(version, tmp, dirs_exist_ok=True)
+    return dest

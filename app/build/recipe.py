@@ -12,6 +12,7 @@ control (recipes/*.yaml). `pricer build RECIPE` turns it into a DVC pipeline (ap
       details-gbm: {estimator: details-gbm}
       knn: {estimator: knn, params: {k: 20}}           # reads the index
       llm: {estimator: llm, adapter: models/adapters/pricer-smollm2/<version>}
+      # or trained in the build (app.build.adapter_step): llm: {estimator: llm, train: {preset: smollm2-cpu}}
     stack: {folds: 5, seed: 42, level: 0.8}
     scale: {ray: auto, min_items: 20000}               # large steps on Ray Data (app.build.distributed)
 
@@ -29,6 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 TRAIN = "train"  # in index.data: the build's own training items
 PARAMS_FILE = "params.yaml"  # the recipe inside a build's workspace (DVC's parameters file)
+ADAPTER_STORE = "adapter-store"  # inside a build's workspace: the store its trained adapters are exported to
+# TrainConfig fields a build sets itself (app.build.adapter_step), so a recipe cannot.
+BUILD_SETS = {"data": "data/train.jsonl", "val": "a seeded slice of data/train.jsonl",
+              "store": ADAPTER_STORE, "work_dir": "adapter-runs/<member>/", "name": "train.name"}
 
 
 class RecipeError(ValueError):
@@ -77,11 +82,57 @@ class IndexSpec(_Strict):
     data: list[str] = Field([TRAIN], description="Items files, or `train` for the build's training items.")
 
 
+class TrainSpec(_Strict):
+    """llm: train the adapter in the build from a `pricer train` preset (instead of naming one in the store)."""
+
+    preset: str = Field(description="A preset of `pricer train --preset` (app.training.config.PRESETS).")
+    options: dict[str, Any] = Field({}, description="TrainConfig fields over the preset (max_steps, lora_r, ...).")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                      description="The adapter's name in the store (default pricer-<member>).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> TrainSpec:
+        self.config()  # a typo or a bad value is refused now, not after the data stage
+        return self
+
+    def config(self):
+        """The run's TrainConfig: the preset, then the options (the build then sets BUILD_SETS)."""
+        from app.training.config import PRESETS, TrainConfig, build_config
+
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}")
+        unknown = sorted(set(self.options) - set(TrainConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(unknown)}: not a field of TrainConfig (`pricer train --help`)")
+        fixed = sorted(set(self.options) & set(BUILD_SETS))
+        if fixed:
+            raise ValueError("options " + ", ".join(f"{k} (the build sets it: {BUILD_SETS[k]})" for k in fixed))
+        try:
+            return build_config(self.preset, **self.options)
+        except ValidationError as e:
+            raise ValueError("; ".join(f"options.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())) from None
+
+    @property
+    def folder(self) -> str:
+        """Where its stage exports it, relative to the workspace (the stage's DVC output)."""
+        return f"{ADAPTER_STORE}/adapters/{self.name}"
+
+
 class Member(_Strict):
     estimator: str = Field(description="A registry name of `pricer fit` (app.estimators.base.REGISTRY).")
     params: dict[str, Any] = Field({}, description="Keyword arguments for the estimator's constructor.")
     origin: str | None = Field(None, description="Fit only on training items whose origin starts with this.")
     adapter: str | None = Field(None, description="llm: the adapter version folder that answers.")
+    train: TrainSpec | None = Field(None, description="llm: train the adapter in the build instead (app.build.adapter_step).")
+
+    @model_validator(mode="after")
+    def _adapter_or_train(self) -> Member:
+        if self.estimator == "llm" and (self.adapter is None) == (self.train is None):
+            raise ValueError("the llm member takes exactly one of `adapter` (a version in the store) and `train` "
+                             "(a preset trained in the build)")
+        if self.estimator != "llm" and (self.adapter is not None or self.train is not None):
+            raise ValueError(f"`adapter` and `train` are for the llm member only, not {self.estimator!r}")
+        return self
 
 
 class Stack(_Strict):
@@ -107,6 +158,19 @@ class Recipe(_Strict):
     stack: Stack = Stack()
     scale: Scale = Scale()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _adapter_names(cls, raw: Any) -> Any:
+        """A trained adapter's name defaults to pricer-<member> (written into params.yaml as such)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("members"), dict):
+            return raw
+        members = {}
+        for name, member in raw["members"].items():
+            if isinstance(member, dict) and isinstance(member.get("train"), dict):
+                member = member | {"train": {"name": f"pricer-{name}"} | member["train"]}
+            members[name] = member
+        return raw | {"members": members}
+
     @field_validator("members")
     @classmethod
     def _members(cls, members: dict[str, Member]) -> dict[str, Member]:
@@ -128,9 +192,12 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _index_when_needed(self) -> Recipe:
-        needs = [n for n, m in self.members.items() if m.estimator == "knn"]
+        needs = [n for n, m in self.members.items() if m.estimator == "knn" or (m.train and m.train.config().comparables)]
         if needs and self.index is None:
             raise ValueError(f"member(s) {', '.join(needs)} read the index: declare `index`")
+        names = [m.train.name for m in self.members.values() if m.train]
+        if len(names) != len(set(names)):
+            raise ValueError(f"two members train an adapter of the same name ({', '.join(names)}): set train.name")
         return self
 
     def files_for_data(self) -> list[str]:
@@ -216,5 +283,8 @@ def resolved(recipe: Recipe, base: Path) -> Recipe:
     for member in raw["members"].values():
         if member.get("adapter"):
             member["adapter"] = fix(member["adapter"])
+        model = (member.get("train") or {}).get("options", {}).get("base")
+        if model and not Path(model).is_absolute() and (base / model).exists():  # a folder (not a name, a hub id)
+            member["train"]["options"]["base"] = str((base / model).resolve())
     return Recipe.model_validate(raw)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.build.recipe import TRAIN, Member, Recipe
+from app.build.recipe import ADAPTER_STORE, TRAIN, Member, Recipe
 from app.build.steps import (ANSWERS, BUILD_VERSION, BUNDLE, DATA, EVALUATION, StepError, heldout_items,
-                             index_files, recipe_here)
+                             index_files, recipe_here, trained_version)
 from app.model.items import Item
 from app.runtime.atomic import atomic_write_text
 
@@ -37,9 +37,10 @@ def _row(ws: Path, recipe: Recipe, name: str, member: Member, settings) -> tuple
         params = {"k": knn.k, "rule": knn.rule, "temperature": knn.temperature}
         return {"name": name, "kind": "external", "estimator": "knn", "params": params, "index": index,
                 "fitted": FITTED_INDEX}, None
-    if member.estimator == "llm":
-        store, adapter = Path(settings.models_dir).resolve(), Path(member.adapter or "").resolve()
-        if not member.adapter or store not in adapter.parents:
+    if member.estimator == "llm":  # a trained adapter: its ref in the workspace's store is its ref once published
+        store = Path(ws).resolve() / ADAPTER_STORE if member.train else Path(settings.models_dir).resolve()
+        adapter = trained_version(ws, member).resolve() if member.train else Path(member.adapter or "").resolve()
+        if not (member.adapter or member.train) or store not in adapter.parents:
             raise StepError(f"member {name!r}: the llm member needs `adapter`, a version folder inside the model store "
                             f"{store} (the service finds it there), got {member.adapter!r}")
         try:

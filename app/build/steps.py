@@ -11,7 +11,7 @@ import random
 import shutil
 from pathlib import Path
 
-from app.build.recipe import PARAMS_FILE, TRAIN, Member, Recipe
+from app.build.recipe import ADAPTER_STORE, PARAMS_FILE, TRAIN, Member, Recipe
 from app.build.recipe import load as load_recipe
 from app.model.item_files import load_items, write_items
 from app.model.items import Item
@@ -124,12 +124,29 @@ def make_estimator(name: str, member: Member, options):
     return estimator
 
 
+def trained_version(ws: Path, member: Member) -> Path:
+    """The newest version the member's adapter stage exported (<ws>/adapter-store/adapters/<name>/)."""
+    from app.adapters.store import scan
+
+    found = [v.path for v in scan(Path(ws) / ADAPTER_STORE / "adapters") if v.name == member.train.name and not v.problem]
+    if not found:
+        raise StepError(f"no adapter version in {Path(ws) / member.train.folder}: its stage has not run")
+    return found[-1]
+
+
 def _llm(ws: Path, recipe: Recipe, member: Member, settings):
     from app.pricing.llm_estimator import LlmEstimator, store_pin
 
     if recipe.index is not None:  # neighbours in the prompt come from the build's own index
         settings = settings.model_copy(update={"index_dir": Path(ws) / INDEX})
-    pinned, pin = store_pin(settings, member.adapter)
+    adapter = member.adapter
+    if member.train is not None:  # the workspace's adapter store; the base (and the index) stay the real store's
+        from app.index.service import index_root
+
+        adapter = str(trained_version(ws, member))
+        settings = settings.model_copy(update={"base_model": str(settings.base_model_path().resolve()),
+                                               "index_dir": index_root(settings).resolve()})
+    pinned, pin = store_pin(settings, adapter)
     return LlmEstimator(pinned, pin)
 
 

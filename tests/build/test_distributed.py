@@ -119,12 +119,14 @@ def test_knn_answers_on_ray_over_the_builds_index(local_ray, tmp_path, capsys):
     assert "ray: knn: answers of 40 items in 3 batches" in capsys.readouterr().out
 
 
-def test_llm_answers_on_ray(local_ray, tmp_path, capsys):
-    """The llm member made once per actor (the fake engine: the Ray path, not the model)."""
+def test_llm_answers_on_ray(local_ray, tmp_path, capsys, tiny_model_dir):
+    """The llm member made once per actor, pinned to its adapter (the fake engine: the Ray path, not the model)."""
     from tests.batch.fixtures import make_store, settings_values
+    from tests.factories import make_lora_adapter
 
-    settings = Settings(**settings_values(make_store(tmp_path / "store")))
-    members = {"llm": {"estimator": "llm"}}
+    store = make_store(tmp_path / "store")
+    settings = Settings(**settings_values(store) | {"base_model": str(tiny_model_dir)})
+    members = {"llm": {"estimator": "llm", "adapter": str(make_lora_adapter(tiny_model_dir, store / "adapters", rank=4))}}
     here, there = workspace(tmp_path, "here", "never", members), workspace(tmp_path, "there", "always", members)
     assert steps.member_step(here, "llm", settings) == steps.member_step(there, "llm", settings) == 40
     assert (there / "answers" / "llm.jsonl").read_bytes() == (here / "answers" / "llm.jsonl").read_bytes()
