@@ -10,7 +10,7 @@ the documentation that docs/operations.md's settings table is made from.
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -152,3 +152,18 @@ class Settings(CurationSettings, FrontierSettings, BatchSettings, EngineSettings
         if candidate.is_absolute() or candidate.exists() or "/" in self.base_model:
             return candidate
         return self.base_dir / self.base_model
+
+
+def vector_cache_path() -> Path | None:
+    """PRICER_VECTOR_CACHE, read once per value of the variable: it is asked on every embedding that
+    misses the in-memory cache (a request's path), where building the settings (and reading .env)
+    each time would be work for nothing."""
+    import os
+
+    return _vector_cache_path(os.environ.get("PRICER_VECTOR_CACHE"))
+
+
+@lru_cache(maxsize=8)
+def _vector_cache_path(_value: str | None) -> Path | None:
+    return StoreSettings().vector_cache
+

@@ -93,21 +93,12 @@ def active_oof(bundle_folder: Path | str, items: Sequence[Item], settings, reuse
 
 def _compute(bundle, row: dict, items: Sequence[Item], settings) -> list[float]:
     from app.ensemble.bundle import BundleError
-    from app.ensemble.external import is_content_member, is_endpoint_member, load_content_member, load_endpoint_member
-    from app.estimators.base import EstimatorOptions, create
+    from app.ensemble.service import is_llm_member, member_estimator
     from app.evaluation.runner import predict_all
 
     name = row["name"]
-    try:
-        if row.get("kind") == "saved":
-            seed = int(bundle.manifest.get("seed", 42))
-            estimator = create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings, seed=seed))
-        elif is_content_member(row):
-            estimator = load_content_member(row, settings)
-        elif is_endpoint_member(row):
-            estimator = load_endpoint_member(row, settings)
-        else:
-            estimator = _llm(row, settings)
+    try:  # as the service loads it (a saved member is loaded, never fitted, so no seed matters)
+        estimator = _llm(row, settings) if is_llm_member(row) else member_estimator(bundle, row, settings)
     except BundleError as e:
         raise ActiveAnswersError(f"active member {name!r}: {e}") from None
     try:

@@ -32,8 +32,8 @@ def build_command(
 ) -> None:
     """Build the recipe's bundle (cached by DVC: only what a change touches reruns), measure it against the
     active bundle, and publish and promote it when the rule says so."""
-    from app.build import recipe as recipes
-    from app.build.promotion import PROMOTE_RULES, run_promotion
+    from app.build.promote import RULES as PROMOTE_RULES
+    from app.build.promotion import run_promotion
     from app.config import Settings
 
     if promote not in PROMOTE_RULES:

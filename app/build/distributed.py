@@ -76,10 +76,7 @@ def _answerer(ws: str, name: str, values: dict, make: Callable, llm: Callable):
         return llm(Path(ws), recipe, member, options.settings)
     from app.index.index import Index
 
-    estimator = make(name, member, options)
-    estimator.index = Index.load(Path(ws) / "index")
-    estimator._embedder = estimator.index.embedder
-    return estimator
+    return make(name, member, options).use_index(Index.load(Path(ws) / "index"))
 
 
 class _Worker:

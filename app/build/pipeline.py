@@ -29,7 +29,6 @@ from app.build.recipe import TRAIN, Recipe
 from app.runtime.atomic import atomic_write_text
 
 DVC_FILE = "dvc.yaml"
-LOCK = "dvc.lock"
 TRAIN_FILE, HELDOUT = "data/train.jsonl", "data/heldout.jsonl"  # the data stage's two files the others read
 HEADER = "# Written by `pricer build` from the recipe (app/build/pipeline.py); edit the recipe, not this file.\n"
 

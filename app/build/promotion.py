@@ -5,9 +5,7 @@ policy take any new version they find, so publishing is promoting."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,20 +13,10 @@ from app.build.recipe import ADAPTER_STORE, Recipe
 from app.build.stacking import built_bundle
 from app.build.steps import ANSWERS, EVALUATION, INDEX, heldout_items, trained_version
 
-PROMOTE_RULES = ("if-better", "always", "never")
-
-
 @dataclass
 class Outcome:
     lines: list[str] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-
-
-def _digest_of(folder: Path) -> str:
-    from app.ensemble.bundle import content_digest
-
-    recorded = (json.loads((folder / "manifest.json").read_text()).get("build") or {}).get("digest")
-    return recorded or content_digest(folder)
 
 
 def _label(folder: Path) -> str:
@@ -36,10 +24,11 @@ def _label(folder: Path) -> str:
 
 
 def _build_facts(ws: Path, recipe_file: Path, digest: str) -> dict:
+    from app.index.manifest import sha256_file
+
     lock = Path(ws) / "dvc.lock"
-    return {"digest": digest, "recipe": str(recipe_file),
-            "recipe_sha256": hashlib.sha256(Path(recipe_file).read_bytes()).hexdigest(),
-            "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None}
+    return {"digest": digest, "recipe": str(recipe_file), "recipe_sha256": sha256_file(Path(recipe_file)),
+            "dvc_lock_sha256": sha256_file(lock) if lock.is_file() else None}
 
 
 def _measure(ws: Path, recipe: Recipe, active: Path | None, settings):
@@ -60,7 +49,8 @@ def _measure(ws: Path, recipe: Recipe, active: Path | None, settings):
 
 def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: str) -> Outcome:
     from app.build.promote import OOF_FILE, active_folder, decide, promote, record
-    from app.build.publish import install_adapter, install_index, published_as, publish
+    from app.build.publish import digest_of, install_adapter, install_index, published_as, publish
+    from app.runtime.atomic import atomic_write_text
     from app.ensemble.bundle import content_digest
 
     out = Outcome()
@@ -74,7 +64,7 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
                      f"hits {s['hit_rate'] * 100:.1f}%, coverage {s.get('coverage', 0) * 100:.1f}%")
     out.summary = {"digest": digest, "workspace": str(ws), "stack": s, "promoted": False}
     active = active_folder(store, recipe.name)
-    if active is not None and _digest_of(active) == digest:
+    if active is not None and digest_of(active) == digest:
         out.lines.append(f"the active bundle {_label(active)} is this build: nothing to publish or promote")
         out.summary.update(bundle=str(active), active=True)
         return out
@@ -83,7 +73,7 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
     out.summary["comparison"] = None if comparison is None else comparison.to_dict()
     against = _label(active) if active is not None else None
     if not decision.promote:
-        (Path(ws) / EVALUATION / "promotion.json").write_text(json.dumps(
+        atomic_write_text(Path(ws) / EVALUATION / "promotion.json", json.dumps(
             {"rule": rule, "against": against, "promote": False, "reason": decision.reason,
              "comparison": out.summary["comparison"]}, indent=2) + "\n")
         out.lines.append(f"not promoted (against {against}): {decision.reason}; the bundle stays in {built}")
@@ -94,8 +84,8 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
         out.lines += [f"adapter installed: {installed}"] if installed else []
     folder = published_as(store, recipe.name, digest)
     if folder is None:
-        folder = publish(built, store, recipe.name, _build_facts(ws, recipe_file, digest), None)
-        shutil.copyfile(Path(ws) / EVALUATION / "oof.jsonl", folder / OOF_FILE)
+        folder = publish(built, store, recipe.name, _build_facts(ws, recipe_file, digest),
+                         {OOF_FILE: Path(ws) / EVALUATION / "oof.jsonl"})
     record(folder, comparison, decision, rule, against)
     if recipe.index is not None:
         from app.index.manifest import IndexManifest

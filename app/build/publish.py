@@ -22,18 +22,20 @@ def _manifest(folder: Path) -> dict:
         return {}
 
 
+def digest_of(folder: Path) -> str:
+    """A bundle's content digest: the one its build recorded, else computed (bundles fitted by hand)."""
+    return (_manifest(folder).get("build") or {}).get("digest") or content_digest(folder)
+
+
 def published_as(store: Path, name: str, digest: str) -> Path | None:
-    """The store's version with this content (recorded by a build, or recomputed for older bundles)."""
-    for folder in reversed(find_bundles(Path(store) / "ensembles", name)):
-        recorded = (_manifest(folder).get("build") or {}).get("digest")
-        if recorded == digest or (recorded is None and content_digest(folder) == digest):
-            return folder
-    return None
+    """The store's version with this content, newest first."""
+    return next((f for f in reversed(find_bundles(Path(store) / "ensembles", name)) if digest_of(f) == digest), None)
 
 
-def publish(built: Path, store: Path, name: str, build: dict, promotion: dict | None) -> Path:
+def publish(built: Path, store: Path, name: str, build: dict, extra: dict[str, Path]) -> Path:
     """Copy the workspace's bundle into models/ensembles/<name>/<new version>/ with `build` (digest,
-    recipe) and `promotion` in its manifest; the members' and stack's hashes are unchanged."""
+    recipe) in its manifest and the `extra` files beside it (name -> source: the out-of-fold answers),
+    all before the folder is renamed into place; the members' and stack's hashes are unchanged."""
     version = new_version()
     dest = Path(store) / "ensembles" / name / version
     while dest.exists():  # two publishes in one second
@@ -46,8 +48,8 @@ def publish(built: Path, store: Path, name: str, build: dict, promotion: dict | 
         for facts in [*(data.get("train") or []), data.get("val") or {}]:
             if facts.get("path"):  # as the repository sees them, not as this machine's absolute paths
                 facts["path"] = os.path.relpath(facts["path"])
-        if promotion is not None:
-            manifest["promotion"] = promotion
+        for file_name, source in extra.items():
+            shutil.copyfile(source, tmp / file_name)
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return dest
 

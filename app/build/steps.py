@@ -14,7 +14,7 @@ from pathlib import Path
 from app.build.recipe import ADAPTER_STORE, PARAMS_FILE, TRAIN, Member, Recipe
 from app.build.recipe import load as load_recipe
 from app.model.item_files import load_items, write_items
-from app.model.items import Item
+from app.model.items import Item, from_origin
 from app.runtime.atomic import atomic_write_text, building
 
 DATA, INDEX, MEMBERS, ANSWERS, BUNDLE, EVALUATION = "data", "index", "members", "answers", "bundle", "evaluation"
@@ -32,8 +32,7 @@ def recipe_here(workspace: Path) -> Recipe:
 
 def _train_file(spec) -> list[Item]:
     items = load_items(spec.path)
-    if spec.origin:
-        items = [i for i in items if (i.origin or "").startswith(spec.origin)]
+    items = from_origin(items, spec.origin)
     if spec.limit is not None and spec.limit < len(items):
         picked = sorted(random.Random(spec.sample_seed).sample(range(len(items)), spec.limit))
         items = [items[i] for i in picked]
@@ -79,11 +78,10 @@ def index_files(ws: Path, recipe: Recipe) -> list[Path]:
 def index_step(ws: Path, settings) -> Path:
     """index/: reused from the store's index root when one there was built with the same embedder
     from the same files (by content: the shipped index takes minutes to embed), else built."""
-    from app.index.ann import AnnParams
     from app.index.embedders import get_embedder
-    from app.index.manifest import DataFile, find_built_from, sha256_file
+    from app.index.manifest import find_built_from, sha256_file
     from app.index.service import index_root
-    from app.index.store import build_index
+    from app.index.store import build_from_files
 
     recipe = recipe_here(ws)
     files = index_files(ws, recipe)
@@ -94,14 +92,9 @@ def index_step(ws: Path, settings) -> Path:
         with building(target) as tmp:
             shutil.copytree(found, tmp, dirs_exist_ok=True)
         return target
-    items, facts = [], []
-    for path in files:
-        loaded = load_items(path)
-        items += loaded
-        facts.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
     scratch = Path(ws) / ".index-build"
     shutil.rmtree(scratch, ignore_errors=True)
-    built = build_index(items, scratch, get_embedder(recipe.index.embedder), AnnParams(), facts, progress=True)
+    built = build_from_files(files, scratch, get_embedder(recipe.index.embedder), progress=True)
     shutil.rmtree(target, ignore_errors=True)
     built.rename(target)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -171,15 +164,13 @@ def member_step(ws: Path, name: str, settings) -> int:
             if member.estimator == "knn":
                 from app.index.index import Index
 
-                estimator.index = Index.load(Path(ws) / INDEX)
-                estimator._embedder = estimator.index.embedder
+                estimator.use_index(Index.load(Path(ws) / INDEX))
             with building(folder, replace=True) as tmp:
                 atomic_write_text(tmp / MEMBER_FILE, json.dumps({"member": name, **member.model_dump(mode="json")},
                                                                 indent=2) + "\n")
         else:
             train = train_items(ws)
-            if member.origin:
-                train = [i for i in train if (i.origin or "").startswith(member.origin)]
+            train = from_origin(train, member.origin)
             if not train:
                 raise StepError(f"member {name!r}: no training items (origin {member.origin!r})")
             if use_ray(recipe.scale, len(train)) and fits_on_inputs(estimator):  # the inputs on Ray, the fit here

@@ -53,10 +53,7 @@ def load_content_member(row: dict, settings, embedder=None):
     from app.estimators.knn import KnnEstimator
 
     folder = find_index(index_root(settings), row["index"])
-    estimator = KnnEstimator(**(row.get("params") or {}))
-    estimator.index = Index.load(folder, embedder=embedder)
-    estimator._embedder = estimator.index.embedder
-    return estimator
+    return KnnEstimator(**(row.get("params") or {})).use_index(Index.load(folder, embedder=embedder))
 
 
 def content_row(row: dict, saved: Path, data_files: list[Path]) -> tuple[dict, Path | None]:

@@ -238,7 +238,7 @@ def load_ensemble(settings, folder: Path | None = None) -> tuple[EnsembleService
         name = row["name"]
         if name in service.missing:
             continue
-        if row["kind"] == "external" and not is_content_member(row) and not is_endpoint_member(row):
+        if is_llm_member(row):
             if name == LLM_MEMBER or str(row.get("ref") or "").startswith("adapters/"):
                 service.llm, service.llm_label = name, fitted_adapter_label(row)
             else:
@@ -259,18 +259,28 @@ def load_ensemble(settings, folder: Path | None = None) -> tuple[EnsembleService
     return service, ""
 
 
-def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | None, str]:
+def member_estimator(bundle: Bundle, row: dict, settings):
+    """The estimator a member row (other than the LLM) names: knn over this machine's index
+    (app/ensemble/external.py), the frontier model where an endpoint is configured, else the saved
+    folder in the bundle. BundleError when it cannot be had here."""
     from app.estimators.base import EstimatorOptions, create
 
+    if is_content_member(row):
+        return load_content_member(row, settings)
+    if is_endpoint_member(row):
+        return load_endpoint_member(row, settings)
+    return create(str(bundle.member_folder(row["name"])), EstimatorOptions(settings=settings))
+
+
+def is_llm_member(row: dict) -> bool:
+    """An external member served by the engine (the LLM's adapter), not loaded as an estimator."""
+    return row["kind"] == "external" and not is_content_member(row) and not is_endpoint_member(row)
+
+
+def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | None, str]:
     name = row["name"]
     try:
-        if is_content_member(row):  # knn over this machine's index (app/ensemble/external.py)
-            estimator = load_content_member(row, settings)
-        elif is_endpoint_member(row):  # the frontier model, where an endpoint is configured
-            estimator = load_endpoint_member(row, settings)
-        else:
-            estimator = create(str(bundle.member_folder(name)), EstimatorOptions(settings=settings))
-        runner = MemberRunner(name, estimator)
+        runner = MemberRunner(name, member_estimator(bundle, row, settings))
         runner.warm_up(PROBE)
     except BundleError as e:
         return None, str(e)

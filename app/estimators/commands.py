@@ -26,9 +26,10 @@ def register(cli: typer.Typer) -> None:
         from app.config import Settings
         from app.estimators.base import EstimatorOptions, create
         from app.model.item_files import ItemsFileError, load_items
+        from app.model.items import from_origin
 
         try:
-            items = [i for i in load_items(data) if (i.origin or "").startswith(origin or "")]
+            items = from_origin(load_items(data), origin)
             if not items:
                 raise ValueError(f"no item of {data} has an origin starting with {origin!r}")
             model = create(estimator, EstimatorOptions(settings=Settings(), seed=seed))

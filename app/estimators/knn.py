@@ -61,6 +61,11 @@ class KnnEstimator(Estimator):
             self._embedder = MiniLMEmbedder()
         return self._embedder
 
+    def use_index(self, index) -> KnnEstimator:
+        """Answer from an index built elsewhere (the store's, a build's); its embedder embeds the queries."""
+        self.index, self._embedder = index, index.embedder
+        return self
+
     def fit(self, items: Sequence[Item]) -> KnnEstimator:
         from app.index.ann import AnnParams
         from app.index.index import Index
@@ -110,8 +115,6 @@ class KnnEstimator(Estimator):
             est = cls(k=int(meta["k"]), rule=meta["rule"], temperature=float(meta["temperature"]))
         except (KeyError, TypeError, ValueError) as e:
             raise SavedEstimatorError(f"{directory}: not a knn estimator ({e})") from None
-        est.index = Index.load(Path(directory) / INDEX_FOLDER)
-        est._embedder = est.index.embedder
-        return est
+        return est.use_index(Index.load(Path(directory) / INDEX_FOLDER))
 
 

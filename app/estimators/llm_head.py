@@ -101,10 +101,10 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16).
     With PRICER_VECTOR_CACHE set, rows computed before (same base, depth, layers, dtype) are read
     back and only the other texts go through the model; unset, every text does."""
-    from app.config import StoreSettings
+    from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
-    cache = configured(StoreSettings().vector_cache)
+    cache = configured(vector_cache_path())
     if cache is None or not texts:
         return _compute_features(model_dir, texts, layers, progress, depth, dtype)
     import numpy as np

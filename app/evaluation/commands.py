@@ -63,7 +63,9 @@ def register(cli: typer.Typer) -> None:
             items = [item.title_only() for item in items]
         train_items = _load(train) if train else None
         if train_items is not None and train_origin:
-            train_items = [i for i in train_items if (i.origin or "").startswith(train_origin)]
+            from app.model.items import from_origin
+
+            train_items = from_origin(train_items, train_origin)
             if not train_items:
                 _fail(f"no item of {train} has an origin starting with {train_origin!r}")
         try:

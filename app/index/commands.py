@@ -31,9 +31,9 @@ def build_command(
 
     from app.index.ann import AnnParams
     from app.index.embedders import UnknownEmbedderError, get_embedder
-    from app.index.manifest import DataFile, IndexManifest, find_built_from, sha256_file
-    from app.index.store import build_index
-    from app.model.item_files import ItemsFileError, load_items
+    from app.index.manifest import IndexManifest, find_built_from, sha256_file
+    from app.index.store import build_from_files
+    from app.model.item_files import ItemsFileError
 
     if skip_existing:
         missing = [str(p) for p in data if not Path(p).is_file()]
@@ -48,17 +48,12 @@ def build_command(
     try:
         params = AnnParams(kind=kind, m=m, ef_construction=ef_construction, ef_search=ef_search)
         chosen = get_embedder(embedder)
-        items, files = [], []
-        for path in data:
-            loaded = load_items(path)
-            items.extend(loaded)
-            files.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
-        folder = build_index(items, out, chosen, params, files, progress=True)
+        folder = build_from_files(data, out, chosen, params, progress=True)
     except (FileNotFoundError, ItemsFileError, UnknownEmbedderError, ValidationError, ValueError) as e:
         fail(e)
     except RuntimeError as e:  # a missing extra (faiss, the embedder package)
         fail(e, code=1)
-    typer.echo(json.dumps({"index": str(folder), "items": len(items), "embedder": embedder}))
+    typer.echo(json.dumps({"index": str(folder), "items": IndexManifest.read(folder).count, "embedder": embedder}))
 
 
 def register(cli: typer.Typer) -> None:

@@ -94,10 +94,10 @@ def _remember(vectors: dict[str, object], found: dict[str, object]) -> None:
 
 def _disk_cache():
     """PRICER_VECTOR_CACHE's cache behind the in-memory one (None: unset), read when the LRU misses."""
-    from app.config import StoreSettings
+    from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
-    return configured(StoreSettings().vector_cache)
+    return configured(vector_cache_path())
 
 
 @lru_cache(maxsize=1)

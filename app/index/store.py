@@ -41,3 +41,19 @@ def build_index(
     with building(target) as tmp:  # a hidden folder beside it, renamed into place when whole
         index.write(tmp)  # the manifest last
     return target
+
+
+def build_from_files(paths: Sequence[Path], root: Path, embedder: Embedder, params: AnnParams = AnnParams(),
+                     progress: bool = False) -> Path:
+    """Index the items of these files (each recorded by path, sha256 and count, so the index is found by
+    content later) as a new version under `root`; returns it."""
+    from app.index.manifest import sha256_file
+    from app.model.item_files import load_items
+
+    items, files = [], []
+    for path in paths:
+        loaded = load_items(path)
+        items.extend(loaded)
+        files.append(DataFile(path=str(path), sha256=sha256_file(path), items=len(loaded)))
+    return build_index(items, root, embedder, params, files, progress=progress)
+

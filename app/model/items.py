@@ -40,3 +40,9 @@ class Item(BaseModel):
         """This item as a client that sends only its title has it priced: the text the service builds
         from a title alone, no details, no category (the price stays, to score the answer)."""
         return self.model_copy(update={"text": compose_text(self.title, ""), "details": None, "category": None})
+
+
+def from_origin(items, prefix: str | None) -> list[Item]:
+    """The items whose `origin` starts with `prefix` (all of them for None or ""): `course` keeps the
+    course's own curated items (`pricer fit --origin`, a recipe's filters)."""
+    return [i for i in items if (i.origin or "").startswith(prefix or "")]

@@ -21,8 +21,7 @@ def test_a_promoted_build_reaches_every_replica(folder, tmp_path, tiny_model_dir
         better = summary(build(strong, folder / "ws-strong", store))
         assert better["promoted"], better
         label = "pricer-ensemble@" + better["bundle"].rsplit("/", 1)[1]
-        seconds = until(lambda: all(r.estimate()["ensemble"] == label for r in replicas), 30)
-        assert seconds < 30
+        until(lambda: all(r.estimate()["ensemble"] == label for r in replicas), 30)  # raises after 30 s
         shown = replicas[0].get("/v1/ensemble").json()
         assert shown["promotion"]["promote"] is True and shown["promotion"]["against"] == first_label
 
