@@ -97,10 +97,10 @@ def prepare(recipe: Recipe, workspace: Path) -> Path:
 
 
 def store_env(settings) -> dict[str, str]:
-    """The store's folders as absolute PRICER_* variables: the stages run in the workspace, where
-    the relative defaults (models/) would point elsewhere."""
+    """The store's folders and the vector cache as absolute PRICER_* variables: the stages run in
+    the workspace, where relative paths (models/, builds/vectors.sqlite) would point elsewhere."""
     env = {"PRICER_MODELS_DIR": str(Path(settings.models_dir).resolve())}
-    for key in ("index_dir", "ensemble_dir"):
+    for key in ("index_dir", "ensemble_dir", "vector_cache"):
         if getattr(settings, key, None):
             env[f"PRICER_{key.upper()}"] = str(Path(getattr(settings, key)).resolve())
     return env

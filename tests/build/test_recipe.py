@@ -62,3 +62,15 @@ def test_each_member_stage_depends_only_on_what_it_reads():
     assert "index" in stages["member-llm"]["deps"] and chosen.members["llm"].adapter in stages["member-llm"]["deps"]
     assert stages["member-knn"]["params"] == ["members.knn", "stack.seed"]
     assert yaml.safe_dump(pipeline.stages(chosen)["stages"]) == yaml.safe_dump(stages)  # the same recipe, the same file
+
+
+def test_the_stages_get_the_store_and_the_vector_cache_as_absolute_paths(tmp_path, monkeypatch):
+    """DVC runs each stage in the workspace: a relative PRICER_VECTOR_CACHE (builds/vectors.sqlite,
+    as the docs write it) would otherwise name a new, empty cache inside it."""
+    from app.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    env = pipeline.store_env(Settings(models_dir=Path("models"), vector_cache=Path("builds/vectors.sqlite")))
+    assert env["PRICER_MODELS_DIR"] == str(tmp_path / "models")
+    assert env["PRICER_VECTOR_CACHE"] == str(tmp_path / "builds" / "vectors.sqlite")
+    assert "PRICER_VECTOR_CACHE" not in pipeline.store_env(Settings(models_dir=Path("models"), vector_cache=None))
