@@ -56,16 +56,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     install_handlers(app)
     app.state.admission = LatencyAdmission(settings.admission_target, settings.admission_floor, settings.inflight_limit)
-    app.add_middleware(
-        ServiceMiddleware,
-        max_inflight=settings.inflight_limit,
-        max_body_bytes=settings.max_body_bytes,
-        keys={"pricer": app.state.api_key, "pricer-admin": app.state.admin_key},
-        per_client_share=settings.max_inflight_per_client,
-        body_timeout_s=settings.body_timeout_s,
-        admission=app.state.admission,
-        bind_host=settings.host,
-    )
+    app.add_middleware(ServiceMiddleware, max_inflight=settings.inflight_limit, max_body_bytes=settings.max_body_bytes,
+                       keys={"pricer": app.state.api_key, "pricer-admin": app.state.admin_key},
+                       per_client_share=settings.max_inflight_per_client, body_timeout_s=settings.body_timeout_s,
+                       admission=app.state.admission, bind_host=settings.host)
     app.include_router(health.router)
     app.include_router(estimate.router)
     app.include_router(ensemble.router)

@@ -32,20 +32,11 @@ class ProblemError(Exception):
     """Raise to answer with a problem+json document. `type` is a short slug (e.g. "unknown-adapter")
     or a full URI; `headers` are added to the response (e.g. Retry-After)."""
 
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        type: str | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ):
+    def __init__(self, status: int, title: str, detail: str, type: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any):
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
-        self.type = type or _default_slug(status)
-        self.headers = headers or {}
-        self.extra = extra
+        self.type, self.headers, self.extra = type or _SLUGS.get(status, "error"), headers or {}, extra
 
 
 _SLUGS = {
@@ -56,51 +47,27 @@ _SLUGS = {
 }
 
 
-def _default_slug(status: int) -> str:
-    return _SLUGS.get(status, "error")
-
-
-def problem_body(
-    status: int, title: str, detail: str, type: str | None = None, instance: str | None = None, **extra: Any
-) -> bytes:
-    slug = type or _default_slug(status)
-    request_id = current_request_id()
-    doc = {
-        "type": slug if "://" in slug else TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "request_id": request_id,
-        **extra,
-    }
+def problem_body(status: int, title: str, detail: str, type: str | None = None, instance: str | None = None,
+                 **extra: Any) -> bytes:
+    slug = type or _SLUGS.get(status, "error")
+    doc = {"type": slug if "://" in slug else TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
+           "instance": instance, "request_id": current_request_id(), **extra}
     return json.dumps(doc, ensure_ascii=False, default=str).encode()
 
 
-def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    type: str | None = None,
-    headers: dict[str, str] | None = None,
-    instance: str | None = None,
-    **extra: Any,
-) -> Response:
+def problem_response(status: int, title: str, detail: str, type: str | None = None, headers: dict[str, str] | None = None,
+                     instance: str | None = None, **extra: Any) -> Response:
     body = problem_body(status, title, detail, type=type, instance=instance, **extra)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _problem_error(request: Request, exc: ProblemError) -> Response:
-    return problem_response(
-        exc.status, exc.title, exc.detail, type=exc.type, headers=exc.headers, instance=request.url.path, **exc.extra
-    )
+    return problem_response(exc.status, exc.title, exc.detail, exc.type, exc.headers, request.url.path, **exc.extra)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     detail, fields = describe_validation(list(exc.errors()))
-    return problem_response(
-        422, "Invalid request", detail, type="invalid-request", instance=request.url.path, errors=fields
-    )
+    return problem_response(422, "Invalid request", detail, "invalid-request", instance=request.url.path, errors=fields)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -112,9 +79,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         detail = f"no route {request.method} {request.url.path}; see GET /docs for the API"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}; see GET /docs for the API"
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 408: "Request timeout", 413: "Payload too large"}.get(
-        exc.status_code, "HTTP error"
-    )
+    titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 408: "Request timeout", 413: "Payload too large"}
+    title = titles.get(exc.status_code, "HTTP error")
     return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
 
 
@@ -131,21 +97,14 @@ async def _engine_error(request: Request, exc: EngineError) -> Response:
     log.error("engine failure: %s", exc, extra={"route": request.url.path, "engine_dead": dead})
     if dead:  # readiness 503 at once, and the process exits (app/api/lifecycle.py)
         request.app.state.lifecycle.engine_dead(exc)
-    detail = (
-        "the inference engine has stopped; the service must be restarted"
-        if dead
-        else f"the inference engine failed on this request ({exc}); retry later"
-    )
-    return problem_response(
-        503, "Engine unavailable", detail, type="engine-unavailable", headers={"Retry-After": "5"}, instance=request.url.path
-    )
+    detail = ("the inference engine has stopped; the service must be restarted" if dead
+              else f"the inference engine failed on this request ({exc}); retry later")
+    return problem_response(503, "Engine unavailable", detail, "engine-unavailable", {"Retry-After": "5"}, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
-    return problem_response(
-        500, "Internal error", "an unexpected error occurred; report the request_id", instance=request.url.path
-    )
+    return problem_response(500, "Internal error", "an unexpected error occurred; report the request_id", instance=request.url.path)
 
 
 def install_handlers(app: FastAPI) -> None:

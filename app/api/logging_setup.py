@@ -19,13 +19,9 @@ def build_handler(json_logs: bool = True, stream=None) -> logging.Handler:
     if json_logs:
         from pythonjsonlogger.json import JsonFormatter
 
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                datefmt="%Y-%m-%dT%H:%M:%S%z",
-            )
-        )
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                                           datefmt="%Y-%m-%dT%H:%M:%S%z"))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     return handler

@@ -62,17 +62,9 @@ class BodyTimeoutError(HTTPException):
 
 
 class ServiceMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_inflight: int,
-        max_body_bytes: int,
-        keys: dict[str, bytes | None] | None = None,
-        per_client_share: float = 1.0,
-        body_timeout_s: float | None = None,
-        admission: LatencyAdmission | None = None,
-        bind_host: str | None = None,  # where the service listens; unknown: keyless admin is refused
-    ):
+    def __init__(self, app: ASGIApp, max_inflight: int, max_body_bytes: int, keys: dict[str, bytes | None] | None = None,
+                 per_client_share: float = 1.0, body_timeout_s: float | None = None, admission: LatencyAdmission | None = None,
+                 bind_host: str | None = None):  # bind_host: where the service listens; unknown: keyless admin is refused
         self.app = app
         self.admission = admission or LatencyAdmission(None, max_inflight, max_inflight)
         self.max_inflight = max_inflight
@@ -126,19 +118,17 @@ class ServiceMiddleware:
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not state["started"]:
-                await _send_problem(
-                    send_with_id, scope, 500, "Internal error", "an unexpected error occurred; report the request_id", {}
-                )
+                await _send_problem(send_with_id, scope, 500, "Internal error",
+                                    "an unexpected error occurred; report the request_id", {})
         finally:
             duration = time.perf_counter() - started_at
             route = route_template(scope)
             status = state["status"]
             metrics.REQUESTS.labels(route, str(status)).inc()
             metrics.REQUEST_DURATION.labels(route).observe(duration)
-            access_log.info(
-                "%s %s %s", scope["method"], route, status,
-                extra={"request_id": request_id, "method": scope["method"], "route": route, "status": status, "duration_ms": round(duration * 1000, 2)},
-            )
+            access_log.info("%s %s %s", scope["method"], route, status,
+                            extra={"request_id": request_id, "method": scope["method"], "route": route, "status": status,
+                                   "duration_ms": round(duration * 1000, 2)})
             reset_request_id(token)
 
     def _unauthorized(self, scope: Scope) -> tuple | None:

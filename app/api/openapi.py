@@ -21,6 +21,10 @@ def problem_responses(descriptions: dict[int, str]) -> dict[int, dict]:
     return {code: {"description": why} for code, why in descriptions.items()}
 
 
+# The admin routers' (app/api/routes/: adapters, ensembles, fleet)
+ADMIN_PROBLEMS = {401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only"}
+
+
 def _problem_content(document: dict) -> dict:
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -42,9 +46,7 @@ def install_docs(app: FastAPI) -> None:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            document = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             app.openapi_schema = _problem_content(document)
         return app.openapi_schema
 
@@ -52,10 +54,6 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
-            title=f"{app.title} API",
-            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
-        )
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                   swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{ASSETS}/favicon-32x32.png")

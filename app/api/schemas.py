@@ -17,19 +17,9 @@ class EstimateRequest(ItemFields):
     """One product. `title` or `description` must be non-empty; `adapter` pins an adapter
     ("name" or "name@version"), else the active one serves."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "title": "Acme cordless drill, 20V",
-                    "description": "Brushless motor, two batteries and a charger.",
-                    "features": ["2 speeds", "LED light"],
-                    "details": {"Brand": "Acme", "Weight": "3.5 pounds"},
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "title": "Acme cordless drill, 20V", "description": "Brushless motor, two batteries and a charger.",
+        "features": ["2 speeds", "LED light"], "details": {"Brand": "Acme", "Weight": "3.5 pounds"}}]})
 
 
 class BatchRequest(BaseModel):
@@ -67,10 +57,7 @@ class EstimateResponse(BaseModel):
     def _omit_absent_extras(self, handler):
         """`ensemble`/`components` only when the ensemble answered, `comparables` only when asked."""
         data = handler(self)
-        for key in OPTIONAL_FIELDS:
-            if isinstance(data, dict) and data.get(key) is None:
-                data.pop(key, None)
-        return data
+        return {k: v for k, v in data.items() if v is not None or k not in OPTIONAL_FIELDS} if isinstance(data, dict) else data
 
 
 class BatchResponse(BaseModel):

@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 _REASONS = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}
 
 
-class _HeadersTooLarge(Exception):
-    pass
-
-
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header size limit and problem+json parser errors."""
 
@@ -74,17 +70,12 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(400, "Bad request", msg)
 
     def _refuse(self, status: int, title: str, detail: str) -> None:
-        body = json.dumps({
-            "type": TYPE_BASE + ("headers-too-large" if status == 431 else "bad-request"),
-            "title": title, "status": status, "detail": detail, "instance": None, "request_id": None,
-        }).encode()
+        body = json.dumps({"type": TYPE_BASE + ("headers-too-large" if status == 431 else "bad-request"), "title": title,
+                           "status": status, "detail": detail, "instance": None, "request_id": None}).encode()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head += [
-            b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-        ]
+        head += [b"content-type: " + PROBLEM_JSON.encode() + b"\r\n", b"content-length: %d\r\n" % len(body),
+                 b"connection: close\r\n\r\n"]
         if not self.transport.is_closing():
             self.transport.write(b"".join(head) + body)
             self.transport.close()
@@ -103,16 +94,7 @@ class PricerServer(uvicorn.Server):
 
 def build_server(app, settings: Settings) -> PricerServer:
     protocol = type("PricerHttpProtocol", (ProblemHttpToolsProtocol,), {"max_header_bytes": settings.max_header_bytes})
-    return PricerServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            http=protocol,
-            log_config=None,  # logging_setup configured it
-            access_log=False,  # the middleware logs each request with its id, route and duration
-            lifespan="on",
-            timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
-            timeout_keep_alive=30,
-        )
-    )
+    # no log_config: logging_setup configured it; no access_log: the middleware logs each request with its id
+    return PricerServer(uvicorn.Config(app, host=settings.host, port=settings.port, http=protocol, log_config=None,
+                                       access_log=False, lifespan="on", timeout_keep_alive=30,
+                                       timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s))))

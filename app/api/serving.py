@@ -23,12 +23,8 @@ from app.pricing.text import NOTHING_TO_PRICE
 
 
 def no_index_problem() -> ProblemError:
-    return ProblemError(
-        409, "Comparables unavailable",
-        "this service has no index of priced items (build one with `pricer index build --data ...`, then restart);"
-        " ask with comparables=0",
-        type="comparables-unavailable",
-    )
+    return ProblemError(409, "Comparables unavailable", "this service has no index of priced items (build one with "
+                        "`pricer index build --data ...`, then restart); ask with comparables=0", type="comparables-unavailable")
 
 
 @contextmanager
@@ -80,10 +76,8 @@ class EstimateService:
     async def estimate_batch(self, items: Sequence[EstimateRequest]) -> BatchResponse:
         limit = self.settings.max_batch
         if len(items) > limit:
-            raise ProblemError(
-                413, "Batch too large", f"the batch has {len(items)} items, over the limit of {limit} (PRICER_MAX_BATCH); split it",
-                type="batch-too-large",
-            )
+            raise ProblemError(413, "Batch too large", f"the batch has {len(items)} items, over the limit of {limit} "
+                               "(PRICER_MAX_BATCH); split it", type="batch-too-large")
         metrics.BATCH_ITEMS.observe(len(items))
         with problems(len(items)):
             priced = await self.core.price_many(items)

@@ -59,14 +59,6 @@ class DesiredState:
     updated_at: str | None = None
     updated_by: str | None = None
 
-    @property
-    def adapter_label(self) -> str | None:
-        return None if self.adapter is None else f"{self.adapter[0]}@{self.adapter[1]}"
-
-    @property
-    def ensemble_label(self) -> str | None:
-        return None if self.ensemble is None else f"{self.ensemble[0]}@{self.ensemble[1]}"
-
     def chosen(self, part: str) -> bool:
         """Whether `part` ("adapter" or "ensemble") names a choice every replica follows."""
         return self.adapter_chosen if part == "adapter" else self.version(part) is not None
@@ -88,14 +80,8 @@ class DesiredState:
         return (self.generation, self.adapter_chosen, self.adapter, self.ensemble)
 
     def describe(self) -> dict:
-        return {
-            "generation": self.generation,
-            "adapter": self.adapter_label if self.adapter_chosen else None,
-            "adapter_chosen": self.adapter_chosen,
-            "ensemble": self.ensemble_label,
-            "updated_at": self.updated_at,
-            "updated_by": self.updated_by,
-        }
+        return {"generation": self.generation, "adapter": self.label("adapter"), "adapter_chosen": self.adapter_chosen,
+                "ensemble": self.label("ensemble"), "updated_at": self.updated_at, "updated_by": self.updated_by}
 
 
 def state_path(models_dir: Path) -> Path:
@@ -115,10 +101,8 @@ def parse(data) -> DesiredState:
     generation = data.get("generation", 0)  # written before generations: 0
     if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
         raise ValueError(f"generation {generation!r} is not a whole number >= 0")
-    chosen = "active" in data
-    adapter = None if data.get("active") is None else _version(data["active"])
-    ensemble = None if data.get("ensemble") is None else _version(data["ensemble"])
-    return DesiredState(generation, chosen, adapter, ensemble, data.get("updated_at"), data.get("updated_by"))
+    adapter, ensemble = (None if data.get(key) is None else _version(data[key]) for key in ("active", "ensemble"))
+    return DesiredState(generation, "active" in data, adapter, ensemble, data.get("updated_at"), data.get("updated_by"))
 
 
 def _read_strict(models_dir: Path) -> DesiredState:
@@ -152,14 +136,15 @@ def _locked(models_dir: Path):
 
 
 def _payload(state: DesiredState) -> dict:
+    def named(version: Version | None) -> dict | None:
+        return None if version is None else {"name": version[0], "version": version[1]}
+
     payload: dict = {"format": FORMAT, "generation": state.generation}
     if state.adapter_chosen:
-        payload["active"] = None if state.adapter is None else {"name": state.adapter[0], "version": state.adapter[1]}
+        payload["active"] = named(state.adapter)
     if state.ensemble is not None:
-        payload["ensemble"] = {"name": state.ensemble[0], "version": state.ensemble[1]}
-    payload["updated_at"] = state.updated_at
-    payload["updated_by"] = state.updated_by
-    return payload
+        payload["ensemble"] = named(state.ensemble)
+    return payload | {"updated_at": state.updated_at, "updated_by": state.updated_by}
 
 
 def update(models_dir: Path, *, adapter=KEEP, ensemble=KEEP, expect_generation: int | None = None,
@@ -176,14 +161,11 @@ def update(models_dir: Path, *, adapter=KEEP, ensemble=KEEP, expect_generation: 
             if expect_generation is not None and current.generation != expect_generation:
                 raise GenerationConflict(expect_generation, current)
             chosen = current.adapter_chosen or adapter is not KEEP
-            new = DesiredState(
-                generation=current.generation + 1,
-                adapter_chosen=chosen,
-                adapter=current.adapter if adapter is KEEP else (None if adapter is None else tuple(adapter)),
-                ensemble=current.ensemble if ensemble is KEEP else (None if ensemble is None else tuple(ensemble)),
-                updated_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-                updated_by=by,
-            )
+            def part(new, old):
+                return old if new is KEEP else (None if new is None else tuple(new))
+
+            new = DesiredState(current.generation + 1, chosen, part(adapter, current.adapter), part(ensemble, current.ensemble),
+                               datetime.now(UTC).isoformat(timespec="milliseconds"), by)
             atomic_write_text(state_path(models_dir), json.dumps(_payload(new), indent=2) + "\n")
             return new
     except OSError as e:

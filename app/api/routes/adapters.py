@@ -11,26 +11,21 @@ from fastapi import APIRouter, Depends
 
 from app.adapters.manager import AdapterManager
 from app.api.deps import AdaptersDep, LifecycleDep, require_admin_key
-from app.api.openapi import problem_responses
+from app.api.openapi import ADMIN_PROBLEMS, problem_responses
 from app.api.routes.desired import IfGeneration, Wait, WaitTimeout, answer, desired_problems
 
 router = APIRouter(
     prefix="/v1/adapters",
     tags=["adapters"],
     dependencies=[Depends(require_admin_key)],
-    responses=problem_responses({401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only", 503: "Model loading"}),
+    responses=problem_responses({**ADMIN_PROBLEMS, 503: "Model loading"}),
 )
 
 
 def _listing(manager: AdapterManager, lifecycle) -> dict:
-    active = manager.active
-    fleet = lifecycle.fleet
-    return {
-        "active": active.label if active else None,
-        "policy": manager.settings.adapter_policy,
-        "desired_state": fleet.status() if fleet is not None else manager.follower.status(),
-        "adapters": manager.snapshot(),
-    }
+    active, fleet = manager.active, lifecycle.fleet
+    return {"active": active.label if active else None, "policy": manager.settings.adapter_policy,
+            "desired_state": fleet.status() if fleet is not None else manager.follower.status(), "adapters": manager.snapshot()}
 
 
 @router.get("", summary="Every adapter version in the store with its status and validation scores")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from app.api.deps import LifecycleDep, require_admin_key, require_ready
 from app.api.errors import ProblemError
-from app.api.openapi import problem_responses
+from app.api.openapi import ADMIN_PROBLEMS, problem_responses
 from app.api.routes.desired import IfGeneration, Wait, WaitTimeout, answer, desired_problems
 from app.ensemble.manager import EnsembleRefusedError, UnknownEnsembleError
 
@@ -16,7 +16,7 @@ router = APIRouter(
     prefix="/v1/ensembles",
     tags=["ensembles"],
     dependencies=[Depends(require_admin_key), Depends(require_ready)],
-    responses=problem_responses({401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only", 503: "Model loading"}),
+    responses=problem_responses({**ADMIN_PROBLEMS, 503: "Model loading"}),
 )
 
 

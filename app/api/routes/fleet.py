@@ -9,14 +9,14 @@ import asyncio
 from fastapi import APIRouter, Depends
 
 from app.api.deps import LifecycleDep, require_admin_key
-from app.api.openapi import problem_responses
+from app.api.openapi import ADMIN_PROBLEMS, problem_responses
 from app.fleet import view
 
 router = APIRouter(
     prefix="/v1/fleet",
     tags=["operations"],
     dependencies=[Depends(require_admin_key)],
-    responses=problem_responses({401: "Missing or wrong admin key", 403: "No admin key set: loopback clients of a loopback-bound service only"}),
+    responses=problem_responses(ADMIN_PROBLEMS),
 )
 
 
