@@ -1,0 +1,62 @@
+"""One thread on chosen cores: its CPU affinity and its torch (OpenMP/MKL) thread count, leaving the
+rest of the process as it was.
+
+On Linux `sched_setaffinity(0, ...)` applies to the calling thread only, and the OpenMP threads that
+thread starts later inherit its mask. torch's `set_num_threads` sets the calling thread's OpenMP and
+MKL counts, and also the default that threads not yet started pick up on their first torch call;
+`pin_this_thread` puts that default back at once (from a short helper thread, which leaves the
+calling thread's own count alone), so the members' worker threads keep theirs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """"0-2,5" -> {0, 1, 2, 5} (the kernel's and vLLM's cpu list syntax; "|" separates ranks' lists)."""
+    cpus: set[int] = set()
+    for part in text.replace("|", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if first < 0 or last < first:
+            raise ValueError(f"bad cpu range {part!r}")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+def allowed_cpus() -> set[int]:
+    """The CPUs this process may run on (all of os.cpu_count() where affinity is not supported)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def pin_this_thread(cpus: set[int], torch_threads: int | None = None) -> bool:
+    """Run the calling thread (and the OpenMP threads it starts from now on) on `cpus`, with
+    `torch_threads` torch threads for this thread alone. False where the OS cannot pin threads."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return False
+    os.sched_setaffinity(0, cpus)  # Linux: pid 0 is the calling thread
+    if torch_threads is not None:
+        set_torch_threads_here(torch_threads)
+    return True
+
+
+def set_torch_threads_here(threads: int) -> None:
+    """This thread's torch intra-op threads; the process's default for other threads unchanged."""
+    try:
+        import torch
+    except ImportError:
+        return
+    previous = torch.get_num_threads()  # this thread's, initialised from the process's default
+    if previous == threads:
+        return
+    torch.set_num_threads(threads)
+    restore = threading.Thread(target=torch.set_num_threads, args=(previous,), name="torch-threads-default")
+    restore.start()
+    restore.join()
