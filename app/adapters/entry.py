@@ -26,26 +26,11 @@ class Entry:
 
 
 def describe(entry: Entry, active: AdapterRef | None) -> dict:
-    v = entry.version
-    if entry.rejected:
-        status = "rejected"
-    elif entry.ref is not None and entry.ref == active:
-        status = "active"
-    elif entry.ref is not None:
-        status = "loaded"
-    else:
-        status = "available"
-    m = v.manifest
-    return {
-        "name": v.name,
-        "version": v.version,
-        "status": status,
-        "reason": entry.rejected,
-        "validation": m.validation.model_dump() if m and m.validation else None,
-        "lora_rank": m.lora_rank if m else None,
-        "base_model": m.base_model if m else None,
-        "created_at": m.created_at.isoformat() if m else None,
-        "smoke": entry.smoked,
-        "in_flight": entry.leases,
-        "comparables": entry.comparables if entry.checked else None,  # neighbours in its prompts
-    }
+    v, m = entry.version, entry.version.manifest
+    loaded = entry.ref is not None
+    status = "rejected" if entry.rejected else "active" if loaded and entry.ref == active else "loaded" if loaded else "available"
+    return {"name": v.name, "version": v.version, "status": status, "reason": entry.rejected,
+            "validation": m.validation.model_dump() if m and m.validation else None,
+            "lora_rank": m.lora_rank if m else None, "base_model": m.base_model if m else None,
+            "created_at": m.created_at.isoformat() if m else None, "smoke": entry.smoked, "in_flight": entry.leases,
+            "comparables": entry.comparables if entry.checked else None}  # neighbours in its prompts

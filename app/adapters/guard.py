@@ -31,11 +31,8 @@ def file_fingerprints(folder: Path) -> dict[str, list]:
     for name in CHECKED_FILES:
         path = Path(folder) / name
         try:
-            digest = hashlib.sha256()
             with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            prints[name] = [path.stat().st_size, digest.hexdigest()]
+                prints[name] = [path.stat().st_size, hashlib.file_digest(handle, "sha256").hexdigest()]
         except OSError:
             prints[name] = [-1, ""]
     return prints
@@ -60,9 +57,7 @@ class GuardMixin:
         if entry.files is None:
             return None
         changed = await asyncio.to_thread(changed_files, entry.version.path, entry.files)
-        if not changed:
-            return None
-        return f"{', '.join(changed)} changed since validation (size or sha256); publish a new version instead"
+        return f"{', '.join(changed)} changed since validation (size or sha256); publish a new version instead" if changed else None
 
     def _note_outcome(self, entry: Entry, error: BaseException | None) -> None:
         """Called by every lease when its request ends."""

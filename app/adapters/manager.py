@@ -41,12 +41,8 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
         """`persist` False: never writes the desired state (an in-process reader such as the llm
         estimator resolves exactly as the service would, without changing what replicas serve).
         `replica_id`: who wrote a generation (app.fleet.heartbeat.replica_id)."""
-        self.settings = settings
-        self.persist = persist
-        self.replica_id = replica_id
-        self.engine = engine
-        self.base_dir = Path(base_dir)
-        self.adapters_dir = Path(settings.adapters_dir)
+        self.settings, self.persist, self.replica_id, self.engine = settings, persist, replica_id, engine
+        self.base_dir, self.adapters_dir = Path(base_dir), Path(settings.adapters_dir)
         self._entries: dict[tuple[str, str], Entry] = {}
         self._active: AdapterRef | None = None
         self._lock = asyncio.Lock()
@@ -193,7 +189,8 @@ class AdapterManager(LeaseMixin, GuardMixin, FollowMixin):
             return
         await self._fingerprint(entry)  # before the checks: a change after them is caught at load
         try:
-            facts = await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base, self.settings.max_lora_rank, self._has_index())
+            facts = await asyncio.to_thread(check_static, entry.version, self.adapters_dir, self._base,
+                                            self.settings.max_lora_rank, self._has_index())
         except AdapterRejected as e:
             self._reject(entry, str(e))
             return

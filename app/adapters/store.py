@@ -65,9 +65,7 @@ def version_folder(adapters_dir: Path, name: str, version: str) -> Path | None:
     """The folder `name/version` when it is a version, else None: unsafe names, no folder, or no
     manifest (half-written)."""
     path = Path(adapters_dir) / name / version
-    if not is_safe_name(name) or not is_safe_name(version):
-        return None
-    if not path.is_dir() and not path.is_symlink():
+    if not (is_safe_name(name) and is_safe_name(version)) or not (path.is_dir() or path.is_symlink()):
         return None
     return path if (path / MANIFEST).exists() else None
 
@@ -82,30 +80,18 @@ def read_version(adapters_dir: Path, name: str, version: str) -> AdapterVersion 
         manifest = Manifest.read(path)
     except (OSError, ValueError, ValidationError) as e:
         return AdapterVersion(name, version, path, None, f"unreadable manifest: {_short(e)}", stamp)
+    problem = None
     if (manifest.name, manifest.version) != (name, version):
-        return AdapterVersion(
-            name, version, path, manifest,
-            f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}", stamp,
-        )
-    return AdapterVersion(name, version, path, manifest, None, stamp)
+        problem = f"manifest says {manifest.name}@{manifest.version} but the folder is {name}/{version}"
+    return AdapterVersion(name, version, path, manifest, problem, stamp)
 
 
 def scan(adapters_dir: Path) -> list[AdapterVersion]:
     """Every version in the store, sorted by (name, version)."""
     adapters_dir = Path(adapters_dir)
-    found: list[AdapterVersion] = []
-    if not adapters_dir.is_dir():
-        return found
-    for name_dir in sorted(adapters_dir.iterdir()):
-        if name_dir.name.startswith(".") or not name_dir.is_dir():
-            continue
-        for version_dir in sorted(name_dir.iterdir()):
-            if version_dir.name.startswith("."):
-                continue
-            row = read_version(adapters_dir, name_dir.name, version_dir.name)
-            if row is not None:
-                found.append(row)
-    return found
+    names = sorted(d for d in adapters_dir.iterdir() if d.is_dir() and not d.name.startswith(".")) if adapters_dir.is_dir() else []
+    rows = (read_version(adapters_dir, d.name, v.name) for d in names for v in sorted(d.iterdir()) if not v.name.startswith("."))
+    return [row for row in rows if row is not None]
 
 
 def _short(error: Exception) -> str:

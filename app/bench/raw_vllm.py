@@ -27,12 +27,8 @@ def free_port() -> int:
 
 
 def server_command(spec: ServingSpec, model_dir: Path, port: int, adapter: tuple[str, Path] | None) -> list[str]:
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        *spec.server_flags(model_dir),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--disable-uvicorn-access-log",
-    ]
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *spec.server_flags(model_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--disable-uvicorn-access-log"]
     if adapter is not None:
         command += ["--lora-modules", f"{adapter[0]}={adapter[1]}"]
     return command
@@ -45,11 +41,7 @@ def raw_vllm_server(spec: ServingSpec, model_dir: Path, adapter: tuple[str, Path
 
     port = free_port()
     env = dict(os.environ)
-    for key, value in spec.engine_env().items():
-        if key == "LD_PRELOAD":  # already merged with what was there
-            env[key] = value
-        else:
-            env.setdefault(key, value)
+    spec.apply_env(env)
     env.setdefault("HF_HUB_OFFLINE", "1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = server_command(spec, model_dir, port, adapter)

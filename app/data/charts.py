@@ -17,9 +17,7 @@ def data_chart(path: Path | str, items: Sequence[Item], token_counts: Sequence[i
     ax_price.hist(prices, bins=range(0, 1000, 10), color="#4c72b0")
     mean = sum(prices) / len(prices)
     median = sorted(prices)[len(prices) // 2]
-    ax_price.set_title(f"Prices: n={len(prices):,} mean=${mean:,.2f} median=${median:,.2f}")
-    ax_price.set_xlabel("Price ($)")
-    ax_price.set_ylabel("Items")
+    ax_price.set(title=f"Prices: n={len(prices):,} mean=${mean:,.2f} median=${median:,.2f}", xlabel="Price ($)", ylabel="Items")
 
     categories = Counter(item.category or "unknown" for item in items).most_common()
     names = [c for c, _ in categories][::-1]
@@ -27,17 +25,12 @@ def data_chart(path: Path | str, items: Sequence[Item], token_counts: Sequence[i
     ax_cat.barh(names, counts, color="#55a868")
     for y, n in enumerate(counts):
         ax_cat.text(n, y, f" {n:,}", va="center", fontsize=8)
-    ax_cat.set_title("Categories")
-    ax_cat.set_xlabel("Items")
+    ax_cat.set(title="Categories", xlabel="Items")
 
     ax_tok.hist(token_counts, bins=40, color="#c44e52")
-    ax_tok.set_title(f"Tokens per item text: mean {sum(token_counts) / len(token_counts):,.1f}, max {max(token_counts)}")
-    ax_tok.set_xlabel("Tokens")
-    ax_tok.set_ylabel("Items")
+    ax_tok.set(title=f"Tokens per item text: mean {sum(token_counts) / len(token_counts):,.1f}, max {max(token_counts)}",
+               xlabel="Tokens", ylabel="Items")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

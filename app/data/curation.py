@@ -56,12 +56,10 @@ def read_price(value: object) -> float:
     """A raw price: a number or a numeric string; "None", null and anything else are dropped."""
     if value is None or value == "" or value == "None":
         raise Dropped(NO_PRICE)
-    if isinstance(value, bool):
-        raise Dropped(PRICE_NOT_A_NUMBER)
     try:
-        price = float(value)
+        price = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        raise Dropped(PRICE_NOT_A_NUMBER) from None
+        price = math.nan
     if not math.isfinite(price):
         raise Dropped(PRICE_NOT_A_NUMBER)
     return price
@@ -104,13 +102,7 @@ class Curator:
         if len(tokens) <= r.min_tokens:
             raise Dropped(TOO_FEW_TOKENS)
         text = self.tokenizer.decode(tokens[: r.max_tokens])
-        return Item(
-            title=title.strip(),
-            category=category,
-            price=price,
-            text=text,
-            details=details_to_json(details),
-        )
+        return Item(title=title.strip(), category=category, price=price, text=text, details=details_to_json(details))
 
 
 @dataclass

@@ -33,22 +33,9 @@ def curate_rows(rows: Iterable[RawRow], curator: Curator, summary: Summary) -> l
     return items
 
 
-def curate(
-    raw_files: Sequence[Path],
-    out: Path,
-    *,
-    settings,
-    category: str | None = None,
-    hub_categories: Sequence[str] = (),
-    hub_limit: int | None = None,
-    val: float = 0.05,
-    test: float = 0.05,
-    slot_cap: int = 1200,
-    keep_all_from: float = 240.0,
-    size: int | None = None,
-    seed: int = 42,
-    tokenizer=None,
-) -> dict:
+def curate(raw_files: Sequence[Path], out: Path, *, settings, category: str | None = None, hub_categories: Sequence[str] = (),
+           hub_limit: int | None = None, val: float = 0.05, test: float = 0.05, slot_cap: int = 1200,
+           keep_all_from: float = 240.0, size: int | None = None, seed: int = 42, tokenizer=None) -> dict:
     """Curate, balance and split; write out/{train,val,test}.jsonl and out/summary.json. Returns the summary."""
     rules = Rules.from_settings(settings)
     for path in raw_files:  # fail before any work on a missing file
@@ -65,13 +52,8 @@ def curate(
     out = Path(out)
     for name, part in splits.items():
         write_items(out / f"{name}.jsonl", part)
-    result = {
-        **summary.to_dict(),
-        "sampled": len(sample),
-        "splits": {name: len(part) for name, part in splits.items()},
-        "rules": {"min_tokens": rules.min_tokens, "max_tokens": rules.max_tokens, "min_chars": rules.min_chars,
-                  "price": [rules.min_price, rules.max_price]},
-        "seed": seed,
-    }
+    result = {**summary.to_dict(), "sampled": len(sample), "splits": {name: len(part) for name, part in splits.items()},
+              "rules": {"min_tokens": rules.min_tokens, "max_tokens": rules.max_tokens, "min_chars": rules.min_chars,
+                        "price": [rules.min_price, rules.max_price]}, "seed": seed}
     atomic_write_text(out / "summary.json", json.dumps(result, indent=2) + "\n")
     return result

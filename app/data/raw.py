@@ -55,10 +55,10 @@ def iter_local(path: Path | str, category: str | None = None) -> Iterator[RawRow
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 yield RawRow(str(path), number, category, None, f"malformed JSON ({e})")
                 continue
-            if not isinstance(row, dict):
+            if isinstance(row, dict):
+                yield RawRow(str(path), number, category or row.get("main_category"), row)
+            else:
                 yield RawRow(str(path), number, category, None, "not a JSON object")
-                continue
-            yield RawRow(str(path), number, category or row.get("main_category"), row)
 
 
 def iter_hub(category: str, limit: int | None = None) -> Iterator[RawRow]:

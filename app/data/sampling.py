@@ -44,9 +44,7 @@ def balanced_sample(items: Sequence[Item], balance: Balance = Balance(), seed: i
             weights = [1.0 / shares[item.category] for item in slot]
             sample.extend(_weighted_sample_without_replacement(rng, slot, weights, balance.slot_cap))
     rng.shuffle(sample)
-    if balance.size is not None and len(sample) > balance.size:
-        sample = sample[: balance.size]
-    return sample
+    return sample if balance.size is None else sample[: balance.size]
 
 
 def split_counts(total: int, val: float, test: float) -> tuple[int, int]:
@@ -68,8 +66,4 @@ def split(items: Sequence[Item], val: float, test: float, seed: int = 42) -> dic
     shuffled = list(items)
     random.Random(seed).shuffle(shuffled)
     n_val, n_test = split_counts(len(shuffled), val, test)
-    return {
-        "test": shuffled[:n_test],
-        "val": shuffled[n_test : n_test + n_val],
-        "train": shuffled[n_test + n_val :],
-    }
+    return {"test": shuffled[:n_test], "val": shuffled[n_test : n_test + n_val], "train": shuffled[n_test + n_val :]}

@@ -23,9 +23,7 @@ SEED = 0
 BCA_MAX_ITEMS = 20_000
 
 
-def bootstrap_mean_ci(
-    values: Sequence[float], resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED
-) -> tuple[float, float]:
+def bootstrap_mean_ci(values: Sequence[float], resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> tuple[float, float]:
     """BCa bootstrap interval of the mean (scipy.stats.bootstrap), items resampled with replacement."""
     import numpy as np
     from scipy.stats import bootstrap
@@ -54,8 +52,7 @@ def coverage(truths: Sequence[float], lows: Sequence[float], highs: Sequence[flo
         raise ValueError(f"{len(truths)} truths, {len(lows)} lows, {len(highs)} highs")
     if not truths:
         raise ValueError("coverage of no items")
-    inside = sum(1 for t, lo, hi in zip(truths, lows, highs, strict=True) if lo <= t <= hi)
-    return inside / len(truths)
+    return sum(lo <= t <= hi for t, lo, hi in zip(truths, lows, highs, strict=True)) / len(truths)
 
 
 @dataclass(frozen=True)
@@ -73,24 +70,15 @@ class PairedDifference:
     def verdict(self) -> str:
         """'a better', 'b better' or 'no significant difference' (the interval holds zero)."""
         low, high = self.ci
-        if high < 0:
-            return "a better"
-        if low > 0:
-            return "b better"
-        return "no significant difference"
+        return "a better" if high < 0 else "b better" if low > 0 else "no significant difference"
 
     def to_dict(self) -> dict:
-        return {
-            "n": self.n, "mean_error_a": self.mean_a, "mean_error_b": self.mean_b,
-            "difference": self.difference, "difference_ci": list(self.ci), "level": self.level,
-            "verdict": self.verdict,
-        }
+        return {"n": self.n, "mean_error_a": self.mean_a, "mean_error_b": self.mean_b, "difference": self.difference,
+                "difference_ci": list(self.ci), "level": self.level, "verdict": self.verdict}
 
 
-def paired_difference(
-    errors_a: Sequence[float], errors_b: Sequence[float], resamples: int = RESAMPLES,
-    level: float = LEVEL, seed: int = SEED,
-) -> PairedDifference:
+def paired_difference(errors_a: Sequence[float], errors_b: Sequence[float], resamples: int = RESAMPLES,
+                      level: float = LEVEL, seed: int = SEED) -> PairedDifference:
     """Per-item differences of two estimators' absolute errors on the same items: their mean and its
     BCa interval (resampling the differences resamples the items, both estimators' errors together)."""
     if len(errors_a) != len(errors_b):
@@ -99,8 +87,5 @@ def paired_difference(
     if not all(math.isfinite(d) for d in diffs):
         raise ValueError("errors must be finite numbers")
     n = len(diffs)
-    ci = bootstrap_mean_ci(diffs, resamples, level, seed)
-    return PairedDifference(
-        n=n, mean_a=sum(map(float, errors_a)) / n, mean_b=sum(map(float, errors_b)) / n,
-        difference=sum(diffs) / n, ci=ci, level=level,
-    )
+    return PairedDifference(n, sum(map(float, errors_a)) / n, sum(map(float, errors_b)) / n, sum(diffs) / n,
+                            bootstrap_mean_ci(diffs, resamples, level, seed), level)

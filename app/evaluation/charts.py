@@ -12,9 +12,14 @@ _COLOURS = {GREEN: "#2ca02c", ORANGE: "#ff7f0e", RED: "#d62728"}
 
 
 def save_figure(fig, path: Path | str) -> None:
-    """Save a matplotlib figure as PNG to a temporary name beside `path`, then rename."""
-    with replacing(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    """Save a matplotlib figure as PNG to a temporary name beside `path`, then rename; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def pyplot():
@@ -35,16 +40,9 @@ def scatter_chart(path: Path | str, truths: Sequence[float], guesses: Sequence[f
     ax.plot([0, top], [0, top], color="#1f77b4", lw=1.5, alpha=0.7, label="y = x")
     colours = [_COLOURS[band(t, g)] for t, g in zip(truths, guesses, strict=True)]
     ax.scatter(truths, guesses, s=10, c=colours)
-    ax.set_xlabel("Ground truth ($)")
-    ax.set_ylabel("Model estimate ($)")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
+    ax.set(xlabel="Ground truth ($)", ylabel="Model estimate ($)", xlim=(0, top), ylim=(0, top), title=scored.title(name))
     ax.legend(loc="upper left")
-    ax.set_title(scored.title(name))
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def leaderboard_chart(path: Path | str, results: Sequence[tuple[str, Score]]) -> None:
@@ -56,16 +54,8 @@ def leaderboard_chart(path: Path | str, results: Sequence[tuple[str, Score]]) ->
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.6 * len(ordered)))
     bars = ax.barh(names, errors, color="#4c72b0")
     for bar, (_, s) in zip(bars, ordered, strict=True):
-        ax.text(
-            bar.get_width(), bar.get_y() + bar.get_height() / 2,
-            f"  ${s.mean_error:,.2f}  RMSLE {s.rmsle:.2f}  hits {s.hit_rate * 100:.1f}%",
-            va="center", fontsize=9,
-        )
-    ax.set_xlim(0, max(errors) * 1.6)
-    ax.set_xlabel("Mean absolute error ($), lower is better")
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                f"  ${s.mean_error:,.2f}  RMSLE {s.rmsle:.2f}  hits {s.hit_rate * 100:.1f}%", va="center", fontsize=9)
     n = ordered[0][1].n if ordered else 0
-    ax.set_title(f"Pricer leaderboard on {n} items")
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    ax.set(xlim=(0, max(errors) * 1.6), xlabel="Mean absolute error ($), lower is better", title=f"Pricer leaderboard on {n} items")
+    save_figure(fig, path)

@@ -8,12 +8,8 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail as _fail
 from app.model.item_files import ItemsFileError
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(code)
 
 
 def _load(path: Path, limit: int | None = None):

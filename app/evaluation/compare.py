@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import fail
 from app.evaluation.bootstrap import LEVEL, RESAMPLES, SEED, PairedDifference, paired_difference
 
 
@@ -52,8 +53,7 @@ def load_report(path: Path | str) -> dict[str, ReportRow]:
             continue
         try:
             raw = json.loads(line)
-            row = ReportRow(_row_key(raw), float(raw["truth"]), float(raw["guess"]),
-                            raw.get("low"), raw.get("high"))
+            row = ReportRow(_row_key(raw), float(raw["truth"]), float(raw["guess"]), raw.get("low"), raw.get("high"))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise ReportError(f"{path}:{number}: not a per-item report row ({e})") from None
         if row.key in rows:
@@ -68,10 +68,8 @@ def paired_rows(a: dict[str, ReportRow], b: dict[str, ReportRow], name_a: str = 
     """The two reports' rows in the same item order; refuses reports on different item sets."""
     only_a, only_b = a.keys() - b.keys(), b.keys() - a.keys()
     if only_a or only_b:
-        raise ReportError(
-            f"the reports are not on the same items: {len(only_a)} only in {name_a}, {len(only_b)} only in "
-            f"{name_b} ({len(a.keys() & b.keys())} shared); evaluate both on the same data file"
-        )
+        raise ReportError(f"the reports are not on the same items: {len(only_a)} only in {name_a}, {len(only_b)} only in "
+                          f"{name_b} ({len(a.keys() & b.keys())} shared); evaluate both on the same data file")
     keys = sorted(a)
     for key in keys:
         if abs(a[key].truth - b[key].truth) > 1e-6:
@@ -87,13 +85,10 @@ def compare_reports(path_a: Path | str, path_b: Path | str, resamples: int = RES
 
 def describe(result: PairedDifference, name_a: str, name_b: str) -> str:
     low, high = result.ci
-    verdict = {"a better": f"{name_a} is better", "b better": f"{name_b} is better"}.get(
-        result.verdict, "no significant difference")
-    return (
-        f"{result.n} items. mean error {name_a} ${result.mean_a:,.2f}, {name_b} ${result.mean_b:,.2f}\n"
-        f"mean of (|error {name_a}| - |error {name_b}|) = ${result.difference:+,.2f}, paired "
-        f"{result.level * 100:.0f}% CI [${low:+,.2f}, ${high:+,.2f}]: {verdict}"
-    )
+    verdict = {"a better": f"{name_a} is better", "b better": f"{name_b} is better"}.get(result.verdict, "no significant difference")
+    return (f"{result.n} items. mean error {name_a} ${result.mean_a:,.2f}, {name_b} ${result.mean_b:,.2f}\n"
+            f"mean of (|error {name_a}| - |error {name_b}|) = ${result.difference:+,.2f}, paired "
+            f"{result.level * 100:.0f}% CI [${low:+,.2f}, ${high:+,.2f}]: {verdict}")
 
 
 def register(cli: typer.Typer) -> None:
@@ -109,8 +104,7 @@ def register(cli: typer.Typer) -> None:
         try:
             result = compare_reports(report_a, report_b, resamples, LEVEL, seed)
         except (ReportError, ValueError) as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
-            raise typer.Exit(2) from None
+            fail(e)
         names = (report_a.stem, report_b.stem) if report_a.stem != report_b.stem else ("A", "B")
         typer.echo(describe(result, *names))
         if as_json:

@@ -66,17 +66,9 @@ def score(truths: Sequence[float], guesses: Sequence[float]) -> Score:
     truths = [float(t) for t in truths]
     guesses = [float(g) for g in guesses]
     _check(truths, guesses)
-    n = len(truths)
-    errors = [abs(g - t) for t, g in zip(truths, guesses, strict=True)]
-    sles = [squared_log_error(t, g) for t, g in zip(truths, guesses, strict=True)]
-    colours = [band(t, g) for t, g in zip(truths, guesses, strict=True)]
+    n, pairs = len(truths), list(zip(truths, guesses, strict=True))
+    colours = [band(t, g) for t, g in pairs]
     green = colours.count(GREEN)
-    return Score(
-        n=n,
-        mean_error=sum(errors) / n,
-        rmsle=math.sqrt(sum(sles) / n),
-        hit_rate=green / n,
-        green=green,
-        orange=colours.count(ORANGE),
-        red=colours.count(RED),
-    )
+    return Score(n=n, mean_error=sum(abs(g - t) for t, g in pairs) / n,
+                 rmsle=math.sqrt(sum(squared_log_error(t, g) for t, g in pairs) / n),
+                 hit_rate=green / n, green=green, orange=colours.count(ORANGE), red=colours.count(RED))

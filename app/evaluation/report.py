@@ -20,34 +20,19 @@ def item_key(item: Item) -> str:
     return hashlib.sha256(f"{item.text}\x00{item.price!r}".encode()).hexdigest()[:16]
 
 
-def report_rows(
-    items: Sequence[Item], guesses: Sequence[float],
-    intervals: Sequence[tuple[float, float]] | None = None,
-) -> list[dict]:
+def report_rows(items: Sequence[Item], guesses: Sequence[float], intervals: Sequence[tuple[float, float]] | None = None) -> list[dict]:
     rows = []
-    for index, (item, guess) in enumerate(zip(items, guesses, strict=True)):
-        rows.append(
-            {
-                "index": index,
-                "item": item_key(item),
-                "title": item.title,
-                "category": item.category,
-                "truth": item.price,
-                "guess": float(guess),
-                "error": abs(float(guess) - item.price),
-                "sle": squared_log_error(item.price, float(guess)),
-                "band": band(item.price, float(guess)),
-            }
-        )
+    for index, (item, guess) in enumerate(zip(items, map(float, guesses), strict=True)):
+        rows.append({"index": index, "item": item_key(item), "title": item.title, "category": item.category,
+                     "truth": item.price, "guess": guess, "error": abs(guess - item.price),
+                     "sle": squared_log_error(item.price, guess), "band": band(item.price, guess)})
         if intervals is not None:
             rows[-1]["low"], rows[-1]["high"] = (float(v) for v in intervals[index])
     return rows
 
 
-def write_report(
-    path: Path | str, items: Sequence[Item], guesses: Sequence[float],
-    intervals: Sequence[tuple[float, float]] | None = None,
-) -> int:
+def write_report(path: Path | str, items: Sequence[Item], guesses: Sequence[float],
+                 intervals: Sequence[tuple[float, float]] | None = None) -> int:
     rows = report_rows(items, guesses, intervals)
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)

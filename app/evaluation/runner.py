@@ -46,10 +46,7 @@ class Run:
             out["mean_error_ci"] = [round(v, 4) for v in self.mean_error_ci]
         if self.intervals is not None:
             out["coverage"] = self.coverage
-        out.update(self.facts)
-        out["fit_seconds"] = round(self.fit_seconds, 3)
-        out["predict_seconds"] = round(self.predict_seconds, 3)
-        return out
+        return out | self.facts | {"fit_seconds": round(self.fit_seconds, 3), "predict_seconds": round(self.predict_seconds, 3)}
 
     def summary(self) -> str:
         """One line: the course's title, the CI of the mean error and, with intervals, coverage."""
@@ -64,18 +61,14 @@ def is_saved_estimator(name_or_dir: str) -> bool:
     return (Path(name_or_dir) / ESTIMATOR_FILE).is_file()
 
 
-def prepare_estimator(
-    name_or_dir: str, options: EstimatorOptions, train: Sequence[Item] | None
-) -> tuple[Estimator, float]:
+def prepare_estimator(name_or_dir: str, options: EstimatorOptions, train: Sequence[Item] | None) -> tuple[Estimator, float]:
     """The estimator, fitted on `train` if it needs training and was not loaded from a folder."""
     estimator = create(name_or_dir, options)
     started = time.perf_counter()
     if estimator.needs_training and not is_saved_estimator(name_or_dir):
         if not train:
             estimator.close()
-            raise NeedsTrainingError(
-                f"estimator {name_or_dir!r} must be fitted: pass --train FILE, or a folder that `pricer fit` wrote"
-            )
+            raise NeedsTrainingError(f"estimator {name_or_dir!r} must be fitted: pass --train FILE, or a folder that `pricer fit` wrote")
         estimator.fit(train)
     return estimator, time.perf_counter() - started
 
@@ -90,9 +83,8 @@ def _predict_chunk(estimator: Estimator, batch: Sequence[Item]) -> tuple[list[fl
     return [float(g) for g in estimator.predict(batch)], None
 
 
-def predict_with_intervals(
-    estimator: Estimator, items: Sequence[Item], chunk: int = 64, label: str = ""
-) -> tuple[list[float], list[tuple[float, float]] | None]:
+def predict_with_intervals(estimator: Estimator, items: Sequence[Item], chunk: int = 64,
+                           label: str = "") -> tuple[list[float], list[tuple[float, float]] | None]:
     """Predict in chunks so that a progress bar moves on long runs (an LLM, an API)."""
     from tqdm import tqdm
 
@@ -114,9 +106,7 @@ def predict_all(estimator: Estimator, items: Sequence[Item], chunk: int = 64, la
     return predict_with_intervals(estimator, items, chunk, label)[0]
 
 
-def run_estimator(
-    name_or_dir: str, items: Sequence[Item], options: EstimatorOptions, train: Sequence[Item] | None = None
-) -> Run:
+def run_estimator(name_or_dir: str, items: Sequence[Item], options: EstimatorOptions, train: Sequence[Item] | None = None) -> Run:
     estimator, fit_seconds = prepare_estimator(name_or_dir, options, train)
     try:
         started = time.perf_counter()
@@ -126,20 +116,14 @@ def run_estimator(
     finally:
         estimator.close()
     truths = [item.price for item in items]
-    scored = score(truths, guesses)
-    return Run(name_or_dir, guesses, scored, fit_seconds, predict_seconds, truths, intervals, facts)
+    return Run(name_or_dir, guesses, score(truths, guesses), fit_seconds, predict_seconds, truths, intervals, facts)
 
 
 def markdown_table(runs: Sequence[Run]) -> str:
-    lines = [
-        "| estimator | mean error | RMSLE | hit rate | mean error 95% CI | green / orange / red | fit s | predict s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines = ["| estimator | mean error | RMSLE | hit rate | mean error 95% CI | green / orange / red | fit s | predict s |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        s = r.score
-        low, high = r.mean_error_ci
-        lines.append(
-            f"| {r.estimator} | ${s.mean_error:,.2f} | {s.rmsle:.2f} | {s.hit_rate * 100:.1f}% | ${low:,.2f} to ${high:,.2f} "
-            f"| {s.green} / {s.orange} / {s.red} | {r.fit_seconds:.1f} | {r.predict_seconds:.1f} |"
-        )
+        s, (low, high) = r.score, r.mean_error_ci
+        lines.append(f"| {r.estimator} | ${s.mean_error:,.2f} | {s.rmsle:.2f} | {s.hit_rate * 100:.1f}% | ${low:,.2f} to ${high:,.2f} "
+                     f"| {s.green} / {s.orange} / {s.red} | {r.fit_seconds:.1f} | {r.predict_seconds:.1f} |")
     return "\n".join(lines)

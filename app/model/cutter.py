@@ -33,8 +33,7 @@ def token_cutter(tokenizer, tokens: int):
 
 class PromptCutter:
     def __init__(self, tokenizer, budget: int):
-        self.tokenizer = tokenizer
-        self.budget = budget
+        self.tokenizer, self.budget = tokenizer, budget
         self.overhead = len(self._encode(build_prompt("")))
 
     def _encode(self, prompt: str) -> list[int]:
@@ -58,10 +57,7 @@ class PromptCutter:
         encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = encoded["offset_mapping"]
         while keep > 0:
-            if keep >= len(offsets):
-                cut = text
-            else:
-                cut = text[: offsets[keep - 1][1]]
+            cut = text if keep >= len(offsets) else text[: offsets[keep - 1][1]]
             over = len(self._encode(build_prompt(cut, context))) - self.budget
             if over <= 0:
                 return cut

@@ -170,9 +170,8 @@ def default_point(family: Family) -> Point:
     return "mean" if family == "number" else "median"
 
 
-def estimate_from_steps(
-    steps: Sequence[Step], level: float = 0.8, family: Family | None = None, point: Point | Literal["auto"] | None = None
-) -> PriceEstimate:
+def estimate_from_steps(steps: Sequence[Step], level: float = 0.8, family: Family | None = None,
+                        point: Point | Literal["auto"] | None = None) -> PriceEstimate:
     """Point price and interval from one greedy generation's steps. `family` None: detected from
     the first step (any multi-digit alternative means number tokens). `point` None or "auto":
     default_point(family)."""
@@ -184,19 +183,12 @@ def estimate_from_steps(
     mean = sum(v * p for v, p in dist.items())
     median = quantile(dist, 0.5)
     text = greedy_text(steps)
-    if point == "mean":
-        price = mean
-    elif point == "median":
-        price = median
-    else:
-        digits = _DIGITS.match(text)
-        price = float(digits.group(0)) if digits else median
+    digits = _DIGITS.match(text)  # greedy: the number written, else the median
+    price = mean if point == "mean" else median if point == "median" or not digits else float(digits.group(0))
     low = min(quantile(dist, (1 - level) / 2), price)
     high = max(quantile(dist, (1 + level) / 2), price)
-    return PriceEstimate(
-        price=float(price), low=float(low), high=float(high), text=text,
-        detail={"family": family, "point": point, "mean": mean, "median": median, "support": len(dist)},
-    )
+    return PriceEstimate(price=float(price), low=float(low), high=float(high), text=text,
+                         detail={"family": family, "point": point, "mean": mean, "median": median, "support": len(dist)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,10 +225,5 @@ def steps_from_scores(scores: Sequence, sequences, prompt_length: int, tokenizer
 
 def steps_from_vllm(completion) -> list[Step]:
     """Steps of one vLLM completion: each generated token and its step's top-k alternatives."""
-    return [
-        Step(
-            chosen=by_id[token_id].decoded_token if token_id in by_id else "",
-            top=[(lp.decoded_token, lp.logprob) for lp in by_id.values()],
-        )
-        for token_id, by_id in zip(completion.token_ids, completion.logprobs or [])
-    ]
+    return [Step(by_id[token_id].decoded_token if token_id in by_id else "", [(lp.decoded_token, lp.logprob) for lp in by_id.values()])
+            for token_id, by_id in zip(completion.token_ids, completion.logprobs or [])]

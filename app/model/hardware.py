@@ -22,6 +22,8 @@ DTYPES = ("bfloat16", "float16", "float32")
 # for the LoRA-served SmolLM2 here (docs/inference.md, "Tuning the CPU engine").
 TCMALLOC_PATHS = tuple(f"/usr/lib/{arch}-linux-gnu/libtcmalloc_minimal.so.4" for arch in ("x86_64", "aarch64")) + (
     "/usr/lib64/libtcmalloc_minimal.so.4", "/usr/lib/libtcmalloc_minimal.so.4")
+# The widest vector instructions a CPU has, widest first: the ISA and the flags that show it.
+ISA_FLAGS = (("amx", {"amx_bf16", "amx_tile"}), ("avx512", {"avx512f"}), ("avx2", {"avx2"}), ("neon", {"asimd", "neon"}))
 
 
 @dataclass(frozen=True)
@@ -59,16 +61,7 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
 
 def kind_from_flags(flags: frozenset[str] | set[str], model: str = "", cores: int | None = None) -> CpuKind:
     flags = frozenset(flags)
-    if "amx_bf16" in flags or "amx_tile" in flags:
-        isa = "amx"
-    elif "avx512f" in flags:
-        isa = "avx512"
-    elif "avx2" in flags:
-        isa = "avx2"
-    elif "asimd" in flags or "neon" in flags:
-        isa = "neon"
-    else:
-        isa = "basic"
+    isa = next((isa for isa, marks in ISA_FLAGS if flags & marks), "basic")
     return CpuKind(model=model or platform.processor() or platform.machine(), isa=isa,
                    native_bf16=bool(flags & NATIVE_BF16_FLAGS), cores=cores or os.cpu_count() or 1, flags=flags)
 

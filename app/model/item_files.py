@@ -4,6 +4,7 @@ writing atomically."""
 from __future__ import annotations
 
 import json
+from itertools import islice
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,7 @@ class ItemsFileError(ValueError):
 
 
 def _describe(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "row"
-        parts.append(f"{where}: {e['msg']}")
-    return "; ".join(parts)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors())
 
 
 @dataclass
@@ -71,14 +68,9 @@ def iter_items(path: Path | str, skipped: list[SkippedRow] | None = None) -> Ite
 
 def load_items(path: Path | str, limit: int | None = None) -> list[Item]:
     """All items of a JSONL file (the first `limit`), failing on the first bad row."""
-    items: list[Item] = []
     if limit is not None and limit <= 0:
-        return items
-    for item in iter_items(path):
-        items.append(item)
-        if limit is not None and len(items) >= limit:
-            break  # before reading further: rows past the limit are not read, so cannot fail
-    return items
+        return []
+    return list(islice(iter_items(path), limit))  # rows past the limit are not read, so cannot fail
 
 
 def write_items(path: Path | str, items: Iterable[Item]) -> int:

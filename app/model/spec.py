@@ -88,9 +88,7 @@ class ServingSpec:
     prompt_template = PROMPT_TEMPLATE
 
     def __init__(self, settings, tokenizer, comparables: int = 0):
-        self.settings = settings
-        self.tokenizer = tokenizer
-        self.comparables = comparables
+        self.settings, self.tokenizer, self.comparables = settings, tokenizer, comparables
         self.index = None  # app.index.index.Index, set by use_index
         self._warned_no_index = False
         self.budget = token_budget(settings)
@@ -99,8 +97,7 @@ class ServingSpec:
         self.point_rule: Point = default_point(self.family) if settings.point_rule == "auto" else settings.point_rule
         self.interval_level: float = settings.interval_level
         self.top_logprobs: int = settings.top_logprobs
-        self.max_tokens = ANSWER_MAX_TOKENS
-        self.stop = ANSWER_STOP
+        self.max_tokens, self.stop = ANSWER_MAX_TOKENS, ANSWER_STOP
 
     @classmethod
     def build(cls, settings, tokenizer, comparables: int = 0) -> ServingSpec:
@@ -140,9 +137,8 @@ class ServingSpec:
             return [""] * len(texts)
         if self.index is None:
             if strict:
-                raise ComparablesIndexMissing(
-                    f"prompts carry {k} comparables but no index is loaded; build one with `make index` (pricer index build)"
-                )
+                raise ComparablesIndexMissing(f"prompts carry {k} comparables but no index is loaded; build one with "
+                                              "`make index` (pricer index build)")
             if not self._warned_no_index:
                 log.warning("prompts should carry %d comparables but no index is loaded: asking without them", k)
                 self._warned_no_index = True
@@ -190,14 +186,8 @@ class ServingSpec:
 
     def sampling_kwargs(self) -> dict:
         """vLLM's SamplingParams(**kw), and the sampling fields of a /v1/completions body."""
-        return {
-            "temperature": 0.0,
-            "max_tokens": self.max_tokens,
-            "logprobs": self.top_logprobs,
-            "stop": [self.stop],
-            "include_stop_str_in_output": True,
-            "allowed_token_ids": self.answer_token_ids,
-        }
+        return {"temperature": 0.0, "max_tokens": self.max_tokens, "logprobs": self.top_logprobs, "stop": [self.stop],
+                "include_stop_str_in_output": True, "allowed_token_ids": self.answer_token_ids}
 
     def sampling_params(self):
         from vllm import SamplingParams
@@ -229,17 +219,11 @@ class ServingSpec:
         kwargs = dict(
             model=str(model_dir),
             served_model_name=Path(model_dir).name,  # a stable label for vLLM's metrics, not a path
-            dtype=compute_dtype(s, device).dtype,
-            max_model_len=s.max_model_len,
-            max_num_seqs=s.max_num_seqs,
-            enable_lora=True,
-            max_lora_rank=s.max_lora_rank,
-            max_loras=s.max_loras,
-            max_logprobs=max(20, s.top_logprobs),
+            dtype=compute_dtype(s, device).dtype, max_model_len=s.max_model_len, max_num_seqs=s.max_num_seqs,
+            enable_lora=True, max_lora_rank=s.max_lora_rank, max_loras=s.max_loras, max_logprobs=max(20, s.top_logprobs),
             logprobs_mode="processed_logprobs",  # renormalised over the allowed answer tokens
             disable_log_stats=False,  # keeps vllm:* Prometheus metrics on
-            tensor_parallel_size=s.tensor_parallel_size,
-            seed=0,
+            tensor_parallel_size=s.tensor_parallel_size, seed=0,
         )
         if device == "cuda":
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
@@ -248,12 +232,14 @@ class ServingSpec:
     def engine_args(self, model_dir: Path | str):
         from vllm import AsyncEngineArgs
 
-        for key, value in self.engine_env().items():
-            if key == "LD_PRELOAD":  # already merged with what was there
-                os.environ[key] = value
-            else:
-                os.environ.setdefault(key, value)
+        self.apply_env(os.environ)
         return AsyncEngineArgs(**self.engine_kwargs(model_dir))
+
+    def apply_env(self, env) -> None:
+        """`engine_env` into `env` (os.environ, or a child's): what is set there wins, but LD_PRELOAD,
+        already merged with what was there."""
+        for key, value in self.engine_env().items():
+            env[key] = value if key == "LD_PRELOAD" else env.get(key, value)
 
     def server_flags(self, model_dir: Path | str, device: str | None = None) -> list[str]:
         """The same engine arguments as command-line flags of `python -m vllm.entrypoints.openai.api_server`."""

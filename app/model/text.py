@@ -9,21 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 # The course's scrubbing rules for the details dict (boilerplate that says nothing about price).
-DETAIL_REMOVALS = (
-    '"Batteries Included?": "No"',
-    '"Batteries Included?": "Yes"',
-    '"Batteries Required?": "No"',
-    '"Batteries Required?": "Yes"',
-    "By Manufacturer",
-    "Item",
-    "Date First",
-    "Package",
-    ":",
-    "Number of",
-    "Best Sellers",
-    "Number",
-    "Product ",
-)
+DETAIL_REMOVALS = ('"Batteries Included?": "No"', '"Batteries Included?": "Yes"', '"Batteries Required?": "No"',
+                   '"Batteries Required?": "Yes"', "By Manufacturer", "Item", "Date First", "Package", ":", "Number of",
+                   "Best Sellers", "Number", "Product ")
 _SCRUB_PUNCT = re.compile(r'[:\[\]"{}【】\s]+')
 
 
@@ -49,9 +37,7 @@ def details_to_json(details: dict | str | None) -> str | None:
     """Raw metadata carries details as a dict or as a JSON string; items keep a JSON string."""
     if details is None or details == "" or details == {}:
         return None
-    if isinstance(details, str):
-        return details
-    return json.dumps(details, ensure_ascii=False)
+    return details if isinstance(details, str) else json.dumps(details, ensure_ascii=False)
 
 
 def is_detail_value(value: Any) -> bool:
@@ -64,11 +50,8 @@ def is_detail_value(value: Any) -> bool:
     return scalar(value) or (isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items()))
 
 
-def compose_contents(
-    description: Sequence[str] | str | None = None,
-    features: Sequence[str] | None = None,
-    details: dict | str | None = None,
-) -> str:
+def compose_contents(description: Sequence[str] | str | None = None, features: Sequence[str] | None = None,
+                     details: dict | str | None = None) -> str:
     """Description lines, then feature lines, then scrubbed details, each block ending in a newline
     (the course's order). This is the raw body before scrubbing and the character ceiling."""
     if isinstance(description, str):
@@ -98,8 +81,5 @@ def compose_text(title: str, contents: str, ceiling_chars: int | None = None) ->
     """Title first, then the scrubbed body, cut to `ceiling_chars` characters before scrubbing.
 
     Token budgets are applied by the caller with the model's own tokenizer (curation, serving)."""
-    if ceiling_chars is not None:
-        contents = contents[:ceiling_chars]
-    title_part = scrub(title)
-    body = scrub(contents)
+    title_part, body = scrub(title), scrub(contents[:ceiling_chars])
     return f"{title_part}\n{body}" if body else title_part

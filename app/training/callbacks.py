@@ -57,9 +57,7 @@ def write_loss_png(points: list[tuple[int, float]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", linewidth=1)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (price tokens)")
-    ax.set_title("Training loss")
+    ax.set(xlabel="optimizer step", ylabel="training loss (price tokens)", title="Training loss")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with replacing(path) as tmp:

@@ -75,39 +75,18 @@ class TrainConfig(BaseModel):
 PRESETS: dict[str, TrainConfig] = {
     # The course's QLoRA run (week 7): Llama 3.1 8B, 4-bit, attention-only LoRA, one epoch.
     "llama31-8b-course": TrainConfig(
-        base="meta-llama/Llama-3.1-8B",
-        name="pricer-llama31-8b",
-        qlora=True,
-        lora_r=32,
-        lora_alpha=64,
-        lora_dropout=0.1,
-        target_modules=list(ATTENTION),
-        learning_rate=1e-4,
-        lr_scheduler="cosine",
-        warmup_ratio=0.03,
-        epochs=1,
-        batch_size=4,
-        grad_accum=1,
-        max_length=182,
-        optim="paged_adamw_32bit",
-        save_steps=2000,
-        val_items=250,
-        gradient_checkpointing=True,
+        base="meta-llama/Llama-3.1-8B", name="pricer-llama31-8b", qlora=True,
+        lora_r=32, lora_alpha=64, lora_dropout=0.1, target_modules=list(ATTENTION),
+        learning_rate=1e-4, lr_scheduler="cosine", warmup_ratio=0.03, epochs=1, batch_size=4, grad_accum=1,
+        max_length=182, optim="paged_adamw_32bit", save_steps=2000, val_items=250, gradient_checkpointing=True,
     ),
     # SmolLM2-135M on a 2-core CPU: measured in docs/training.md.
     # Only what differs from the defaults (base smollm2-135m, LoRA r 16 / alpha 32 on all linear layers).
     "smollm2-cpu": TrainConfig(
-        learning_rate=5e-4,
-        warmup_ratio=0.05,
+        learning_rate=5e-4, warmup_ratio=0.05,
         # Sized to the CPU time a shared 2-core machine gives (docs/training.md): 48 steps of 8.
-        max_steps=48,
-        batch_size=8,
-        grad_accum=1,
-        max_length=96,
-        save_steps=16,
-        val_items=0,
-        final_val_items=100,
-        eval_batch_size=25,
+        max_steps=48, batch_size=8, grad_accum=1, max_length=96,
+        save_steps=16, val_items=0, final_val_items=100, eval_batch_size=25,
         # The Appliances set has another price prior (mean $56 against val's $216): left out.
         oversample={"lite-appliances": 0},
     ),

@@ -29,12 +29,7 @@ def oversampled(items: Sequence[Item], copies_by_origin: dict[str, int]) -> list
     """Each item repeated by the copies of the first origin prefix it matches (1 if none; 0 drops it)."""
     out: list[Item] = []
     for item in items:
-        copies = 1
-        for prefix, n in copies_by_origin.items():
-            if (item.origin or "").startswith(prefix):
-                copies = n
-                break
-        out.extend([item] * copies)
+        out += [item] * next((n for prefix, n in copies_by_origin.items() if (item.origin or "").startswith(prefix)), 1)
     return out
 
 
@@ -53,8 +48,7 @@ def build_dataset(items: Sequence[Item], spec, max_length: int, copies_by_origin
 
     chosen = oversampled(items, copies_by_origin or {})
     contexts = _contexts(spec, chosen)
-    rows = [spec.training_example(item, max_length, contexts.get(item.text, "")) for item in chosen]
-    return Dataset.from_list(rows)
+    return Dataset.from_list([spec.training_example(item, max_length, contexts.get(item.text, "")) for item in chosen])
 
 
 def _contexts(spec, items: Sequence[Item]) -> dict[str, str]:

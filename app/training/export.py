@@ -24,14 +24,8 @@ def version_name(step: int, now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-s{step:06d}"
 
 
-def export_version(
-    model,
-    adapters_dir: Path,
-    name: str,
-    step: int,
-    manifest_fields: dict,
-    validate: Callable[[Path], ValidationScores | None] | None = None,
-) -> Path:
+def export_version(model, adapters_dir: Path, name: str, step: int, manifest_fields: dict,
+                   validate: Callable[[Path], ValidationScores | None] | None = None) -> Path:
     """Save a peft model's adapter as a new version of `name`; returns the version folder.
 
     `validate(tmp_folder)` runs after the weights are written and before the manifest is, so the

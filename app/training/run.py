@@ -63,10 +63,8 @@ def check_resume(work_dir: Path, config: TrainConfig) -> bool:
         now = json.loads(config.model_dump_json())
         changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k])
         if changed:
-            raise TrainingError(
-                f"{work_dir} holds checkpoints of a run with other settings ({', '.join(changed)}); "
-                f"use --fresh to start over or --work-dir for a separate run"
-            )
+            raise TrainingError(f"{work_dir} holds checkpoints of a run with other settings ({', '.join(changed)}); "
+                                f"use --fresh to start over or --work-dir for a separate run")
     return True
 
 
@@ -87,10 +85,8 @@ def load_model(base: str, config: TrainConfig, bf16: bool | None = None):
     if config.qlora:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
-        )
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                                           bnb_4bit_compute_dtype=kwargs["dtype"])
         kwargs["device_map"] = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if config.qlora:
@@ -103,44 +99,25 @@ def load_model(base: str, config: TrainConfig, bf16: bool | None = None):
 def lora_config(config: TrainConfig):
     from peft import LoraConfig
 
-    return LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
-    )
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
 
 
 def sft_config(config: TrainConfig, work_dir: Path, bf16: bool | None = None):
     import torch
     from trl import SFTConfig
 
+    # warmup_steps below 1: a fraction of the steps
     return SFTConfig(
-        output_dir=str(work_dir),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # below 1: a fraction of the steps
-        optim=config.optim,
-        weight_decay=config.weight_decay,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        seed=config.seed,
-        data_seed=config.seed,
-        bf16=config.bf16 if bf16 is None else bf16,
-        use_cpu=not torch.cuda.is_available(),
-        max_length=config.max_length,
-        completion_only_loss=True,
-        packing=False,
-        train_sampling_strategy="group_by_length",
-        gradient_checkpointing=config.gradient_checkpointing,
-        report_to="none",
-        dataloader_num_workers=0,
-        dataset_num_proc=None,
-    )
+        output_dir=str(work_dir), num_train_epochs=config.epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_ratio,
+        optim=config.optim, weight_decay=config.weight_decay, logging_steps=config.logging_steps,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        seed=config.seed, data_seed=config.seed, bf16=config.bf16 if bf16 is None else bf16,
+        use_cpu=not torch.cuda.is_available(), max_length=config.max_length, completion_only_loss=True, packing=False,
+        train_sampling_strategy="group_by_length", gradient_checkpointing=config.gradient_checkpointing,
+        report_to="none", dataloader_num_workers=0, dataset_num_proc=None)
 
 
 def train(config: TrainConfig, settings: Settings | None = None, command: str | None = None, fresh: bool = False) -> list[Path]:
@@ -210,10 +187,8 @@ def build_trainer(config: TrainConfig, settings: Settings | None = None, command
         return export_version(peft_model, store / "adapters", config.name, step, manifest_fields, run_validation)
 
     exporter = ExportCallback(export)
-    trainer = SFTTrainer(
-        model=model, args=sft_config(config, work_dir, bf16), train_dataset=dataset, processing_class=tokenizer,
-        callbacks=[exporter, LossCurveCallback(work_dir)],
-    )
+    trainer = SFTTrainer(model=model, args=sft_config(config, work_dir, bf16), train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[exporter, LossCurveCallback(work_dir)])
     atomic_write_text(work_dir / RUN_FILE, config.model_dump_json(indent=2))
     return trainer, exporter, resume
 
