@@ -11,7 +11,9 @@ from pathlib import Path
 
 from app.ensemble.bundle import new_version, write_bundle
 from app.ensemble.fit import fit_stacks, report_table
+from app.ensemble.combine import subset_key
 from app.ensemble.members import READS_TRAIN
+from app.ensemble.rows import StackRows
 from app.model.items import Item
 
 
@@ -21,14 +23,20 @@ def file_facts(path: Path, items: int) -> dict:
 
 def assemble(dest_root: Path, answers: Mapping[str, Sequence[float]], rows: Sequence[tuple[dict, Path | None]],
              stacking: Sequence[Item], *, name: str, level: float, folds: int, seed: int,
-             train: Sequence[dict], val: dict, version: str | None = None, extra: Mapping | None = None) -> tuple[Path, dict]:
+             train: Sequence[dict], val: dict, version: str | None = None, extra: Mapping | None = None,
+             stack_rows: StackRows | None = None) -> tuple[Path, dict]:
     """Fit the stacks on `answers` (member -> its answers on `stacking`, in the stack's order), write
     the bundle as dest_root/<version> (a new timestamp unless given) and return (folder, table).
     `rows`: each member's manifest row and its saved folder (None for an external member); `train`
-    and `val`: the data facts recorded in the manifest; `extra`: more manifest keys (a build's recipe)."""
+    and `val`: the data facts recorded in the manifest; `extra`: more manifest keys (a build's recipe);
+    `stack_rows`: the stacking rows' richness classes and groups (app.ensemble.rows), recorded in the manifest
+    with the full member set's offsets per class ("richness")."""
     truths = [i.price for i in stacking]
-    stack = fit_stacks(answers, truths, level, folds, seed)
-    table = report_table(answers, truths, level, folds, seed)
+    stack = fit_stacks(answers, truths, level, folds, seed, rows=stack_rows)
+    table = report_table(answers, truths, level, folds, seed, rows=stack_rows)
+    if stack_rows is not None:
+        full = stack["subsets"][subset_key(answers)]
+        extra = {**(extra or {}), "richness": {**stack_rows.settings(), "conformal": full.get("offsets_by_richness")}}
     version = version or new_version()
     manifest = {
         "name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

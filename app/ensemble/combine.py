@@ -6,6 +6,11 @@ fails or times out, `combine` uses the stack fitted for exactly the members that
 refit at serving time. Fallback (only for a subset the bundle lacks, e.g. a bundle built with
 `--max-subset-members`): the median of the present members' log prices with the widest offsets
 among the stored subsets; `Combined.fallback` says so.
+
+An item's richness class (app.model.richness: title, short, full) picks its interval's offsets when the
+stack has a pair per class (`offsets_by_richness`, a build's `stack.mondrian`), and fills the stack's
+richness columns when it has them (`richness`: indicators or interactions, app.ensemble.rows). A
+bundle without either (every bundle before them) combines as it always did.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from app.model.richness import FULL, INDICATED
 
 SEP = "+"
 
@@ -36,6 +43,8 @@ class Combined:
     high: float
     members: tuple[str, ...]  # the members whose answers were used
     fallback: bool = False
+    richness: str | None = None  # the item's class, when the caller gave it
+    offsets: tuple[float, float] | None = None  # the log-space offsets its interval took
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,9 @@ class Ensemble:
     subsets: Mapping[str, Mapping]  # subset_key -> {"intercept", "coef", "offsets", ...}
     level: float
 
-    def combine_full(self, member_prices: Mapping[str, float | None]) -> Combined:
+    def combine_full(self, member_prices: Mapping[str, float | None], richness: str | None = None) -> Combined:
+        """The stack for the members that answered; `richness`: the item's class (None: full-text
+        columns and the pooled offsets)."""
         unknown = set(member_prices) - set(self.members)
         if unknown:
             raise ValueError(f"not members of this ensemble: {', '.join(sorted(unknown))}")
@@ -58,18 +69,44 @@ class Ensemble:
             offsets = (min(s["offsets"][0] for s in self.subsets.values()),
                        max(s["offsets"][1] for s in self.subsets.values()))
         else:
-            columns = logs + ([min(logs), max(logs)] if len(logs) > 1 else [])
+            columns = design_row(logs, fit.get("richness", "none"), richness)
             point = float(fit["intercept"]) + sum(float(c) * x for c, x in zip(fit["coef"], columns, strict=True))
-            offsets = (float(fit["offsets"][0]), float(fit["offsets"][1]))
+            offsets = subset_offsets(fit, richness)
         price = max(0.0, math.expm1(point))
         low = max(0.0, math.expm1(point + offsets[0]))
         high = max(0.0, math.expm1(point + offsets[1]))
-        return Combined(price, min(low, price), max(high, price), present, fit is None)
+        return Combined(price, min(low, price), max(high, price), present, fit is None, richness, offsets)
 
-    def combine(self, member_prices: Mapping[str, float | None]) -> tuple[float, float, float]:
+    def combine(self, member_prices: Mapping[str, float | None], richness: str | None = None) -> tuple[float, float, float]:
         """(price, low, high) from the members that answered (None, NaN or a missing key: left out)."""
-        c = self.combine_full(member_prices)
+        c = self.combine_full(member_prices, richness)
         return c.price, c.low, c.high
+
+    def intervals(self) -> dict:
+        """The full member set's interval as GET /v1/ensemble shows it: the level, the pooled offsets,
+        and per richness class its offsets and whether it fell back to the pooled ones."""
+        fit = self.subsets.get(subset_key(self.members)) or {}
+        by = fit.get("offsets_by_richness")
+        return {"level": self.level, "offsets": fit.get("offsets"), "richness_columns": fit.get("richness", "none"),
+                "by_richness": None if by is None else {c: {"offsets": v["offsets"], "rows": v["rows"],
+                                                            "pooled": v["pooled"]} for c, v in by.items()}}
+
+
+def subset_offsets(fit: Mapping, richness: str | None) -> tuple[float, float]:
+    """A stack's (low, high) for an item of class `richness`: its class's pair, else the pooled one."""
+    pair = (fit.get("offsets_by_richness") or {}).get(richness, {}).get("offsets") or fit["offsets"]
+    return float(pair[0]), float(pair[1])
+
+
+def design_row(logs: list[float], columns: str, richness: str | None) -> list[float]:
+    """One item's design row, as app.ensemble.stack.design builds it: the members' log prices, their
+    min and max, then the richness columns ("indicators": one per INDICATED class; "interactions":
+    those, then the columns before them times each indicator). No class given: full text."""
+    row = logs + ([min(logs), max(logs)] if len(logs) > 1 else [])
+    if columns == "none":
+        return row
+    indicators = [1.0 if (richness or FULL) == c else 0.0 for c in INDICATED]
+    return row + indicators + ([x * i for i in indicators for x in row] if columns == "interactions" else [])
 
 
 def _median(values: list[float]) -> float:

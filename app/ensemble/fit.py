@@ -1,5 +1,7 @@
 """Fitting the ensemble from the members' answers on the stacking rows: one stack per member subset
-(for serving with a member missing), and cross-validated scores (nested, never in-sample)."""
+(for serving with a member missing), and cross-validated scores (nested, never in-sample). `rows`
+(app.ensemble.rows.StackRows, optional): the rows' richness classes and groups; the table then scores
+the original rows, the title-only copies ("titles") and each class ("by_richness") apart."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import numpy as np
 
 from app.ensemble.combine import subset_key
 from app.ensemble.crossfit import crossvalidate, fit_subset
+from app.ensemble.rows import StackRows
+from app.model.richness import CLASSES
 from app.evaluation.bootstrap import bootstrap_mean_ci, coverage
 from app.evaluation.metrics import score
 
@@ -28,13 +32,13 @@ def subsets(names: Sequence[str], max_members: int | None = None) -> list[tuple[
 
 
 def fit_stacks(answers: Mapping[str, Sequence[float]], truths: Sequence[float], level: float, folds: int,
-               seed: int, max_members: int | None = None) -> dict:
+               seed: int, max_members: int | None = None, rows: StackRows | None = None) -> dict:
     """stack.json's content: member order, level and a fitted stack for each member subset."""
     names = list(answers)
     y = np.log1p(np.asarray(truths, dtype=float))
     table = {}
     for combo in subsets(names, max_members):
-        table[subset_key(combo)] = fit_subset(_log_matrix(answers, combo), y, level, folds, seed).to_dict()
+        table[subset_key(combo)] = fit_subset(_log_matrix(answers, combo), y, level, folds, seed, rows).to_dict()
     return {"members": names, "level": level, "folds": folds, "seed": seed, "subsets": table}
 
 
@@ -49,11 +53,12 @@ def scores(truths: Sequence[float], guesses: Sequence[float], lows=None, highs=N
 
 
 def out_of_fold(answers: Mapping[str, Sequence[float]], truths: Sequence[float], combo: Sequence[str],
-                level: float, folds: int, seed: int) -> tuple[list[float], list[float], list[float]]:
+                level: float, folds: int, seed: int,
+                rows: StackRows | None = None) -> tuple[list[float], list[float], list[float]]:
     """The stack over `combo`: each row's point, low and high in dollars, from a stack (and offsets)
     fitted on the other folds only (nested, app.ensemble.crossfit.crossvalidate)."""
     y = np.log1p(np.asarray(truths, dtype=float))
-    return crossvalidate(_log_matrix(answers, combo), y, level, folds, seed).dollars()
+    return crossvalidate(_log_matrix(answers, combo), y, level, folds, seed, rows).dollars()
 
 
 def cross_validated(answers: Mapping[str, Sequence[float]], truths: Sequence[float], combo: Sequence[str],
@@ -63,12 +68,28 @@ def cross_validated(answers: Mapping[str, Sequence[float]], truths: Sequence[flo
     return scores(truths, point, low, high), point
 
 
+def _part(mask, values):
+    return [v for v, keep in zip(values, mask, strict=True) if keep]
+
+
 def report_table(answers: Mapping[str, Sequence[float]], truths: Sequence[float], level: float, folds: int,
-                 seed: int) -> dict:
-    """Each member alone (raw answers), the full stack, and the stack without each member."""
+                 seed: int, rows: StackRows | None = None) -> dict:
+    """Each member alone (raw answers), the full stack, and the stack without each member; with
+    `rows`, on the original rows, and apart on the title-only copies ("titles") and each class."""
     names = list(answers)
-    table = {"members": {n: scores(truths, answers[n]) for n in names}, "stacks": {}}
     combos = [tuple(names)] + ([tuple(m for m in names if m != left) for left in names] if len(names) > 2 else [])
-    for combo in combos:
-        table["stacks"][subset_key(combo)] = cross_validated(answers, truths, combo, level, folds, seed)[0]
+    answered = {combo: out_of_fold(answers, truths, combo, level, folds, seed, rows) for combo in combos}
+
+    def section(mask: np.ndarray) -> dict:
+        truth = _part(mask, truths)
+        return {"members": {n: scores(truth, _part(mask, answers[n])) for n in names},
+                "stacks": {subset_key(c): scores(truth, *(_part(mask, v) for v in answered[c])) for c in combos}}
+
+    if rows is None:
+        return section(np.ones(len(truths), dtype=bool))
+    table = section(~rows.copies)
+    if rows.copies.any():
+        table["titles"] = {"n": int(rows.copies.sum()), **section(rows.copies)}
+    present = [c for c in CLASSES if (rows.classes == c).any()]
+    table["by_richness"] = {c: {"n": int((rows.classes == c).sum()), **section(rows.classes == c)} for c in present}
     return table

@@ -10,7 +10,8 @@ Per request (`EnsembleService.answer`), the saved members (sklearn/skops, the ll
 worker threads (app.ensemble.runner) and the `llm` member through the engine the service already
 leases, all concurrently, each bounded by PRICER_MEMBER_TIMEOUT_S. A member that fails or times out
 is left out of that answer (logged, counted in pricer_member_left_out_total) and the bundle's stack
-fitted for exactly the members that answered combines the rest.
+fitted for exactly the members that answered combines the rest, with the interval of the item's
+richness class (app.model.richness: title, short, full) where the bundle has one per class.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.ensemble.external import is_content_member, is_endpoint_member, load_co
 from app.ensemble.member_text import TextCut, member_text_cutter
 from app.ensemble.runner import MemberLeftOut, MemberRunner, left_out, observe
 from app.model.items import Item
+from app.model.richness import richness
 
 log = logging.getLogger("pricer.ensemble")
 
@@ -49,6 +51,7 @@ class Answer:
     adapter: str | None
     components: dict[str, float | None] | None = None
     seconds: dict[str, float] | None = None
+    richness: str | None = None  # the item's class, which chose its interval (app.model.richness)
 
 
 # Items one member time-out covers: PRICER_MEMBER_TIMEOUT_S was sized on 16 requests in flight.
@@ -81,7 +84,7 @@ class EnsembleService:
             "estimator": "ensemble", "ensemble": self.label, "path": str(self.bundle.path),
             "level": self.bundle.ensemble.level, "member_timeout_s": self.timeout_s,
             "loaded": [r["name"] for r in rows if r["status"] == "loaded"],
-            "missing": dict(self.missing), "members": rows,
+            "missing": dict(self.missing), "members": rows, "interval": self.bundle.ensemble.intervals(),
             "promotion": self.bundle.manifest.get("promotion"),  # `pricer build`'s measurement, if it promoted this
         }
 
@@ -128,7 +131,7 @@ class EnsembleService:
                 prices[name], adapter = result
             else:
                 prices[name] = result
-        return [self._combine(i, prices, adapter, seconds) for i in range(len(items))]
+        return [self._combine(i, prices, adapter, seconds, richness(item)) for i, item in enumerate(items)]
 
     def _member_items(self, items: Sequence[Item]) -> list[Item]:
         """The items with their text cut for the members (tokenising: a worker thread, not the loop)."""
@@ -162,17 +165,18 @@ class EnsembleService:
         return [e.price for e in estimates], label
 
     def _combine(self, i: int, prices: dict[str, list[float] | None], adapter: str | None,
-                 seconds: dict[str, float]) -> Answer:
+                 seconds: dict[str, float], klass: str) -> Answer:
         components = {m: (None if prices.get(m) is None else _round(prices[m][i])) for m in self.bundle.ensemble.members}
         raw = {m: (None if prices.get(m) is None else prices[m][i]) for m in prices}
         try:
-            combined = self.bundle.ensemble.combine_full(raw)
+            combined = self.bundle.ensemble.combine_full(raw, klass)
         except NoMembersError:
             raise NoMembersAnswered(f"no member of {self.label} answered ({', '.join(prices)} all left out)") from None
         used = set(combined.members)
         components = {m: (p if m in used else None) for m, p in components.items()}
         llm_answered = self.llm is not None and self.llm in used
-        return Answer(combined.price, combined.low, combined.high, adapter if llm_answered else None, components, seconds)
+        return Answer(combined.price, combined.low, combined.high, adapter if llm_answered else None, components, seconds,
+                      klass)
 
     async def close(self) -> None:
         await asyncio.gather(*(r.close() for r in self.runners.values()), return_exceptions=True)

@@ -1,6 +1,7 @@
 """The stack: ridge regression in log space over the members' answers plus their min and max (the
 course's week 8), with an unpenalised intercept; alpha chosen by K-fold cross-validation inside the
-rows it is given (never on the rows it will predict).
+rows it is given (never on the rows it will predict). With StackRows (app.ensemble.rows), folds keep
+each group's rows together and the design can carry richness columns.
 
 Plain numpy, so the fitted weights are a handful of numbers saved as JSON.
 """
@@ -12,17 +13,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.ensemble.rows import StackRows, extra_columns, take
+
 ALPHAS = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
-def design(log_prices: np.ndarray) -> np.ndarray:
-    """Columns: each member's log price, then the row's min and max (with one member, just it)."""
+def design(log_prices: np.ndarray, rows: StackRows | None = None) -> np.ndarray:
+    """Columns: each member's log price, then the row's min and max (with one member, just it), then
+    the rows' richness columns when they ask for them (app.ensemble.rows.extra_columns)."""
     log_prices = np.asarray(log_prices, dtype=float)
     if log_prices.ndim != 2 or log_prices.shape[1] == 0:
         raise ValueError("design needs an (items x members) matrix with at least one member")
-    if log_prices.shape[1] == 1:
-        return log_prices
-    return np.column_stack([log_prices, log_prices.min(axis=1), log_prices.max(axis=1)])
+    base = log_prices if log_prices.shape[1] == 1 else np.column_stack(
+        [log_prices, log_prices.min(axis=1), log_prices.max(axis=1)])
+    extra = extra_columns(base, rows)
+    return np.column_stack([base, extra]) if extra.shape[1] else base
 
 
 @dataclass(frozen=True)
@@ -30,26 +35,38 @@ class LinearStack:
     intercept: float
     coef: tuple[float, ...]  # one per design column
     alpha: float
+    richness: str = "none"  # the richness columns it was fitted with (app.ensemble.rows.FEATURES)
 
-    def predict(self, log_prices: np.ndarray) -> np.ndarray:
-        return self.intercept + design(log_prices) @ np.asarray(self.coef)
+    def predict(self, log_prices: np.ndarray, rows: StackRows | None = None) -> np.ndarray:
+        if self.richness != "none" and (rows is None or rows.features != self.richness):
+            raise ValueError(f"this stack reads richness columns ({self.richness}): give the rows' classes")
+        return self.intercept + design(log_prices, rows if self.richness != "none" else None) @ np.asarray(self.coef)
 
     def to_dict(self) -> dict:
-        return {"intercept": self.intercept, "coef": list(self.coef), "alpha": self.alpha}
+        out = {"intercept": self.intercept, "coef": list(self.coef), "alpha": self.alpha}
+        return out | ({"richness": self.richness} if self.richness != "none" else {})
 
 
-def ridge(log_prices: np.ndarray, y: np.ndarray, alpha: float) -> LinearStack:
+def ridge(log_prices: np.ndarray, y: np.ndarray, alpha: float, rows: StackRows | None = None) -> LinearStack:
     """Ridge on centred columns (the intercept is not shrunk)."""
-    x = design(log_prices)
+    x = design(log_prices, rows)
     y = np.asarray(y, dtype=float)
     x_mean, y_mean = x.mean(axis=0), y.mean()
     xc, yc = x - x_mean, y - y_mean
     coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ yc)
-    return LinearStack(float(y_mean - x_mean @ coef), tuple(float(c) for c in coef), float(alpha))
+    return LinearStack(float(y_mean - x_mean @ coef), tuple(float(c) for c in coef), float(alpha),
+                       rows.features if rows is not None else "none")
 
 
-def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
-    """Fold of each row: a seeded permutation, independent of the labels."""
+def fold_ids(n: int, folds: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Fold of each row: a seeded permutation, independent of the labels. With `groups`, the groups
+    (in order of first appearance) get the folds of as many rows, and each row its group's: groups
+    0..n-1, one row each, give exactly the ungrouped folds."""
+    if groups is not None:
+        _, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=int)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        return fold_ids(len(first), folds, seed)[rank[inverse.ravel()]]
     if n < 2:
         raise ValueError(f"cross-fitting needs at least 2 rows, got {n}")
     folds = max(2, min(folds, n))
@@ -58,16 +75,20 @@ def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
     return ids
 
 
+def row_folds(n: int, folds: int, seed: int, rows: StackRows | None) -> np.ndarray:
+    return fold_ids(n, folds, seed, None if rows is None else rows.groups)
+
+
 def choose_alpha(log_prices: np.ndarray, y: np.ndarray, folds: int, seed: int,
-                 alphas: Sequence[float] = ALPHAS) -> float:
+                 alphas: Sequence[float] = ALPHAS, rows: StackRows | None = None) -> float:
     """The alpha with the lowest K-fold squared error in log space, on these rows only."""
-    ids = fold_ids(len(y), folds, seed)
+    ids = row_folds(len(y), folds, seed, rows)
     best, best_err = alphas[0], np.inf
     for alpha in alphas:
         err = 0.0
         for k in np.unique(ids):
             train, test = ids != k, ids == k
-            pred = ridge(log_prices[train], y[train], alpha).predict(log_prices[test])
+            pred = ridge(log_prices[train], y[train], alpha, take(rows, train)).predict(log_prices[test], take(rows, test))
             err += float(((pred - y[test]) ** 2).sum())
         if err < best_err - 1e-12:
             best, best_err = alpha, err
@@ -75,7 +96,7 @@ def choose_alpha(log_prices: np.ndarray, y: np.ndarray, folds: int, seed: int,
 
 
 def fit_stack(log_prices: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0,
-              alphas: Sequence[float] = ALPHAS) -> LinearStack:
+              alphas: Sequence[float] = ALPHAS, rows: StackRows | None = None) -> LinearStack:
     log_prices, y = np.asarray(log_prices, dtype=float), np.asarray(y, dtype=float)
-    alpha = choose_alpha(log_prices, y, folds, seed, alphas) if len(alphas) > 1 else float(alphas[0])
-    return ridge(log_prices, y, alpha)
+    alpha = choose_alpha(log_prices, y, folds, seed, alphas, rows) if len(alphas) > 1 else float(alphas[0])
+    return ridge(log_prices, y, alpha, rows)
