@@ -1,6 +1,10 @@
 """One saved member at serving time: requests that arrive together are priced in one call, in one
 worker thread, so that sixteen concurrent requests cost one `predict` of sixteen items rather than
-sixteen threads fighting over the CPU.
+sixteen threads fighting over the CPU. With a gather wait (PRICER_MEMBER_GATHER_MS) the worker waits that
+long from the first waiting request's arrival for others to join (none once MAX_BATCH items wait).
+When a batched call fails, each request's items are predicted again on their own, so that one bad
+request leaves the member out of its own answer only. Each call runs inside the latest deadline of
+its requests (app.runtime.microbatch.deadline_scope), which the shared embedding worker honours.
 
 `MemberRunner.predict(items, timeout_s)` gives the member's prices for those items, or raises
 `MemberLeftOut` (reason "timeout" or "error") so that the caller leaves the member out of that
@@ -14,13 +18,23 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.ensemble import metrics
 from app.model.items import Item
+from app.runtime.microbatch import deadline_scope
 
 log = logging.getLogger("pricer.ensemble")
 
 MAX_BATCH = 64  # items per predict call; more wait for the next call
+
+
+@dataclass(eq=False)
+class _Waiting:
+    items: list[Item]
+    future: asyncio.Future
+    arrived: float  # time.monotonic()
+    deadline: float
 
 
 class MemberLeftOut(Exception):
@@ -45,10 +59,12 @@ def left_out(member: str, reason: str, detail: str = "") -> MemberLeftOut:
 class MemberRunner:
     """Micro-batches concurrent requests for one saved estimator (sync, CPU) into a worker thread."""
 
-    def __init__(self, name: str, estimator):
+    def __init__(self, name: str, estimator, gather_s: float = 0.0):
         self.name = name
         self.estimator = estimator
-        self._queue: list[tuple[list[Item], asyncio.Future]] = []
+        self.gather_s = gather_s
+        self._queue: list[_Waiting] = []
+        self._full = asyncio.Event()  # MAX_BATCH items wait: the gather wait ends
         self._worker: asyncio.Task | None = None
 
     def warm_up(self, item: Item) -> None:
@@ -59,10 +75,13 @@ class MemberRunner:
 
     async def predict(self, items: Sequence[Item], timeout_s: float) -> list[float]:
         started = time.perf_counter()
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((list(items), future))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append(_Waiting(list(items), future, time.monotonic(), time.monotonic() + timeout_s))
+        if sum(len(w.items) for w in self._queue) >= MAX_BATCH:
+            self._full.set()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._drain(), name=f"member-{self.name}")
+            self._worker = loop.create_task(self._drain(), name=f"member-{self.name}")
         try:
             prices = await asyncio.wait_for(future, timeout=timeout_s)  # cancels it: the batch skips it
         except TimeoutError:
@@ -78,27 +97,68 @@ class MemberRunner:
 
     async def _drain(self) -> None:
         while self._queue:
+            await self._gather()
             batch, size = [], 0
-            while self._queue and (not batch or size + len(self._queue[0][0]) <= MAX_BATCH):
-                items, future = self._queue.pop(0)
-                batch.append((items, future))
-                size += len(items)
-            flat = [item for items, _ in batch for item in items]
+            while self._queue and (not batch or size + len(self._queue[0].items) <= MAX_BATCH):
+                waiting = self._queue.pop(0)
+                if not waiting.future.done():  # a request that timed out is skipped
+                    batch.append(waiting)
+                    size += len(waiting.items)
+            if not batch:
+                continue
             try:
-                prices = await asyncio.to_thread(self.estimator.predict, flat)
-                prices = [float(p) for p in prices]
-                if len(prices) != len(flat):
-                    raise ValueError(f"{len(prices)} prices for {len(flat)} items")
+                prices = await self._call([item for w in batch for item in w.items], batch)
             except Exception as e:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(e)
+                if len(batch) > 1:
+                    log.warning("member %s: a batch of %d requests failed (%s: %s); predicting each alone",
+                                self.name, len(batch), type(e).__name__, e)
+                    await self._each_alone(batch)
+                elif not batch[0].future.done():
+                    batch[0].future.set_exception(e)
                 continue
             start = 0
-            for items, future in batch:
-                if not future.done():
-                    future.set_result(prices[start:start + len(items)])
-                start += len(items)
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_result(prices[start:start + len(waiting.items)])
+                start += len(waiting.items)
+
+    async def _gather(self) -> None:
+        """Wait up to gather_s from the oldest request's arrival, less once MAX_BATCH items wait."""
+        if self.gather_s <= 0:
+            return
+        self._full.clear()
+        left = self._queue[0].arrived + self.gather_s - time.monotonic()
+        if left > 0 and sum(len(w.items) for w in self._queue) < MAX_BATCH:
+            try:
+                await asyncio.wait_for(self._full.wait(), left)
+            except TimeoutError:
+                pass
+
+    async def _each_alone(self, batch: list[_Waiting]) -> None:
+        for waiting in batch:
+            if waiting.future.done():
+                continue
+            try:
+                prices = await self._call(waiting.items, [waiting])
+            except Exception as e:
+                if not waiting.future.done():
+                    waiting.future.set_exception(e)
+            else:
+                if not waiting.future.done():
+                    waiting.future.set_result(prices)
+
+    async def _call(self, items: list[Item], batch: list[_Waiting]) -> list[float]:
+        """The estimator's prices for `items` in a worker thread, within the batch's latest deadline."""
+        deadline = max(w.deadline for w in batch)
+
+        def predict():
+            with deadline_scope(deadline - time.monotonic()):
+                return self.estimator.predict(items)
+
+        prices = [float(p) for p in await asyncio.to_thread(predict)]
+        if len(prices) != len(items):
+            raise ValueError(f"{len(prices)} prices for {len(items)} items")
+        return prices
 
     async def close(self) -> None:
         if self._worker is not None and not self._worker.done():
