@@ -39,8 +39,7 @@ class PricingActor:
 
         # vLLM's engine core is this process's child: it must not outlive a SIGKILL'd actor or a lost node
         self.reaper = start_reaper()
-        self.out, self.fmt, self.k, self.id_type = Path(out), fmt, comparables, id_type
-        self.batch_size = batch_size
+        self.out, self.fmt, self.k, self.id_type, self.batch_size = Path(out), fmt, comparables, id_type, batch_size
         config = Settings(**settings)
         self.inflight = config.batch_inflight
         self.stack = LocalStack(config).__enter__()

@@ -43,11 +43,8 @@ def input_format(path: Path) -> str:
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 CHUNK_ROWS = 8192  # rows read, checked and converted at a time: the driver never holds the whole file
@@ -58,9 +55,7 @@ def load(path: Path, id_column: str = "id") -> Catalog:
     catalog = Catalog([], [], [], "int")
     checker = Checker(Path(path), id_column)
     for ids, items, bad in chunks(path, id_column, checker=checker):
-        catalog.ids += ids
-        catalog.items += items
-        catalog.bad += bad
+        catalog.ids, catalog.items, catalog.bad = catalog.ids + ids, catalog.items + items, catalog.bad + bad
     catalog.id_type = checker.id_type
     return catalog
 
@@ -122,12 +117,9 @@ class Checker:
 
         self._ids.append(pa.array(ids, pa.int64() if self.kind == "int" else pa.string()))
         self.rows += len(rows)
-        items, bad = [], []
-        for row in rows:
-            fields = {k: row[k] for k in FIELDS if k in row}
-            reason = row.get("_bad")
-            items.append(None if reason else json.dumps(fields, ensure_ascii=False))
-            bad.append(reason)
+        bad = [row.get("_bad") for row in rows]
+        items = [None if reason else json.dumps({k: row[k] for k in FIELDS if k in row}, ensure_ascii=False)
+                 for row, reason in zip(rows, bad, strict=True)]
         return ids, items, bad
 
     def finish(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -167,10 +168,9 @@ def finish(out: Path, options: PriceOptions, staged: staging.Staged, wanted: dic
     if len(versions) > 1:
         raise OutputMismatch(f"{out}: parts were priced by different versions: {versions}")
     used = json.loads(versions[0])
-    members: dict[str, float] = {}
+    members: Counter = Counter()
     for s in summaries.values():
-        for m, v in s["member_seconds"].items():
-            members[m] = members.get(m, 0.0) + v
+        members.update(s["member_seconds"])  # update, not +: a member's 0.0 s stays
     # pricing seconds: the parts' own time in their workers, without Ray's and the models' start
     pricing_s = sum(s["seconds"] for s in summaries.values())
     rows = staged.rows

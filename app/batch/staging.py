@@ -8,6 +8,7 @@ input leaves nothing behind.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,8 @@ class PartWriter:
 
     def abort(self) -> None:
         if self._writer is not None:
-            try:
+            with suppress(Exception):
                 self._writer.close()
-            except Exception:
-                pass
 
     def close(self) -> None:
         if self._writer is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,12 +35,8 @@ def catalog_file(data: Path, rows: int, folder: Path) -> tuple[Path, list[dict]]
 def left_out(answers: list[dict]) -> dict[str, int]:
     """Per member, the answers it was left out of (a null component: its deadline passed or it
     failed), so that a faster leg is not one that dropped the LLM."""
-    counts: dict[str, int] = {}
-    for answer in answers:
-        for member, price in (answer.get("components") or {}).items():
-            if price is None:
-                counts[member] = counts.get(member, 0) + 1
-    return counts
+    return dict(Counter(member for answer in answers for member, price in (answer.get("components") or {}).items()
+                        if price is None))
 
 
 def rest_leg(url: str, bodies: list[dict], batch: int, concurrency: int, api_key: str | None,

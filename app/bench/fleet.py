@@ -178,8 +178,7 @@ def bench(o: Options) -> None:
 
     from app.adapters.store import scan
 
-    replicas, engine, store, adapter, activations, concurrency, poll_s = (
-        o.replicas, o.engine, o.store, o.adapter, o.activations, o.concurrency, o.poll_s)
+    engine, store, adapter, poll_s = o.engine, o.store, o.adapter, o.poll_s
     if engine not in ("fake", "vllm"):
         raise typer.BadParameter("--engine is fake or vllm")
     work = Path(tempfile.mkdtemp(prefix="pricer-bench-fleet-"))
@@ -200,7 +199,7 @@ def bench(o: Options) -> None:
         raise typer.BadParameter(f"{store}/adapters/{adapter} needs at least two versions, has {len(versions)}")
     started: list[Replica] = []
     try:
-        for i in range(replicas):
+        for i in range(o.replicas):
             started.append(launch(f"bench-{i + 1}", env, work))
             if engine == "vllm":  # one model load at a time
                 wait_ready(started[-1], o.ready_timeout_s)
@@ -208,17 +207,17 @@ def bench(o: Options) -> None:
             wait_ready(replica, o.ready_timeout_s)
 
         async def main() -> dict:
-            limits = httpx.Limits(max_connections=concurrency + 2 * replicas + 4)
+            limits = httpx.Limits(max_connections=o.concurrency + 2 * o.replicas + 4)
             async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-                return await measure(client, started, adapter, versions, activations, concurrency, o.timeout_s, o.settle_s, poll_s)
+                return await measure(client, started, adapter, versions, o.activations, o.concurrency, o.timeout_s, o.settle_s, poll_s)
 
         result = asyncio.run(main())
     except (RuntimeError, httpx.HTTPError) as e:
         fail(e)
     finally:
         stop(started)
-    result.update(engine=engine, poll_s=poll_s, concurrency=concurrency, machine=machine(), logs=str(work))
-    typer.echo(f"{replicas} replicas ({engine} engine, poll {poll_s} s), {result['activations']} activations under "
+    result.update(engine=engine, poll_s=poll_s, concurrency=o.concurrency, machine=machine(), logs=str(work))
+    typer.echo(f"{o.replicas} replicas ({engine} engine, poll {poll_s} s), {result['activations']} activations under "
                f"load: every replica served each one after p50 {result['propagation_p50_s']} s, max "
                f"{result['propagation_max_s']} s; {result['requests']} requests, {result['failed']} failed, "
                f"{result['wrong_after_convergence']} wrong-version answers after convergence")

@@ -46,12 +46,8 @@ def make_adapter(root: Path, base: Path, name: str, version: str, seed: int, ran
                   "target_modules": list(TARGETS), "base_model_name_or_path": str(base)}
         atomic_write_text(tmp / "adapter_config.json", json.dumps(config) + "\n")
         rng = np.random.default_rng(seed)
-        tensors = {}
-        for t in TARGETS:
-            prefix = f"base_model.model.model.layers.0.self_attn.{t}"
-            tensors[f"{prefix}.lora_A.weight"] = rng.normal(size=(rank, HIDDEN)).astype(np.float32)
-            tensors[f"{prefix}.lora_B.weight"] = rng.normal(size=(HIDDEN, rank)).astype(np.float32)
-        _save(tensors, tmp / "adapter_model.safetensors")
+        _save({f"base_model.model.model.layers.0.self_attn.{t}.lora_{ab}.weight": rng.normal(size=shape).astype(np.float32)
+               for t in TARGETS for ab, shape in (("A", (rank, HIDDEN)), ("B", (HIDDEN, rank)))}, tmp / "adapter_model.safetensors")
         Manifest(name=name, version=version, base_model=base.name, base_fingerprint=fingerprint(base), lora_rank=rank,
                  lora_alpha=2 * rank, target_modules=list(TARGETS), data_hash="sha256:synthetic", prompt_hash=PROMPT_HASH,
                  point_rule="median", steps=seed,

@@ -59,13 +59,13 @@ def bench(o: Options) -> None:
     from app.config import Settings
     from app.model.item_files import load_items
 
-    url, data, concurrency, requests, rounds = o.url, o.data, o.concurrency, o.requests, o.rounds
+    url, concurrency, requests, rounds = o.url, o.concurrency, o.requests, o.rounds
     try:
-        items = load_items(data)
+        items = load_items(o.data)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
     if not items:
-        fail(f"no items in {data}")
+        fail(f"no items in {o.data}")
     bodies = request_bodies(items)
     headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
     settings = Settings()
@@ -104,9 +104,7 @@ def bench(o: Options) -> None:
         ratio = ours["requests_per_s"] / raw["requests_per_s"] if raw["requests_per_s"] else 0.0
         added = ours["p50_ms"] - raw["p50_ms"]
         typer.echo(f"throughput ours / vLLM: {ratio:.3f}; p50 added by our layer: {added:+.1f} ms")
-        result.update(
-            vllm_requests_per_s=raw["requests_per_s"], vllm_p50_ms=raw["p50_ms"], vllm_p95_ms=raw["p95_ms"],
-            vllm_p99_ms=raw["p99_ms"], vllm_errors=raw["errors"], ratio=round(ratio, 4), added_p50_ms=round(added, 2),
-        )
+        result.update({f"vllm_{key}": raw[key] for key in ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")},
+                      ratio=round(ratio, 4), added_p50_ms=round(added, 2))
     if o.as_json:
         typer.echo(json.dumps(result))

@@ -68,20 +68,13 @@ async def overload(url: str, bodies: list[dict], clients: int, seconds: float, m
         await asyncio.gather(*(one_client(k) for k in range(clients)))
         wall = time.perf_counter() - started
     answered = sum(statuses.values())
-    return {
-        "clients": clients,
-        "seconds": round(wall, 2),
-        "requests": answered,
-        "ok": len(latencies),
-        "ok_per_s": round(len(latencies) / wall, 3) if wall else 0.0,
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
-        "share_429": round(statuses.get("429", 0) / answered, 4) if answered else 0.0,
-        "p50_429_ms": round(percentile(shed_ms, 50), 1) if shed_ms else None,
-        "other_errors": sum(n for status, n in statuses.items() if status not in ("200", "429")),
-        "retry_after_on_429": retry_after == statuses.get("429", 0),
-        "statuses": dict(sorted(statuses.items())),
-    }
+    return {"clients": clients, "seconds": round(wall, 2), "requests": answered, "ok": len(latencies),
+            "ok_per_s": round(len(latencies) / wall, 3) if wall else 0.0,
+            "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
+            "share_429": round(statuses.get("429", 0) / answered, 4) if answered else 0.0,
+            "p50_429_ms": round(percentile(shed_ms, 50), 1) if shed_ms else None,
+            "other_errors": sum(n for status, n in statuses.items() if status not in ("200", "429")),
+            "retry_after_on_429": retry_after == statuses.get("429", 0), "statuses": dict(sorted(statuses.items()))}
 
 
 class Options(BaseModel):
@@ -101,31 +94,27 @@ def bench(o: Options) -> None:
     """Overload a local service (factor x its capacity) for a bounded time: p50/p99 and the 429 share."""
     from app.config import Settings
 
-    url, capacity, factor, seconds, max_requests = o.url, o.capacity, o.factor, o.seconds, o.max_requests
-    host = urlparse(url).hostname or ""
-    if host not in LOOPBACK:
+    url, factor = o.url, o.factor
+    if (urlparse(url).hostname or "") not in LOOPBACK:
         fail(f"{url} is not a loopback address; this load is only for a service on this machine")
-    bodies = [
-        {"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
-        for i in range(64)
-    ]
+    bodies = [{"title": f"Item {i}: stainless steel kitchen tool", "description": f"Model {i}, dishwasher safe, {i % 7 + 1} pieces."}
+              for i in range(64)]
     headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else {}
-    backoff = o.backoff_ms / 1000
+
+    def load(clients: int, seconds: float) -> dict:
+        return asyncio.run(overload(url, bodies, clients, seconds, o.max_requests, o.backoff_ms / 1000, headers, o.honor_retry_after))
+
     if o.warmup_s:  # at the fixed limit or the given capacity: the service measures its own rate meanwhile
-        warm = capacity or Settings().inflight_limit
-        asyncio.run(overload(url, bodies, max(1, round(factor * warm)), o.warmup_s, max_requests, backoff, headers, o.honor_retry_after))
-    capacity = capacity or _reported_capacity(url, headers) or Settings().inflight_limit
-    clients = max(1, round(factor * capacity))
-    at_capacity = asyncio.run(overload(url, bodies, capacity, seconds, max_requests, backoff, headers, o.honor_retry_after))
-    result = asyncio.run(overload(url, bodies, clients, seconds, max_requests, backoff, headers, o.honor_retry_after))
+        load(max(1, round(factor * (o.capacity or Settings().inflight_limit))), o.warmup_s)
+    capacity = o.capacity or _reported_capacity(url, headers) or Settings().inflight_limit
+    at_capacity = load(capacity, o.seconds)
+    result = load(max(1, round(factor * capacity)), o.seconds)
     ratio = result["p99_ms"] / at_capacity["p99_ms"] if at_capacity["p99_ms"] else 0.0
     result.update(capacity=capacity, factor=factor, honor_retry_after=o.honor_retry_after, at_capacity=at_capacity, p99_vs_capacity=round(ratio, 3))
     for label, r in (("at capacity", at_capacity), (f"{factor:g} x capacity", result)):
-        typer.echo(
-            f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "
-            f"({r['ok_per_s']}/s), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 429 share {r['share_429']:.1%} "
-            f"(answered in {r['p50_429_ms']} ms p50, Retry-After on all: {r['retry_after_on_429']}); statuses {r['statuses']}"
-        )
+        typer.echo(f"{r['clients']} clients ({label} {capacity}) for {r['seconds']} s: {r['ok']} answered "
+                   f"({r['ok_per_s']}/s), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 429 share {r['share_429']:.1%} "
+                   f"(answered in {r['p50_429_ms']} ms p50, Retry-After on all: {r['retry_after_on_429']}); statuses {r['statuses']}")
     typer.echo(f"admitted p99 under overload / at capacity: {ratio:.2f}")
     if o.as_json:
         typer.echo(json.dumps(result))

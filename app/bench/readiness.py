@@ -12,9 +12,7 @@ class ServerExitedError(RuntimeError):
     """The server's process ended before it became ready."""
 
 
-def wait_until_ready(
-    url: str, timeout_s: float, process: subprocess.Popen | None = None, interval_s: float = 0.5
-) -> set[int]:
+def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen | None = None, interval_s: float = 0.5) -> set[int]:
     """Poll `url` until it answers 200. Returns the HTTP statuses seen on the way (e.g. 503 while
     a model loads). Raises ServerExitedError if `process` exits first, TimeoutError on time-out."""
     seen: set[int] = set()

@@ -85,14 +85,11 @@ async def swap_versions(client, versions: list[tuple[str, str]], swaps: int, int
 def summarize(outcomes: list[Outcome], elapsed: float, initial: str | None = None, swaps: list[Swap] | None = None) -> dict:
     ok = [o for o in outcomes if o.status == 200]
     latencies = sorted((o.end - o.start) * 1000 for o in ok) or [0.0]
-    result = {
-        "requests": len(outcomes),
-        "failed": len(outcomes) - len(ok),
-        "requests_per_s": round(len(ok) / elapsed, 3) if elapsed > 0 else 0.0,
-        "p50_ms": round(latencies[len(latencies) // 2], 1),
-        "p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
-        "labels": sorted({str(o.label) for o in ok}),
-    }
+    result = {"requests": len(outcomes), "failed": len(outcomes) - len(ok),
+              "requests_per_s": round(len(ok) / elapsed, 3) if elapsed > 0 else 0.0,
+              "p50_ms": round(latencies[len(latencies) // 2], 1),
+              "p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
+              "labels": sorted({str(o.label) for o in ok})}
     if swaps is not None:
         wrong = [o for o in ok if not possibly_active(o.label, o.start, o.end, initial, swaps)]
         result.update(swaps=len(swaps), mislabelled=len(wrong), swap_ms=[round((s.done - s.sent) * 1000, 1) for s in swaps])
@@ -172,10 +169,8 @@ def bench(o: Options) -> None:
     b, s = result["baseline"], result["with_swaps"]
     typer.echo(f"versions swapped: {', '.join(result['versions'])}")
     typer.echo(f"without swaps: {b['requests_per_s']} req/s, p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, failed {b['failed']}")
-    typer.echo(
-        f"with {s['swaps']} swaps: {s['requests_per_s']} req/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
-        f"failed {s['failed']}, mislabelled {s['mislabelled']}, labels {s['labels']}"
-    )
+    typer.echo(f"with {s['swaps']} swaps: {s['requests_per_s']} req/s, p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, "
+               f"failed {s['failed']}, mislabelled {s['mislabelled']}, labels {s['labels']}")
     typer.echo(f"throughput ratio (with/without): {result['throughput_ratio']}")
     if o.as_json:
         typer.echo(json.dumps(result))
