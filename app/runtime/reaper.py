@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import psutil
 
@@ -62,16 +63,12 @@ def watch(pid: int, interval_s: float = INTERVAL_S, grace_s: float = GRACE_S) ->
     for process in list(left):  # what they started since the last look
         left.extend(p for p in _descendants(process) if p.pid not in known)
     for process in left:
-        try:
+        with suppress(psutil.NoSuchProcess):
             process.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(left, timeout=grace_s)
     for process in alive:
-        try:
+        with suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     return [p.pid for p in left]
 
 
