@@ -25,19 +25,23 @@ class OofError(ValueError):
 
 
 def oof_rows(answers: Mapping[str, Sequence[float]], items: Sequence[Item], level: float, folds: int,
-             seed: int) -> list[dict]:
-    """Per held-out item, the full member set's nested out-of-fold point and interval (dollars)."""
+             seed: int, rows=None, truths: Sequence[float] | None = None) -> list[dict]:
+    """Per held-out item, the full member set's nested out-of-fold point and interval (dollars).
+    With `rows` (app.ensemble.rows.StackRows), `answers` and `truths` are on all the stacking rows,
+    the held-out items first (then their title-only copies), and the items' rows are the first ones."""
     from app.ensemble.fit import out_of_fold
     from app.evaluation.report import item_key
 
     if not answers:
         raise OofError("no members' answers")
-    short = {name: len(prices) for name, prices in answers.items() if len(prices) != len(items)}
-    if short:
-        raise OofError(f"answers on other items than the {len(items)} held-out ones: {short}")
-    point, low, high = out_of_fold(answers, [i.price for i in items], list(answers), level, folds, seed)
+    truths = [i.price for i in items] if truths is None else list(truths)
+    n = len(items) if rows is None else len(rows)
+    short = {name: len(prices) for name, prices in answers.items() if len(prices) != n}
+    if short or len(truths) != n:
+        raise OofError(f"answers on other items than the {n} held-out ones: {short or {'truths': len(truths)}}")
+    point, low, high = out_of_fold(answers, truths, list(answers), level, folds, seed, rows)
     return [{"item": item_key(item), "guess": g, "low": lo, "high": hi}
-            for item, g, lo, hi in zip(items, point, low, high, strict=True)]
+            for item, g, lo, hi in zip(items, point[:len(items)], low[:len(items)], high[:len(items)], strict=True)]
 
 
 def _check(row: dict, where: str) -> dict:

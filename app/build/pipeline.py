@@ -7,6 +7,7 @@ we write no DAG runner of our own.
     index           data -> index/ (reused from the store when one was built from the same files)
     adapter-<name>  data/train.jsonl -> adapter-store/adapters/<adapter>/ (an llm member's `train`)
     member-<name>   data (+ index, + adapter) -> members/<name>/ (saved estimators), answers/<name>.jsonl
+                    (+ answers/<name>.titles.jsonl: the held-out items as titles alone, stack.title_rows)
     stack           answers + members -> bundle/ (the stack fitted on the held-out rows)
     evaluate        bundle -> evaluation/ (metrics.json, out-of-fold answers, charts)
 
@@ -42,6 +43,11 @@ def _step(*args: str) -> str:
     return shlex.join([sys.executable, "-m", "app.cli", "build-step", *args])
 
 
+def titles_answers(member: str) -> str:
+    """A member's answers on the held-out items as titles alone (Item.title_only()), in their order."""
+    return f"answers/{member}.titles.jsonl"
+
+
 def stages(recipe: Recipe) -> dict:
     """dvc.yaml's stages for `recipe` (deterministic: the same recipe renders the same file)."""
     out: dict[str, dict] = {
@@ -63,13 +69,14 @@ def stages(recipe: Recipe) -> dict:
         deps = [HELDOUT] + ([TRAIN_FILE] if learns else []) + (["index"] if not learns and recipe.index else [])
         deps += [member.adapter] if member.adapter else []
         deps += [member.train.folder] if member.train else []
-        outs = [f"answers/{name}.jsonl", f"members/{name}"]
-        out[f"member-{name}"] = {"cmd": _step("member", name), "deps": deps,
-                                 "params": [f"members.{name}", "stack.seed"], "outs": outs}
+        outs = [f"answers/{name}.jsonl", f"members/{name}"] + ([titles_answers(name)] if recipe.stack.title_rows else [])
+        params = [f"members.{name}", "stack.seed"] + (["stack.title_rows"] if recipe.stack.title_rows else [])
+        out[f"member-{name}"] = {"cmd": _step("member", name), "deps": deps, "params": params, "outs": outs}
     member_outs = [o for name in recipe.members for o in out[f"member-{name}"]["outs"]] + trained
     out["stack"] = {"cmd": _step("stack"), "deps": [TRAIN_FILE, HELDOUT] + (["index"] if recipe.index else []) + member_outs,
                     "params": ["name", "stack", "members"], "outs": ["bundle"]}
-    out["evaluate"] = {"cmd": _step("evaluate"), "deps": ["bundle", HELDOUT] + [f"answers/{n}.jsonl" for n in recipe.members],
+    answers = [a for n in recipe.members for a in [f"answers/{n}.jsonl"] + ([titles_answers(n)] if recipe.stack.title_rows else [])]
+    out["evaluate"] = {"cmd": _step("evaluate"), "deps": ["bundle", HELDOUT] + answers,
                        "outs": ["evaluation/oof.jsonl", "evaluation/charts"],
                        "metrics": [{"evaluation/metrics.json": {"cache": False}}]}
     return {"stages": out}

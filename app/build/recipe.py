@@ -13,7 +13,7 @@ control (recipes/*.yaml). `pricer build RECIPE` turns it into a DVC pipeline (ap
       knn: {estimator: knn, params: {k: 20}}           # reads the index
       llm: {estimator: llm, adapter: models/adapters/pricer-smollm2/<version>}
       # or trained in the build (app.build.adapter_step): llm: {estimator: llm, train: {preset: smollm2-cpu}}
-    stack: {folds: 5, seed: 42, level: 0.8}
+    stack: {folds: 5, seed: 42, level: 0.8}            # + title_rows, richness, mondrian (app.build.stack_spec)
     scale: {ray: auto, min_items: 20000}               # large steps on Ray Data (app.build.distributed)
 
 Relative paths are relative to the directory `pricer build` runs in (the repository root).
@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.build.stack_spec import Stack
 
 TRAIN = "train"  # in index.data: the build's own training items
 PARAMS_FILE = "params.yaml"  # the recipe inside a build's workspace (DVC's parameters file)
@@ -124,21 +126,19 @@ class Member(_Strict):
     origin: str | None = Field(None, description="Fit only on training items whose origin starts with this.")
     adapter: str | None = Field(None, description="llm: the adapter version folder that answers.")
     train: TrainSpec | None = Field(None, description="llm: train the adapter in the build instead (app.build.adapter_step).")
+    augment: Literal["none", "titles"] = Field("none", exclude_if=lambda v: v == "none", description=(
+        "titles: fit on every training item whole and as its title alone (Item.title_only())."))
 
     @model_validator(mode="after")
     def _adapter_or_train(self) -> Member:
+        if self.augment != "none" and self.estimator in ("knn", "llm"):
+            raise ValueError(f"`augment` is for members fitted in the build, not {self.estimator!r}")
         if self.estimator == "llm" and (self.adapter is None) == (self.train is None):
             raise ValueError("the llm member takes exactly one of `adapter` (a version in the store) and `train` "
                              "(a preset trained in the build)")
         if self.estimator != "llm" and (self.adapter is not None or self.train is not None):
             raise ValueError(f"`adapter` and `train` are for the llm member only, not {self.estimator!r}")
         return self
-
-
-class Stack(_Strict):
-    folds: int = Field(5, ge=2)
-    seed: int = 42
-    level: float = Field(0.8, ge=0.5, le=0.99)
 
 
 class Scale(_Strict):

@@ -1,6 +1,7 @@
 """The build's last two stages: the stack over the members' held-out answers (bundle/), and its
 evaluation (evaluation/: metrics.json for `dvc metrics show`, the out-of-fold answers that promotion
-compares, charts)."""
+compares, charts). With the recipe's stack options (app.build.stack_spec) the stacking rows carry their
+richness classes and, with title_rows, the held-out items' title-only copies (app.ensemble.rows)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,40 @@ def _answers(ws: Path, name: str, heldout: list[Item]) -> list[float]:
         return answers_from_report(MemberSource(name, report=Path(ws) / ANSWERS / f"{name}.jsonl"), heldout)
     except MemberError as e:
         raise StepError(str(e)) from None
+
+
+def _title_answers(ws: Path, name: str, titles: list[Item]) -> list[float]:
+    """The member's answers on the title-only copies, in their order (copies may repeat: read by line)."""
+    from app.build.pipeline import titles_answers
+    from app.evaluation.report import item_key
+
+    path = Path(ws) / titles_answers(name)
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise StepError(f"member {name!r}: {path}: {e} (stack.title_rows: its member stage writes it)") from None
+    if [r.get("item") for r in rows] != [item_key(t) for t in titles]:
+        raise StepError(f"member {name!r}: {path} is not on the {len(titles)} held-out items' titles, in order")
+    return [float(r["guess"]) for r in rows]
+
+
+def stacking_rows(ws: Path, recipe: Recipe, heldout: list[Item]):
+    """(the stacking items, each member's answers on them, StackRows or None): the held-out items, then
+    with stack.title_rows their title-only copies (an item and its copy in one group)."""
+    from app.ensemble.rows import StackRows
+    from app.model.richness import richness
+
+    answers = {name: _answers(ws, name, heldout) for name in recipe.members}
+    if not recipe.stack.uses_rows:
+        return heldout, answers, None
+    items, copies = list(heldout), [False] * len(heldout)
+    if recipe.stack.title_rows:
+        titles = [i.title_only() for i in heldout]
+        answers = {name: prices + _title_answers(ws, name, titles) for name, prices in answers.items()}
+        items, copies = items + titles, copies + [True] * len(titles)
+    groups = [i % len(heldout) for i in range(len(items))]
+    return items, answers, StackRows.of([richness(i) for i in items], groups, copies, recipe.stack.richness,
+                                        recipe.stack.mondrian)
 
 
 def _row(ws: Path, recipe: Recipe, name: str, member: Member, settings) -> tuple[dict, Path | None]:
@@ -49,7 +84,8 @@ def _row(ws: Path, recipe: Recipe, name: str, member: Member, settings) -> tuple
             raise StepError(f"member {name!r}: {e}") from None
         return {"name": name, "kind": "external", "file": file, "sha256": sha,
                 "ref": str(adapter.relative_to(store))}, None
-    return {"name": name, "estimator": member.estimator, "fitted": FITTED_HERE}, Path(ws) / "members" / name
+    augment = {"augment": member.augment} if member.augment != "none" else {}
+    return {"name": name, "estimator": member.estimator, "fitted": FITTED_HERE, **augment}, Path(ws) / "members" / name
 
 
 def _facts(path: Path) -> dict:
@@ -68,18 +104,16 @@ def stack_step(ws: Path, settings) -> Path:
 
     recipe = recipe_here(ws)
     heldout = heldout_items(ws)
-    answers, rows = {}, []
-    for name, member in recipe.members.items():
-        answers[name] = _answers(ws, name, heldout)
-        rows.append(_row(ws, recipe, name, member, settings))
+    items, answers, stack_rows = stacking_rows(ws, recipe, heldout)
+    rows = [_row(ws, recipe, name, member, settings) for name, member in recipe.members.items()]
     root = Path(ws) / BUNDLE
     shutil.rmtree(root, ignore_errors=True)
     train = [_facts(Path(ws) / DATA / "train.jsonl")]
     if recipe.index is not None:
         train += [_facts(p) for p in recipe.index.data if p != TRAIN]
-    folder, _ = assemble(root, answers, rows, heldout, name=recipe.name, level=recipe.stack.level,
+    folder, _ = assemble(root, answers, rows, items, name=recipe.name, level=recipe.stack.level,
                          folds=recipe.stack.folds, seed=recipe.stack.seed, train=train,
-                         val=_facts(Path(ws) / DATA / "heldout.jsonl"), version=BUILD_VERSION)
+                         val=_facts(Path(ws) / DATA / "heldout.jsonl"), version=BUILD_VERSION, stack_rows=stack_rows)
     return folder
 
 
@@ -94,18 +128,25 @@ def evaluate_step(ws: Path) -> dict:
     from app.evaluation.charts import scatter_chart
     from app.evaluation.metrics import score
 
+    from app.ensemble.combine import subset_key
+
     recipe = recipe_here(ws)
     heldout = heldout_items(ws)
     manifest = json.loads((built_bundle(ws) / "manifest.json").read_text())
-    answers = {name: _answers(ws, name, heldout) for name in recipe.members}
-    rows = oof_rows(answers, heldout, recipe.stack.level, recipe.stack.folds, recipe.stack.seed)
+    items, every, stack_rows = stacking_rows(ws, recipe, heldout)
+    rows = oof_rows(every, heldout, recipe.stack.level, recipe.stack.folds, recipe.stack.seed, stack_rows,
+                    [i.price for i in items])
+    answers = {name: prices[:len(heldout)] for name, prices in every.items()}
     out = Path(ws) / EVALUATION
     write_oof(out / "oof.jsonl", rows)
-    table = manifest["cross_validated"]
-    from app.ensemble.combine import subset_key
-
-    metrics = {"items": len(heldout), "stack": table["stacks"][subset_key(recipe.members)],
-               "members": table["members"]}
+    table, key = manifest["cross_validated"], subset_key(recipe.members)
+    metrics = {"items": len(heldout), "stack": table["stacks"][key], "members": table["members"]}
+    if "titles" in table:  # the same held-out items as titles alone, nested like the rest
+        metrics["titles"] = {"items": table["titles"]["n"], "stack": table["titles"]["stacks"][key],
+                             "members": table["titles"]["members"]}
+    if "by_richness" in table:
+        metrics["by_richness"] = {c: {"items": part["n"], "stack": part["stacks"][key]}
+                                  for c, part in table["by_richness"].items()}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     truths, guesses = [i.price for i in heldout], [r["guess"] for r in rows]
     (out / "charts").mkdir(parents=True, exist_ok=True)

@@ -143,10 +143,20 @@ def _llm(ws: Path, recipe: Recipe, member: Member, settings):
     return LlmEstimator(pinned, pin)
 
 
+def training_items(ws: Path, name: str, member: Member) -> list[Item]:
+    """The member's training items: its origin's, and with `augment: titles` each also as its title alone."""
+    train = from_origin(train_items(ws), member.origin)
+    if not train:
+        raise StepError(f"member {name!r}: no training items (origin {member.origin!r})")
+    return train + [i.title_only() for i in train] if member.augment == "titles" else train
+
+
 def member_step(ws: Path, name: str, settings) -> int:
     """members/<name>/ (the saved estimator; for knn and the llm, which are served from the index and
     the adapter store, only member.json) and answers/<name>.jsonl: its answers on the held-out rows,
-    which it never trained on."""
+    which it never trained on (with stack.title_rows, answers/<name>.titles.jsonl too: on the same
+    rows as their titles alone)."""
+    from app.build.pipeline import titles_answers
     from app.build.distributed import answers_there, features_on_ray, fits_on_inputs, heldout_on_ray, use_ray
     from app.estimators.base import EstimatorOptions
     from app.evaluation.report import write_report
@@ -169,10 +179,7 @@ def member_step(ws: Path, name: str, settings) -> int:
                 atomic_write_text(tmp / MEMBER_FILE, json.dumps({"member": name, **member.model_dump(mode="json")},
                                                                 indent=2) + "\n")
         else:
-            train = train_items(ws)
-            train = from_origin(train, member.origin)
-            if not train:
-                raise StepError(f"member {name!r}: no training items (origin {member.origin!r})")
+            train = training_items(ws, name, member)
             if use_ray(recipe.scale, len(train)) and fits_on_inputs(estimator):  # the inputs on Ray, the fit here
                 estimator.check_training_items(train)
                 estimator.fit_inputs(features_on_ray(member.estimator, member.params, options, train, recipe.scale,
@@ -180,11 +187,15 @@ def member_step(ws: Path, name: str, settings) -> int:
             else:
                 estimator.fit(train)
             estimator.save(folder)
-        if use_ray(recipe.scale, len(heldout)) and answers_there(estimator, member):
-            prices = heldout_on_ray(ws, name, estimator, folder, heldout, options, recipe.scale, make_estimator, _llm)
-        else:
-            prices = predict_all(estimator, heldout, label=name)
+        asked = {f"{ANSWERS}/{name}.jsonl": heldout}
+        if recipe.stack.title_rows:
+            asked[titles_answers(name)] = [i.title_only() for i in heldout]
+        for file, items in asked.items():
+            if use_ray(recipe.scale, len(items)) and answers_there(estimator, member):
+                prices = heldout_on_ray(ws, name, estimator, folder, items, options, recipe.scale, make_estimator, _llm)
+            else:
+                prices = predict_all(estimator, items, label=name)
+            write_report(Path(ws) / file, items, prices)
     finally:
         estimator.close()
-    write_report(Path(ws) / ANSWERS / f"{name}.jsonl", heldout, prices)
-    return len(prices)
+    return len(heldout)
