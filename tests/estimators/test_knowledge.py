@@ -57,3 +57,39 @@ def test_knowledge_reads_its_own_base_and_is_saved_loaded_and_served(tmp_path, t
     assert all(a.components["knowledge"] is not None and a.low <= a.price <= a.high for a in answered)
     assert set(answered[0].seconds) == {"knowledge", "constant"}  # each member's time on the call
     asyncio.run(service.close())
+
+
+def test_a_bundle_whose_knowledge_base_is_not_here_serves_with_the_other_members(tmp_path, tokenizer_dir):
+    """A replica without the 1.5B base (not prepared on this machine) still serves the bundle: the
+    knowledge member is reported missing with the reason, and the stack answers without it."""
+    from app.ensemble.bundle import write_bundle
+    from app.ensemble.fit import fit_stacks
+    from app.ensemble.service import load_ensemble
+    from app.estimators.base import EstimatorOptions, create
+    from tests.conftest import tiny_engine_settings
+    from tests.tiny_model import build_tiny_llama
+
+    store = tmp_path / "store"
+    own = build_tiny_llama(store / "base" / "knows", tokenizer_dir, seed=3)
+    served = build_tiny_llama(store / "base" / "served", tokenizer_dir, seed=5)
+    settings = tiny_engine_settings(served, knowledge_base="knows")
+    items = make_items(40, seed=2)
+    create("knowledge", EstimatorOptions(settings=settings)).fit(items).save(tmp_path / "work" / "knowledge")
+    create("constant", EstimatorOptions(seed=0)).fit(items).save(tmp_path / "work" / "constant")
+    truths = [item.price for item in items]
+    rng = np.random.default_rng(1)
+    answers = {m: list(np.array(truths) * np.exp(rng.normal(0, 0.3, len(truths)))) for m in ("knowledge", "constant")}
+    bundle = write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000", fit_stacks(answers, truths, 0.8, 5, 0),
+                          {"name": "pricer-ensemble", "version": "20260101-000000",
+                           "members": [{"name": "knowledge"}, {"name": "constant"}]},
+                          {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
+    import shutil
+
+    shutil.rmtree(own)  # this replica never prepared the knowledge member's base
+    service, reason = load_ensemble(settings.model_copy(update={"estimator": "ensemble"}), bundle)
+    assert service is not None, reason
+    described = service.describe()
+    assert described["loaded"] == ["constant"] and "knowledge" in described["missing"], described
+    answered = asyncio.run(service.answer(items[:3], llm_call=None))
+    assert all(a.components.get("knowledge") is None and 0 < a.low <= a.price <= a.high for a in answered)
+    asyncio.run(service.close())
