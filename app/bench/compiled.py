@@ -11,14 +11,17 @@ process of its own (app.bench.raw_offline), in one run:
   merged into the base (`pricer merge`'s merge) loaded into the running engine in place with vLLM's
   `reload_weights`; then the other adapter's merged weights, then the first again, each in place.
 
-For each: engine start (the in-place load included), requests/s and agreement of its answers with
-`lora-eager`'s; for the swaps: seconds per in-place load and whether swapping back gives the same
+For each: engine start (the in-place load included), the first pass over the prompts (a compiled
+engine compiles each batch shape it meets; not counted), then requests/s and the share of its
+answers identical to `lora-eager`'s and the mean |log| ratio of their prices; for the swaps: seconds per in-place load and whether swapping back gives the same
 answers to the character (the swap leaves nothing of the other weights behind).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -58,6 +61,17 @@ def _agreement(answers: list[str], reference: list[str]) -> float:
     return round(sum(a == b for a, b in zip(answers, reference, strict=True)) / len(reference), 3)
 
 
+def _log_gap(answers: list[str], reference: list[str]) -> float:
+    """Mean |log((1 + a) / (1 + b))| of the prices written (digits of greedy answers flip where two
+    are close, so identical text is a strict test; this says how far apart the prices are)."""
+    def price(text: str) -> float:
+        found = re.match(r"\s*(\d+(?:\.\d+)?)", text)
+        return float(found.group(1)) if found else 0.0
+
+    gaps = [abs(math.log1p(price(a)) - math.log1p(price(b))) for a, b in zip(answers, reference, strict=True)]
+    return round(sum(gaps) / len(gaps), 4)
+
+
 def bench(o: Options) -> None:
     """Serve the adapter eagerly through LoRA, compiled through LoRA, and merged + compiled with in-place swaps."""
     from app.bench.raw_offline import job_for, run_job
@@ -93,7 +107,7 @@ def bench(o: Options) -> None:
                      "requests": len(items)}
     with tempfile.TemporaryDirectory(prefix="pricer-merged-") as scratch:
         for variant in variants:
-            job = job_for(spec, base, prompts, served.path)
+            job = job_for(spec, base, prompts, served.path) | {"warm_all": True}
             if variant == "lora-compiled":
                 job["compile_under_lora"] = True
             elif variant == "merged-compiled":
@@ -115,9 +129,12 @@ def bench(o: Options) -> None:
 
 def _report(variant: str, results: dict) -> None:
     row, reference = results[variant], results.get("lora-eager", {}).get("answers")
-    agree = f", answers as lora-eager's {_agreement(row['answers'], reference):.0%}" if reference else ""
-    typer.echo(f"{variant:16s} {row['requests_per_s']:6.2f} requests/s, engine ready in {row['start_s']:.0f} s{agree}")
+    agree = (f", answers as lora-eager's {_agreement(row['answers'], reference):.0%} "
+             f"(mean |log ratio| of the prices {_log_gap(row['answers'], reference):.3f})") if reference else ""
+    typer.echo(f"{variant:16s} {row['requests_per_s']:6.2f} requests/s, engine ready in {row['start_s']:.0f} s, "
+               f"first pass over the prompts {row['warm_s']:.0f} s{agree}")
     row["agreement_with_lora_eager"] = _agreement(row["answers"], reference) if reference else None
+    row["log_gap_to_lora_eager"] = _log_gap(row["answers"], reference) if reference else None
     for i, swap in enumerate(row.get("swaps", [])):
         back = i > 0 and swap["answers"] == row["answers"]
         typer.echo(f"  in-place swap to {Path(swap['weights']).name}: {swap['swap_s']:.2f} s, then "

@@ -83,13 +83,17 @@ def main(job_path: str) -> None:
     params = SamplingParams(**job["sampling"])
     lora = LoRARequest(job["lora"][0], 1, job["lora"][1]) if job.get("lora") else None
     prompts = [{"prompt_token_ids": ids} for ids in job["prompts"]]
-    llm.generate(prompts[:4], params, lora_request=lora, use_tqdm=False)  # warm-up, not counted
+    # Warm-up, not counted: every prompt once when asked (a compiled engine compiles each new batch
+    # shape the first time it sees it), else four.
+    begin = time.perf_counter()
+    llm.generate(prompts if job.get("warm_all") else prompts[:4], params, lora_request=lora, use_tqdm=False)
+    warm_s = time.perf_counter() - begin
     begin = time.perf_counter()
     outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
     seconds = time.perf_counter() - begin
     generated = sum(len(o.outputs[0].token_ids) for o in outputs)
     result = {
-        "start_s": round(start_s, 2), "seconds": round(seconds, 3), "requests": len(prompts),
+        "start_s": round(start_s, 2), "warm_s": round(warm_s, 2), "seconds": round(seconds, 3), "requests": len(prompts),
         "requests_per_s": round(len(prompts) / seconds, 4),
         "prompt_tokens_mean": round(sum(len(p) for p in job["prompts"]) / len(prompts), 1),
         "generated_tokens_mean": round(generated / len(prompts), 2),
