@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "app.evaluation.compare",    # compare (two per-item reports, paired)
     "app.ensemble.commands",     # ensemble fit, ensemble show
     "app.store.commands",        # model prepare, model list
+    "app.pricing.commands",      # model needed (the bases the active bundle reads)
     "app.training.commands",     # train, merge
     "app.api.commands",          # serve
     "app.fleet.commands",        # fleet show, fleet activate (the desired state in the store)

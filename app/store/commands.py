@@ -1,4 +1,5 @@
-"""`pricer model prepare|list|info`: the base-model store, and how this machine computes it."""
+"""`pricer model prepare|list|info`: the base-model store, and how this machine computes it.
+(`pricer model needed`, which reads the active bundle, is added to the group from app.pricing.commands.)"""
 
 from __future__ import annotations
 
@@ -59,3 +60,11 @@ def register(cli: typer.Typer) -> None:
         typer.echo(f"cpu          {cpu['model']}: {cpu['isa']}, native bf16 {'yes' if cpu['native_bf16'] else 'no'}, {cpu['cores']} cores")
 
     cli.add_typer(model_cli, name="model")
+
+
+def model_group(cli: typer.Typer) -> typer.Typer:
+    """The `pricer model` group registered on `cli`, for a command from a higher layer to join it."""
+    for group in cli.registered_groups:
+        if group.name == "model" and group.typer_instance is not None:
+            return group.typer_instance
+    raise LookupError("app.store.commands.register(cli) first: no `model` group")
