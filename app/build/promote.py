@@ -60,9 +60,13 @@ class Comparison:
     new_hit_rate: float
     active_hit_rate: float
     level: float  # the intervals' nominal level
+    new_rmsle: float | None = None
+    active_rmsle: float | None = None
+    rmsle_difference_ci: tuple[float, float] | None = None  # 95% paired bootstrap interval of new - active
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "difference_ci": list(self.difference_ci)}
+        return {**asdict(self), "difference_ci": list(self.difference_ci),
+                "rmsle_difference_ci": list(self.rmsle_difference_ci) if self.rmsle_difference_ci else None}
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _paired(rows: Sequence[dict], keys: list[str], which: str) -> list[dict]:
 
 def compare(new_rows: Sequence[dict], active_rows: Sequence[dict], items: Sequence[Item], level: float) -> Comparison:
     """Pair both bundles' rows on the items' keys; every held-out item must be in both, nothing else."""
-    from app.evaluation.bootstrap import coverage, paired_difference
+    from app.evaluation.bootstrap import coverage, paired_difference, paired_rmsle_difference
     from app.evaluation.metrics import score
     from app.evaluation.report import item_key
 
@@ -109,7 +113,10 @@ def compare(new_rows: Sequence[dict], active_rows: Sequence[dict], items: Sequen
     def cover(rows):
         return coverage(truths, [float(r["low"]) for r in rows], [float(r["high"]) for r in rows])
 
+    new_rmsle, active_rmsle, rmsle_ci = paired_rmsle_difference(
+        truths, [float(r["guess"]) for r in new], [float(r["guess"]) for r in active])
     return Comparison(
+        new_rmsle=new_rmsle, active_rmsle=active_rmsle, rmsle_difference_ci=rmsle_ci,
         n=len(items), new_mean_error=diff.mean_a, active_mean_error=diff.mean_b, difference=diff.difference,
         difference_ci=diff.ci, new_coverage=cover(new), active_coverage=cover(active),
         new_hit_rate=score(truths, [float(r["guess"]) for r in new]).hit_rate,
@@ -124,6 +131,12 @@ def _numbers(c: Comparison) -> str:
     low, high = c.difference_ci
     return (f"new ${c.new_mean_error:.2f} vs active ${c.active_mean_error:.2f}: {_signed(c.difference)} "
             f"[{_signed(low)}, {_signed(high)}]")
+
+
+def rmsle_line(c: Comparison) -> str:
+    """The same pairing in RMSLE (reported beside the rule, which decides on dollars)."""
+    low, high = c.rmsle_difference_ci
+    return f"RMSLE new {c.new_rmsle:.3f} vs active {c.active_rmsle:.3f}: {c.new_rmsle - c.active_rmsle:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def decide(comparison: Comparison | None, rule: str, level: float) -> Decision:

@@ -48,7 +48,7 @@ def _measure(ws: Path, recipe: Recipe, active: Path | None, settings):
 
 
 def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: str) -> Outcome:
-    from app.build.promote import OOF_FILE, active_folder, decide, promote, record
+    from app.build.promote import OOF_FILE, active_folder, decide, promote, record, rmsle_line
     from app.build.publish import digest_of, install_adapter, install_index, published_as, publish
     from app.runtime.atomic import atomic_write_text
     from app.ensemble.bundle import content_digest
@@ -72,6 +72,8 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
     decision = decide(comparison, rule, recipe.stack.level)
     out.summary["comparison"] = None if comparison is None else comparison.to_dict()
     against = _label(active) if active is not None else None
+    if comparison is not None and comparison.rmsle_difference_ci is not None:
+        out.lines.append(f"paired on the same {comparison.n} items: {rmsle_line(comparison)}")
     if not decision.promote:
         atomic_write_text(Path(ws) / EVALUATION / "promotion.json", json.dumps(
             {"rule": rule, "against": against, "promote": False, "reason": decision.reason,

@@ -88,3 +88,17 @@ def test_many_items_get_the_percentile_interval_quickly():
 def test_all_but_constant_values_still_get_an_interval():
     low, high = bootstrap_mean_ci([0.1 + 0.2] * 30 + [0.3] * 30)  # equal but for float rounding
     assert low == pytest.approx(0.3) and high == pytest.approx(0.3)
+
+
+def test_paired_rmsle_difference_of_the_same_items():
+    import numpy as np
+    from app.evaluation.bootstrap import paired_rmsle_difference
+
+    rng = np.random.default_rng(0)
+    truths = rng.lognormal(4, 1, 300)
+    close, far = truths * np.exp(rng.normal(0, 0.2, 300)), truths * np.exp(rng.normal(0, 0.8, 300))
+    a, b, (low, high) = paired_rmsle_difference(truths, close, far)
+    assert a == pytest.approx(np.sqrt(np.mean((np.log1p(close) - np.log1p(truths)) ** 2)))
+    assert a < b and low <= a - b <= high < 0  # clearly better: the interval excludes zero
+    same_a, same_b, (s_low, s_high) = paired_rmsle_difference(truths, close, close)
+    assert same_a == same_b and s_low == s_high == 0
