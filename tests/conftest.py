@@ -84,3 +84,22 @@ async def vllm_engine(engine_settings):
     await engine.start()
     yield engine
     await engine.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def merged_engine(tiny_model_dir):
+    """A started MergedVllmEngine (PRICER_ADAPTER_MODE=merged: no LoRA, vLLM's compiled CPU path) on
+    the tiny model, shared by the tests of the merged path (its start compiles). Tests must not close
+    it. Its merged folders go under the tiny model's store (merged/<name>/<version>/)."""
+    import logging
+    import time
+
+    from app.engine.merged import MergedVllmEngine
+
+    settings = tiny_engine_settings(tiny_model_dir, adapter_mode="merged")
+    engine = MergedVllmEngine(settings, settings.base_model_path())
+    started = time.perf_counter()
+    await engine.start()
+    logging.getLogger(__name__).warning("merged engine (compiled) started in %.1f s", time.perf_counter() - started)
+    yield engine
+    await engine.close()

@@ -10,7 +10,8 @@ from app.engine.base import Engine
 
 
 def build_engine(settings: Settings) -> Engine:
-    """A VllmEngine on the served base (a packaged base is prepared on first use), or the fake one.
+    """A VllmEngine on the served base (a packaged base is prepared on first use; a MergedVllmEngine
+    with PRICER_ADAPTER_MODE=merged), or the fake one.
     Not started: `async with build_engine(settings) as engine:` or `await engine.start()`."""
     from app.store.base import resolve_base
 
@@ -23,6 +24,10 @@ def build_engine(settings: Settings) -> Engine:
             model_dir = resolve_base(settings, prepare_missing=False)
         return FakeEngine(model_name=model_dir.name, model_dir=model_dir, latency_s=settings.fake_latency_s,
                           capacity=settings.fake_capacity)
+    if settings.adapter_mode == "merged":  # adapters merged into the base, compiled (app/engine/merged.py)
+        from app.engine.merged import MergedVllmEngine
+
+        return MergedVllmEngine(settings, resolve_base(settings))
     from app.engine.vllm_engine import VllmEngine
 
     return VllmEngine(settings, resolve_base(settings))

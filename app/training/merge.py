@@ -1,13 +1,12 @@
-"""`pricer merge`: an adapter folded into its base, written as a plain HF model under base/."""
+"""`pricer merge`: an adapter folded into its base, written as a plain HF model under base/ (the
+merge itself, shared with the merged engine, is app.store.merged.merge_into)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from app.adapters.manifest import Manifest
 from app.config import Settings
-from app.runtime.atomic import atomic_write_text, building
 
 
 class MergeError(RuntimeError):
@@ -18,11 +17,8 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
           store: Path | None = None, force: bool = False, dtype: str = "bfloat16") -> Path:
     """Merge `adapter` into its base in `dtype` (a QLoRA adapter too: its base is loaded
     unquantized, which is the dequantized model) and write `<store>/base/<name>/` atomically."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from app.store.base import fingerprint, is_model_folder
+    from app.store.merged import merge_into
 
     adapter = Path(adapter)
     try:
@@ -41,13 +37,6 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
     if dest.exists() and not force:
         raise MergeError(f"{dest} exists; pass --force to replace it")
 
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    with building(dest, replace=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        source = {"merged_from": str(adapter), "adapter": f"{manifest.name}@{manifest.version}",
-                  "base": str(base_path), "base_fingerprint": manifest.base_fingerprint, "qlora": manifest.qlora}
-        atomic_write_text(tmp / "pricer-source.json", json.dumps(source, indent=2))
-    return dest
+    source = {"merged_from": str(adapter), "adapter": f"{manifest.name}@{manifest.version}",
+              "base": str(base_path), "base_fingerprint": manifest.base_fingerprint, "qlora": manifest.qlora}
+    return merge_into(base_path, adapter, dest, dtype, source=source)
