@@ -13,9 +13,9 @@ from typer.core import TyperGroup
 
 from app.cli_options import command
 
-BENCHES = ("load", "cpu", "compiled", "fleet", "swaps", "overload", "decoding", "catalog", "index", "comparables")
+BENCHES = ("load", "cpu", "compiled", "fleet", "swaps", "overload", "decoding", "catalog", "index", "comparables", "serving")
 DEFAULT = "load"
-OLD_NAMES = {f"bench-{name}": name for name in BENCHES if name not in ("load", "compiled", "index", "comparables")} | {"index bench": "index"}
+OLD_NAMES = {f"bench-{name}": name for name in BENCHES if name not in ("load", "compiled", "index", "comparables", "serving")} | {"index bench": "index"}
 
 
 class LoadByDefault(TyperGroup):
