@@ -37,6 +37,7 @@ DEPTH = 16  # decoder layers run (None: all of them)
 LAYERS = (8, 12, 16)  # hidden-state layers pooled (0 is the embeddings)
 LEGACY = {"depth": None, "layers": [-1, -4, -8]}  # what a folder that records no depth was fitted with
 TEXT_TOKENS = 140  # the item text is cut to this many tokens before the prompt is built
+READS = ("text", "title")  # what of an item the head reads
 BATCH = 16
 
 
@@ -184,11 +185,15 @@ class LlmHeadEstimator(SklearnEstimator):
     name = "llm-head"
 
     def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
-                 layers: Sequence[int] = LAYERS, dtype: str = "bfloat16"):
+                 layers: Sequence[int] = LAYERS, dtype: str = "bfloat16", reads: str = "text"):
         super().__init__(model)
         self.model_dir = model_dir
         self.depth, self.layers = depth, tuple(int(layer) for layer in layers)
         self.dtype = dtype
+        # "text": the item's whole text (cut to TEXT_TOKENS); "title": its title alone, whatever the
+        # client sent (about a tenth of the tokens, so of the forward pass: what a large base knows of
+        # a product is mostly in its name).
+        self.reads = reads
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -206,14 +211,16 @@ class LlmHeadEstimator(SklearnEstimator):
     def inputs(self, items: Sequence[Item]):
         if self.model_dir is None:
             raise RuntimeError("llm-head: no base model folder")
-        return hidden_features(self.model_dir, [item.text for item in items], self.layers, depth=self.depth,
-                               dtype=self.dtype)
+        if self.reads not in READS:
+            raise ValueError(f"{self.name}: reads must be one of {', '.join(READS)}, got {self.reads!r}")
+        texts = [item.text if self.reads == "text" else item.title_only().text for item in items]
+        return hidden_features(self.model_dir, texts, self.layers, depth=self.depth, dtype=self.dtype)
 
     def meta(self) -> dict:
         from app.store.base import fingerprint
 
         return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
-                "layers": list(self.layers), "fitted_dtype": self.dtype}
+                "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads}
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -233,7 +240,7 @@ class LlmHeadEstimator(SklearnEstimator):
         except (TypeError, ValueError):
             raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
         return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
-                   dtype=_dtype(options.settings))
+                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"))
 
 
 def _dtype(settings: Settings) -> str:

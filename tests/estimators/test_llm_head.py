@@ -193,3 +193,21 @@ def test_check_cut_load_accepts_only_weights_of_skipped_layers():
         check_cut_load({"missing_keys": ["model.norm.weight"]}, 16, "base")
     with pytest.raises(RuntimeError, match="unexpected"):
         check_cut_load({"unexpected_keys": ["lm_head.bias"]}, 16, "base")
+
+
+def test_a_head_that_reads_titles_sees_only_the_title_and_is_saved_so(tiny_model_dir, tmp_path):
+    """reads=title: fitted and answering on each item's title alone (what a title-only request sends),
+    so a long description costs no more than its title; the choice is saved and read back."""
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.llm_head import LlmHeadEstimator
+    from tests.conftest import tiny_engine_settings
+
+    items = make_items(40, seed=4)
+    head = LlmHeadEstimator(model_dir=tiny_model_dir, reads="title").fit(items)
+    as_titles = [item.title_only() for item in items[:5]]
+    assert head.predict(items[:5]) == pytest.approx(head.predict(as_titles))  # the rest of the text is not read
+    head.save(tmp_path / "head")
+    loaded = create(str(tmp_path / "head"), EstimatorOptions(settings=tiny_engine_settings(tiny_model_dir)))
+    assert loaded.reads == "title" and loaded.predict(items[:5]) == pytest.approx(head.predict(items[:5]))
+    with pytest.raises(ValueError, match="reads must be one of"):
+        LlmHeadEstimator(model_dir=tiny_model_dir, reads="body").inputs(items[:1])
