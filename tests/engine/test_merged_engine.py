@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 
 import pytest
 
@@ -83,20 +84,34 @@ async def test_requests_across_swaps_all_succeed_on_their_own_weights(merged_eng
     assert merged_engine.ready
 
 
+async def cached_tokens(engine, texts, ref) -> int:
+    """Prompt tokens vLLM took from its prefix cache for `texts` under `ref`'s weights (through the
+    engine's gate, as its estimates go)."""
+    key = None if ref is None else engine._merged[ref.lora_id]
+    total = 0
+    async with engine._gate.use(key):
+        for i, ids in enumerate(engine.spec.prompt_ids(texts, 0)):
+            async for output in engine._llm.generate({"prompt_token_ids": ids}, engine._params,
+                                                     request_id=f"cache-{uuid.uuid4().hex}-{i}"):
+                final = output
+            total += final.num_cached_tokens or 0
+    return total
+
+
 async def test_a_swap_never_reuses_prefix_cache_blocks_of_other_weights(merged_engine, loaded):
-    """Prompts cached under one set of weights are computed again after a swap (vLLM's prefix cache
-    is reset): the answers under B after A has seen the prompts are B's own, as B gives them on
-    prompts it is the first to see."""
+    """vLLM's prefix cache holds keys and values computed with the weights of the time: after a swap it
+    is reset, so prompts seen under other weights are computed again (prompts over one 128-token CPU
+    block, so that a block is cached at all)."""
     a, b = loaded
-    fresh = [item.text for item in make_items(4, seed=12)]
-    own_b = answers(await merged_engine.estimate(fresh, b))  # B first: nothing cached for these
-    await merged_engine.estimate(fresh, a)  # A computes (and caches) them
-    await merged_engine.estimate(fresh[:1])  # and the base, with another swap
-    fresh_a = [item.text for item in make_items(4, seed=13)]
-    own_a = answers(await merged_engine.estimate(fresh_a, a))  # A first on these
-    await merged_engine.estimate(fresh_a, b)
-    assert answers(await merged_engine.estimate(fresh, b)) == own_b
-    assert answers(await merged_engine.estimate(fresh_a, a)) == own_a
+    assert merged_engine._llm.vllm_config.cache_config.enable_prefix_caching
+    texts = [f"Long listing {i}\n" + " ".join(f"feature{j} sturdy part{i} size{j}" for j in range(40)) for i in range(2)]
+    assert all(len(ids) > 256 for ids in merged_engine.spec.prompt_ids(texts, 0))
+    first_a = answers(await merged_engine.estimate(texts, a))
+    assert await cached_tokens(merged_engine, texts, a) > 0  # the same weights: the cache serves
+    assert await cached_tokens(merged_engine, texts, b) == 0  # swapped: nothing from A's blocks
+    assert await cached_tokens(merged_engine, texts, b) > 0
+    assert await cached_tokens(merged_engine, texts, a) == 0
+    assert answers(await merged_engine.estimate(texts, a)) == first_a
 
 
 async def test_an_adapter_that_cannot_be_merged_is_refused_and_the_engine_serves_on(merged_engine, tmp_path, tokenizer_dir):
