@@ -16,8 +16,6 @@ pytestmark = pytest.mark.training  # runs the real transformers model
 
 
 def test_knowledge_reads_its_own_base_and_is_saved_loaded_and_served(tmp_path, tokenizer_dir):
-    from app.ensemble.bundle import write_bundle
-    from app.ensemble.fit import fit_stacks
     from app.ensemble.service import load_ensemble
     from app.estimators.base import EstimatorOptions, create
     from app.estimators.knowledge import DEPTH, LAYERS
@@ -41,15 +39,7 @@ def test_knowledge_reads_its_own_base_and_is_saved_loaded_and_served(tmp_path, t
     assert type(loaded).__name__ == "KnowledgeEstimator" and loaded.model_dir == own
     assert loaded.predict(items[:5]) == pytest.approx(knowledge.predict(items[:5]))
 
-    constant = create("constant", EstimatorOptions(seed=0)).fit(items)
-    constant.save(tmp_path / "work" / "constant")
-    truths = [item.price for item in items]
-    rng = np.random.default_rng(0)
-    answers = {m: list(np.array(truths) * np.exp(rng.normal(0, 0.3, len(truths)))) for m in ("knowledge", "constant")}
-    bundle = write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000", fit_stacks(answers, truths, 0.8, 5, 0),
-                          {"name": "pricer-ensemble", "version": "20260101-000000",
-                           "members": [{"name": "knowledge"}, {"name": "constant"}]},
-                          {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
+    bundle = _bundle_with_a_constant(tmp_path, store, items, seed=0)
     service, reason = load_ensemble(settings.model_copy(update={"estimator": "ensemble"}), bundle)
     assert service is not None, reason
     assert "knowledge" in service.describe()["loaded"]
@@ -62,8 +52,6 @@ def test_knowledge_reads_its_own_base_and_is_saved_loaded_and_served(tmp_path, t
 def test_a_bundle_whose_knowledge_base_is_not_here_serves_with_the_other_members(tmp_path, tokenizer_dir):
     """A replica without the 1.5B base (not prepared on this machine) still serves the bundle: the
     knowledge member is reported missing with the reason, and the stack answers without it."""
-    from app.ensemble.bundle import write_bundle
-    from app.ensemble.fit import fit_stacks
     from app.ensemble.service import load_ensemble
     from app.estimators.base import EstimatorOptions, create
     from tests.conftest import tiny_engine_settings
@@ -75,14 +63,7 @@ def test_a_bundle_whose_knowledge_base_is_not_here_serves_with_the_other_members
     settings = tiny_engine_settings(served, knowledge_base="knows")
     items = make_items(40, seed=2)
     create("knowledge", EstimatorOptions(settings=settings)).fit(items).save(tmp_path / "work" / "knowledge")
-    create("constant", EstimatorOptions(seed=0)).fit(items).save(tmp_path / "work" / "constant")
-    truths = [item.price for item in items]
-    rng = np.random.default_rng(1)
-    answers = {m: list(np.array(truths) * np.exp(rng.normal(0, 0.3, len(truths)))) for m in ("knowledge", "constant")}
-    bundle = write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000", fit_stacks(answers, truths, 0.8, 5, 0),
-                          {"name": "pricer-ensemble", "version": "20260101-000000",
-                           "members": [{"name": "knowledge"}, {"name": "constant"}]},
-                          {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
+    bundle = _bundle_with_a_constant(tmp_path, store, items, seed=1)
     import shutil
 
     shutil.rmtree(own)  # this replica never prepared the knowledge member's base
@@ -93,3 +74,20 @@ def test_a_bundle_whose_knowledge_base_is_not_here_serves_with_the_other_members
     answered = asyncio.run(service.answer(items[:3], llm_call=None))
     assert all(a.components.get("knowledge") is None and 0 < a.low <= a.price <= a.high for a in answered)
     asyncio.run(service.close())
+
+
+def _bundle_with_a_constant(tmp_path, store, items, seed: int):
+    """A published bundle of the knowledge member saved in <tmp>/work/knowledge and a constant one,
+    stacked on noisy answers (the stack's own fitting is tested elsewhere)."""
+    from app.ensemble.bundle import write_bundle
+    from app.ensemble.fit import fit_stacks
+    from app.estimators.base import EstimatorOptions, create
+
+    create("constant", EstimatorOptions(seed=0)).fit(items).save(tmp_path / "work" / "constant")
+    truths = [item.price for item in items]
+    rng = np.random.default_rng(seed)
+    answers = {m: list(np.array(truths) * np.exp(rng.normal(0, 0.3, len(truths)))) for m in ("knowledge", "constant")}
+    return write_bundle(store / "ensembles" / "pricer-ensemble" / "20260101-000000", fit_stacks(answers, truths, 0.8, 5, 0),
+                        {"name": "pricer-ensemble", "version": "20260101-000000",
+                         "members": [{"name": "knowledge"}, {"name": "constant"}]},
+                        {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
