@@ -88,6 +88,7 @@ def main(job_path: str) -> None:
     begin = time.perf_counter()
     llm.generate(prompts if job.get("warm_all") else prompts[:4], params, lora_request=lora, use_tqdm=False)
     warm_s = time.perf_counter() - begin
+    llm.reset_prefix_cache()  # the timed pass computes every prompt, none reused from the warm-up
     begin = time.perf_counter()
     outputs = llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
     seconds = time.perf_counter() - begin
@@ -107,6 +108,7 @@ def _swap(llm, prompts, params, folder: str) -> dict:
     """Other weights loaded into the running engine in place (vLLM's reload_weights), then the prompts again."""
     begin = time.perf_counter()
     llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
+    llm.reset_prefix_cache()  # its blocks hold keys and values computed with the previous weights
     swap_s = time.perf_counter() - begin
     begin = time.perf_counter()
     outputs = llm.generate(prompts, params, use_tqdm=False)
