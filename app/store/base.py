@@ -170,6 +170,17 @@ def resolve_base(settings, prepare_missing: bool = True) -> Path:
     )
 
 
+def files_digest(files) -> str:
+    """sha256 over each file's name and bytes, in the order given ("sha256:<hex>")."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        with f.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
 def fingerprint(model_dir: Path) -> str:
     """sha256 over config.json and the weights, in name order. Cached beside the model, keyed by
     file sizes and mtimes, so it is computed once per set of weights."""
@@ -183,13 +194,7 @@ def fingerprint(model_dir: Path) -> str:
             return cached["sha256"]
     except (OSError, ValueError, KeyError):
         pass
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode())
-        with f.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    value = "sha256:" + digest.hexdigest()
+    value = files_digest(files)
     try:
         atomic_write_text(cache, json.dumps({"files": stamp, "sha256": value}))
     except OSError:

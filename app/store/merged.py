@@ -10,12 +10,11 @@ match, so an adapter version rewritten in place, or another base, is merged agai
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from app.runtime.atomic import atomic_write_text, building
-from app.store.base import fingerprint, is_model_folder
+from app.store.base import files_digest, fingerprint, is_model_folder
 
 SOURCE_FILE = "pricer-source.json"
 ADAPTER_FILES = ("adapter_config.json",)
@@ -33,14 +32,7 @@ def merged_folder(models_dir: Path | str, name: str, version: str) -> Path:
 def adapter_fingerprint(adapter: Path | str) -> str:
     """sha256 over the adapter's config and weights (every *.safetensors), in name order."""
     adapter = Path(adapter)
-    files = [adapter / n for n in ADAPTER_FILES] + sorted(adapter.glob("*.safetensors"))
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return files_digest([adapter / n for n in ADAPTER_FILES] + sorted(adapter.glob("*.safetensors")))
 
 
 def merge_into(base: Path | str, adapter: Path | str, dest: Path | str, dtype: str = "bfloat16",
