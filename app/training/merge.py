@@ -17,6 +17,8 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
           store: Path | None = None, force: bool = False, dtype: str = "bfloat16") -> Path:
     """Merge `adapter` into its base in `dtype` (a QLoRA adapter too: its base is loaded
     unquantized, which is the dequantized model) and write `<store>/base/<name>/` atomically."""
+    import peft  # noqa: F401 - the train extra's: a lean install says so before anything is read
+
     from app.store.base import fingerprint, is_model_folder
     from app.store.merged import merge_into
 
