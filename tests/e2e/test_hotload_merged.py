@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from app.bench.swaps import run as run_swaps
-from tests.e2e.test_hotload import ADMIN, NAME, V1, V2, V3, _corrupt, estimate, hot_service, listing, publish, statuses, wait_until
+from tests.e2e.test_hotload import (ADMIN, NAME, V1, V2, V3, _corrupt, estimate, four_swaps_under_load_fail_nothing, hot_service,
+                                    listing, publish, statuses, wait_until)
 from tests.factories import make_lora_adapter
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
@@ -105,11 +105,5 @@ async def test_swaps_under_load_fail_no_request(merged_engine, tiny_model_dir, v
         assert activated.status_code == 200, activated.text
         # keep_loaded=1: every activation merges (or reuses the merge), smoke-checks the candidate (a swap
         # while requests for the active version wait), then switches, while requests keep coming.
-        bodies = [{"title": f"Acme item {i}", "description": "A sturdy thing for the home."} for i in range(16)]
-        result = await run_swaps(client, bodies, concurrency=8, requests=48, swaps=4, api_headers={}, admin_headers=ADMIN)
-        swapping = result["with_swaps"]
-        assert result["baseline"]["failed"] == 0
-        assert swapping["failed"] == 0, swapping
-        assert swapping["mislabelled"] == 0 and swapping["swaps"] == 4
-        assert len(swapping["labels"]) >= 2
+        await four_swaps_under_load_fail_nothing(client)
     assert merged_engine.ready
