@@ -62,6 +62,10 @@ def run_promotion(ws: Path, recipe: Recipe, recipe_file: Path, settings, rule: s
     out.lines.append(f"built {recipe.name} (digest {digest[:12]}): the stack out of fold on {metrics['items']} held-out "
                      f"items ${s['mean_error']:.2f} [{low:.2f}, {high:.2f}], RMSLE {s['rmsle']:.3f}, "
                      f"hits {s['hit_rate'] * 100:.1f}%, coverage {s.get('coverage', 0) * 100:.1f}%")
+    if "titles" in metrics:  # stack.title_rows: the same held-out items sent as titles alone, nested too
+        t = metrics["titles"]["stack"]
+        out.lines.append(f"as titles only: ${t['mean_error']:.2f} [{t['mean_error_ci'][0]:.2f}, {t['mean_error_ci'][1]:.2f}], "
+                         f"RMSLE {t['rmsle']:.3f}, hits {t['hit_rate'] * 100:.1f}%, coverage {t.get('coverage', 0) * 100:.1f}%")
     out.summary = {"digest": digest, "workspace": str(ws), "stack": s, "promoted": False}
     active = active_folder(store, recipe.name)
     if active is not None and digest_of(active) == digest:

@@ -17,7 +17,9 @@ def test_a_build_with_title_rows_mondrian_and_richness_columns(folder):
     members = {"constant": {"estimator": "constant"}, "bow-ridge": {"estimator": "bow-ridge", "augment": "titles"},
                "features-lr": {"estimator": "features-lr"}}
     stack = {"folds": 5, "seed": 42, "level": 0.8, "title_rows": True, "richness": "interactions", "mondrian": True}
-    result = summary(build(recipe_file(folder, members, stack=stack), ws, store, "--promote", "always"))
+    done = build(recipe_file(folder, members, stack=stack), ws, store, "--promote", "always")
+    result = summary(done)
+    assert "as titles only: $" in done.stdout  # the nested titles figure is printed beside the full one
     for name in members:
         assert len((ws / "answers" / f"{name}.titles.jsonl").read_text().splitlines()) == 60
     metrics = json.loads((ws / "evaluation" / "metrics.json").read_text())
