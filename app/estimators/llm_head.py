@@ -36,7 +36,7 @@ from app.model.cutter import token_cutter
 DEPTH = 16  # decoder layers run (None: all of them)
 LAYERS = (8, 12, 16)  # hidden-state layers pooled (0 is the embeddings)
 LEGACY = {"depth": None, "layers": [-1, -4, -8]}  # what a folder that records no depth was fitted with
-TEXT_TOKENS = 140  # the item text is cut to this many tokens before the prompt is built
+TEXT_TOKENS = 140  # the item text is cut to this many tokens before the prompt is built (a member's `tokens`)
 READS = ("text", "title")  # what of an item the head reads
 BATCH = 16
 
@@ -97,28 +97,29 @@ def _quiet(*logger_names: str):
 
 
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
-                    depth: int | None = DEPTH, dtype: str = "bfloat16"):
+                    depth: int | None = DEPTH, dtype: str = "bfloat16", tokens: int = TEXT_TOKENS):
     """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy); the model
     computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16).
     With PRICER_VECTOR_CACHE set, rows computed before (same base, depth, layers, dtype) are read
-    back and only the other texts go through the model; unset, every text does."""
+    back and only the other texts go through the model; unset, every text does. Each text is cut to
+    `tokens` tokens of the base's tokenizer before the prompt is built: the forward pass's cost."""
     from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
     cache = configured(vector_cache_path())
     if cache is None or not texts:
-        return _compute_features(model_dir, texts, layers, progress, depth, dtype)
+        return _compute_features(model_dir, texts, layers, progress, depth, dtype, tokens)
     import numpy as np
 
     from app.runtime.vector_cache import text_key
 
-    namespace = _namespace(model_dir, layers, depth, dtype)
+    namespace = _namespace(model_dir, layers, depth, dtype, tokens)
     keys = [text_key(text) for text in texts]
     held = cache.get_many(namespace, keys)
     todo = [i for i, key in enumerate(keys) if key not in held]
     if not todo:
         return np.stack([held[key] for key in keys]).astype(np.float32)
-    computed = _compute_features(model_dir, [texts[i] for i in todo], layers, progress, depth, dtype)
+    computed = _compute_features(model_dir, [texts[i] for i in todo], layers, progress, depth, dtype, tokens)
     cache.put_many(namespace, {keys[i]: row for i, row in zip(todo, computed, strict=True)})
     if len(todo) == len(keys):
         return computed  # nothing was held: exactly what the uncached call returns
@@ -128,7 +129,7 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     return np.stack(rows).astype(np.float32)
 
 
-def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype: str) -> str:
+def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype: str, tokens: int) -> str:
     """Everything a row depends on besides its text: the base's weights, the depth, layers and dtype,
     the text cut and the prompt's words, so that another configuration never reads these rows."""
     import hashlib
@@ -137,18 +138,18 @@ def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype:
 
     prompt = hashlib.sha1(build_prompt("").encode("utf-8")).hexdigest()[:12]
     return (f"llm-head:{fingerprint(model_dir)}:depth={depth}:layers={','.join(map(str, layers))}:dtype={dtype}"
-            f":tokens={TEXT_TOKENS}:prompt={prompt}")
+            f":tokens={tokens}:prompt={prompt}")
 
 
 def _compute_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int], progress: bool,
-                      depth: int | None, dtype: str):
+                      depth: int | None, dtype: str, tokens: int = TEXT_TOKENS):
     """hidden_features through the model, every text."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
     tokenizer, model = _load_backbone(str(model_dir), depth, dtype)
-    cut = list(map(token_cutter(tokenizer, TEXT_TOKENS), texts))
+    cut = list(map(token_cutter(tokenizer, tokens), texts))
     prompts = [build_prompt(t) for t in cut]
     # Longest first so each batch pads little; rows are put back in order at the end.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
@@ -185,7 +186,8 @@ class LlmHeadEstimator(SklearnEstimator):
     name = "llm-head"
 
     def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
-                 layers: Sequence[int] = LAYERS, dtype: str = "bfloat16", reads: str = "text"):
+                 layers: Sequence[int] = LAYERS, dtype: str = "bfloat16", reads: str = "text",
+                 tokens: int = TEXT_TOKENS):
         super().__init__(model)
         self.model_dir = model_dir
         self.depth, self.layers = depth, tuple(int(layer) for layer in layers)
@@ -194,6 +196,7 @@ class LlmHeadEstimator(SklearnEstimator):
         # client sent (about a tenth of the tokens, so of the forward pass: what a large base knows of
         # a product is mostly in its name).
         self.reads = reads
+        self.tokens = tokens  # the text's cut in the base's tokens: fewer is a cheaper forward pass
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -214,13 +217,16 @@ class LlmHeadEstimator(SklearnEstimator):
         if self.reads not in READS:
             raise ValueError(f"{self.name}: reads must be one of {', '.join(READS)}, got {self.reads!r}")
         texts = [item.text if self.reads == "text" else item.title_only().text for item in items]
-        return hidden_features(self.model_dir, texts, self.layers, depth=self.depth, dtype=self.dtype)
+        if not isinstance(self.tokens, int) or self.tokens < 8:
+            raise ValueError(f"{self.name}: tokens must be a whole number of at least 8, got {self.tokens!r}")
+        return hidden_features(self.model_dir, texts, self.layers, depth=self.depth, dtype=self.dtype,
+                               tokens=self.tokens)
 
     def meta(self) -> dict:
         from app.store.base import fingerprint
 
         return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
-                "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads}
+                "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads, "tokens": self.tokens}
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -239,8 +245,11 @@ class LlmHeadEstimator(SklearnEstimator):
             layers = [int(layer) for layer in read["layers"]]
         except (TypeError, ValueError):
             raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
+        tokens = meta.get("tokens", TEXT_TOKENS)  # a folder that records none was fitted on 140
+        if not isinstance(tokens, int) or tokens < 8:
+            raise SavedEstimatorError(f"{directory}: bad tokens {tokens!r}")
         return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
-                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"))
+                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens)
 
 
 def _dtype(settings: Settings) -> str:

@@ -211,3 +211,42 @@ def test_a_head_that_reads_titles_sees_only_the_title_and_is_saved_so(tiny_model
     assert loaded.reads == "title" and loaded.predict(items[:5]) == pytest.approx(head.predict(items[:5]))
     with pytest.raises(ValueError, match="reads must be one of"):
         LlmHeadEstimator(model_dir=tiny_model_dir, reads="body").inputs(items[:1])
+
+
+def test_tokens_cut_the_text_and_are_saved_and_read_back(fitted, tiny_model_dir, tmp_path):
+    """tokens: the text is cut to that many tokens before the prompt (a cheaper forward pass for a
+    large base); recorded in the saved folder and served so; a folder that records none read 140."""
+    import json
+
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.llm_head import TEXT_TOKENS, LlmHeadEstimator
+    from app.estimators.storage import SavedEstimatorError
+    from tests.conftest import tiny_engine_settings
+
+    long_text = "a cordless drill with two batteries, a charger and a case " * 8
+    items = make_items(2, seed=3)
+    short = hidden_features_of(tiny_model_dir, [long_text], tokens=16)
+    assert (short == hidden_features_of(tiny_model_dir, [long_text[:200]], tokens=16)).all()  # past 16 tokens: unread
+    assert (short != hidden_features_of(tiny_model_dir, [long_text], tokens=TEXT_TOKENS)).any()
+
+    head = LlmHeadEstimator(fitted.model, tiny_model_dir, tokens=16)
+    head.save(tmp_path / "cut")
+    options = EstimatorOptions(settings=tiny_engine_settings(tiny_model_dir))
+    loaded = create(str(tmp_path / "cut"), options)
+    assert loaded.tokens == 16 and loaded.predict(items) == head.predict(items)
+    meta_file = tmp_path / "cut" / "estimator.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["tokens"]
+    meta_file.write_text(json.dumps(meta))
+    assert create(str(tmp_path / "cut"), options).tokens == TEXT_TOKENS
+    meta_file.write_text(json.dumps(meta | {"tokens": "many"}))
+    with pytest.raises(SavedEstimatorError, match="bad tokens"):
+        create(str(tmp_path / "cut"), options)
+    with pytest.raises(ValueError, match="tokens must be"):
+        LlmHeadEstimator(fitted.model, tiny_model_dir, tokens=2).predict(items)
+
+
+def hidden_features_of(model_dir, texts, tokens):
+    from app.estimators.llm_head import hidden_features
+
+    return hidden_features(model_dir, texts, progress=False, tokens=tokens)
