@@ -92,3 +92,32 @@ def cpus_vllm_leaves(environ=os.environ) -> FreeCpus | None:
     reserved = int(reserved_text) if reserved_text and reserved_text.strip().isdigit() else None
     cpus = topology(allowed_cpus())
     return free_of(cpus, vllm_compute_cpus(cpus, bind, reserved), f"VLLM_CPU_OMP_THREADS_BIND={bind}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    cpus: frozenset[int]
+    threads: int  # torch threads: one per physical core among cpus
+    why: str
+
+
+def chosen_cpus(choice: str, settings, what: str) -> Placement | None:
+    """Where a setting such as PRICER_EMBED_CORES or PRICER_MEMBER_CORES puts a thread: `auto`, the
+    cores vLLM's CPU engine leaves (only when the engine is vLLM on the CPU); a CPU list; `none`.
+    None: leave the thread where it is (also when the choice is every allowed CPU)."""
+    choice = choice.strip()
+    if choice == "none":
+        return None
+    if choice == "auto":
+        from app.model.hardware import resolve_device
+
+        if settings.engine != "vllm" or resolve_device(settings) != "cpu":
+            return None
+        free = cpus_vllm_leaves()
+        if free is None:
+            return None
+        placement = Placement(free.cpus, free.threads, f"the cores vLLM leaves ({free.reason})")
+    else:
+        cpus = parse_cpu_list(choice) & allowed_cpus()
+        placement = Placement(frozenset(cpus), len({cpu.core for cpu in topology(cpus)}), f"{what}={choice}")
+    return None if not placement.cpus or placement.cpus == allowed_cpus() else placement

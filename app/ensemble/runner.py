@@ -4,7 +4,9 @@ sixteen threads fighting over the CPU. With a gather wait (PRICER_MEMBER_GATHER_
 long from the first waiting request's arrival for others to join (none once MAX_BATCH items wait).
 When a batched call fails, each request's items are predicted again on their own, so that one bad
 request leaves the member out of its own answer only. Each call runs inside the latest deadline of
-its requests (app.runtime.microbatch.deadline_scope), which the shared embedding worker honours.
+its requests (app.runtime.microbatch.deadline_scope), which the shared embedding worker honours,
+and, with a placement (PRICER_MEMBER_CORES), on the cores it names with one torch thread per core:
+torch's default threads on every core would fight vLLM's compute thread for its core.
 
 `MemberRunner.predict(items, timeout_s)` gives the member's prices for those items, or raises
 `MemberLeftOut` (reason "timeout" or "error") so that the caller leaves the member out of that
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from app.ensemble import metrics
 from app.model.items import Item
 from app.runtime.microbatch import deadline_scope
+from app.runtime.threads import on_cpus
 
 log = logging.getLogger("pricer.ensemble")
 
@@ -59,10 +62,12 @@ def left_out(member: str, reason: str, detail: str = "") -> MemberLeftOut:
 class MemberRunner:
     """Micro-batches concurrent requests for one saved estimator (sync, CPU) into a worker thread."""
 
-    def __init__(self, name: str, estimator, gather_s: float = 0.0):
+    def __init__(self, name: str, estimator, gather_s: float = 0.0, placement=None):
         self.name = name
         self.estimator = estimator
         self.gather_s = gather_s
+        # app.engine.cpu_binding.Placement (PRICER_MEMBER_CORES): the cores its calls compute on
+        self.placement = placement
         self._queue: list[_Waiting] = []
         self._full = asyncio.Event()  # MAX_BATCH items wait: the gather wait ends
         self._worker: asyncio.Task | None = None
@@ -151,8 +156,10 @@ class MemberRunner:
         """The estimator's prices for `items` in a worker thread, within the batch's latest deadline."""
         deadline = max(w.deadline for w in batch)
 
+        cpus, threads = (self.placement.cpus, self.placement.threads) if self.placement else (None, None)
+
         def predict():
-            with deadline_scope(deadline - time.monotonic()):
+            with deadline_scope(deadline - time.monotonic()), on_cpus(cpus, threads):
                 return self.estimator.predict(items)
 
         prices = [float(p) for p in await asyncio.to_thread(predict)]

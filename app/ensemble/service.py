@@ -284,7 +284,8 @@ def is_llm_member(row: dict) -> bool:
 def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | None, str]:
     name = row["name"]
     try:
-        runner = MemberRunner(name, member_estimator(bundle, row, settings), gather_s=settings.member_gather_ms / 1000)
+        runner = MemberRunner(name, member_estimator(bundle, row, settings), gather_s=settings.member_gather_ms / 1000,
+                              placement=chosen_cpus(settings.member_cores, settings, "PRICER_MEMBER_CORES"))
         runner.warm_up(PROBE)
     except BundleError as e:
         return None, str(e)

@@ -138,29 +138,16 @@ def reset_batcher() -> None:
 def _pin_worker() -> None:
     """In the worker thread: onto the cores PRICER_EMBED_CORES names (docstring of app.config's field)."""
     from app.config import Settings
-    from app.engine.cpu_binding import cpus_vllm_leaves, topology
-    from app.runtime.threads import allowed_cpus, parse_cpu_list, pin_this_thread
+    from app.engine.cpu_binding import chosen_cpus
+    from app.runtime.threads import pin_this_thread
 
     settings = Settings()
-    choice = settings.embed_cores.strip()
-    if choice == "none":
+    placement = chosen_cpus(settings.embed_cores, settings, "PRICER_EMBED_CORES")
+    if placement is None or not pin_this_thread(set(placement.cpus), placement.threads):
+        log.info("embedding worker not pinned (PRICER_EMBED_CORES; no core free of vLLM, or not vLLM on the CPU)")
         return
-    if choice == "auto":
-        from app.model.hardware import resolve_device
-
-        if settings.engine != "vllm" or resolve_device(settings) != "cpu":
-            return
-        free = cpus_vllm_leaves()
-        if free is None:
-            log.info("embedding worker not pinned: no core is free of vLLM's compute threads")
-            return
-        cpus, threads, why = set(free.cpus), free.threads, f"the cores vLLM leaves ({free.reason})"
-    else:
-        cpus = parse_cpu_list(choice) & allowed_cpus()
-        threads, why = len({cpu.core for cpu in topology(cpus)}), f"PRICER_EMBED_CORES={choice}"
-    if cpus == allowed_cpus() or not pin_this_thread(cpus, threads):
-        return
-    log.info("embedding worker on CPUs %s with %d torch thread(s): %s", sorted(cpus), threads, why)
+    log.info("embedding worker on CPUs %s with %d torch thread(s): %s",
+             sorted(placement.cpus), placement.threads, placement.why)
 
 
 def _remember(vectors: dict[str, object], found: dict[str, object]) -> None:

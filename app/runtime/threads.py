@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 
 
 def parse_cpu_list(text: str) -> set[int]:
@@ -60,3 +61,30 @@ def set_torch_threads_here(threads: int) -> None:
     restore = threading.Thread(target=torch.set_num_threads, args=(previous,), name="torch-threads-default")
     restore.start()
     restore.join()
+
+
+@contextmanager
+def on_cpus(cpus: set[int] | frozenset[int] | None, torch_threads: int | None = None):
+    """The calling thread on `cpus` with `torch_threads` torch threads for the duration, its own
+    affinity and thread count put back afterwards (a pooled worker thread serves other work next).
+    Nothing changes where `cpus` is None or the OS cannot pin threads."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    threads_before = _torch_threads()
+    pin_this_thread(set(cpus), torch_threads)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+        if torch_threads is not None and threads_before is not None:
+            set_torch_threads_here(threads_before)
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()

@@ -71,3 +71,23 @@ def test_this_machine(monkeypatch):
     free = cpus_vllm_leaves({})
     assert free is None if len(allowed) == 1 else free.cpus < allowed
     assert cpus_vllm_leaves({"VLLM_CPU_OMP_THREADS_BIND": "nobind"}) is None
+
+
+def test_chosen_cpus_for_a_setting(monkeypatch):
+    """PRICER_EMBED_CORES / PRICER_MEMBER_CORES: none, a list (all allowed CPUs: left alone), auto
+    (the cores vLLM leaves, only for vLLM on the CPU)."""
+    import os
+
+    from app.config import Settings
+    from app.engine.cpu_binding import chosen_cpus
+
+    allowed = os.sched_getaffinity(0)
+    settings = Settings(engine="vllm", device="cpu")
+    assert chosen_cpus("none", settings, "X") is None
+    assert chosen_cpus(",".join(map(str, sorted(allowed))), settings, "X") is None
+    auto = chosen_cpus("auto", settings, "X")
+    assert auto is None if len(allowed) == 1 else (auto.cpus < allowed and auto.threads >= 1)
+    assert chosen_cpus("auto", Settings(engine="fake"), "X") is None
+    if len(allowed) > 1:
+        one = chosen_cpus(str(min(allowed)), settings, "PRICER_MEMBER_CORES")
+        assert one.cpus == {min(allowed)} and one.threads == 1 and "PRICER_MEMBER_CORES" in one.why

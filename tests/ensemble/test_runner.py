@@ -106,3 +106,22 @@ async def test_a_timed_out_request_is_skipped_and_the_call_has_the_deadline():
     assert estimator.batches == [[0], [2]]
     assert 0 < estimator.deadlines[-1] <= 3.0  # the shared embedding worker bounds its wait by this
     await runner.close()
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="needs two CPUs to choose one")
+async def test_a_placed_member_computes_on_its_cores_only():
+    """PRICER_MEMBER_CORES: the member's calls run on the placement's cores (app.engine.cpu_binding)."""
+    import os
+
+    from app.engine.cpu_binding import Placement
+
+    class Where(Estimator):
+        def predict(self, items):
+            self.seen = os.sched_getaffinity(0)
+            return super().predict(items)
+
+    one = min(os.sched_getaffinity(0))
+    placed, free = Where(), Where()
+    await MemberRunner("placed", placed, placement=Placement(frozenset({one}), 1, "test")).predict(ITEMS[:2], 5)
+    await MemberRunner("free", free).predict(ITEMS[:2], 5)
+    assert placed.seen == {one} and free.seen == os.sched_getaffinity(0)

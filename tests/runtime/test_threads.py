@@ -59,3 +59,27 @@ def test_torch_threads_change_for_this_thread_and_the_default_is_put_back(monkey
     calls.clear()
     in_thread(lambda: set_torch_threads_here(4))  # already so: nothing called
     assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no thread affinity on this OS")
+def test_on_cpus_pins_for_the_block_and_puts_the_thread_back(monkeypatch):
+    from app.runtime.threads import on_cpus
+
+    local = threading.local()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(
+        get_num_threads=lambda: getattr(local, "n", 4), set_num_threads=lambda n: setattr(local, "n", n)))
+    allowed = allowed_cpus()
+    target = {max(allowed)}
+
+    def inside_and_after():
+        with on_cpus(target, 1):
+            inside = (os.sched_getaffinity(0), getattr(local, "n", 4))
+        return inside, (os.sched_getaffinity(0), getattr(local, "n", 4))
+
+    inside, after = in_thread(inside_and_after)
+    assert inside == (target, 1) and after == (allowed, 4)
+    with on_cpus(None, 1):  # no placement: nothing changes
+        assert os.sched_getaffinity(0) == allowed
+    with pytest.raises(RuntimeError), on_cpus(target):  # an error inside still puts the thread back
+        raise RuntimeError("member failed")
+    assert os.sched_getaffinity(0) == allowed
