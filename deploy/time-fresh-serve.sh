@@ -28,12 +28,13 @@ PRICER_PORT=$port setsid make serve > make-serve.log 2>&1 &
 serve_pid=$!
 trap 'kill -TERM -- -$serve_pid 2>/dev/null || pkill -TERM -f "$clone/.venv/bin/pricer serve" || true' EXIT
 phase() { grep -q -- "$1" make-serve.log 2>/dev/null; }
-seen_install="" seen_index="" seen_bases=""
+seen_install="" seen_index="" seen_bases="" seen_built=""
 until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do
     kill -0 $serve_pid 2>/dev/null || { echo "make serve stopped before it was ready:"; tail -30 make-serve.log; exit 1; }
     now=$(( $(date +%s) - start ))
     [ -z "$seen_install" ] && phase ">>> pricer\[.*\] installed" && { seen_install=$now; echo "installed after ${now} s"; }
     [ -z "$seen_bases" ] && phase "^>>> bases the default" && { seen_bases=$now; echo "bases listed after ${now} s"; }
+    [ -z "$seen_built" ] && phase "embedding:" && { seen_built=$now; echo "bases prepared, index embedding started after ${now} s"; }
     [ -z "$seen_index" ] && phase "pricer serve" && { seen_index=$now; echo "index done, serve started after ${now} s"; }
     sleep 5
 done
@@ -43,5 +44,5 @@ curl -s "http://127.0.0.1:$port/v1/estimate" -H 'content-type: application/json'
     -d '{"title": "KitchenAid Artisan Series 5-Quart Tilt-Head Stand Mixer"}'
 echo
 echo "sizes: .venv $(du -sh .venv | cut -f1), models/base $(du -sh models/base | cut -f1), models/index $(du -sh models/index 2>/dev/null | cut -f1)"
-[ -n "${PIP_CACHE_DIR:-}" ] && echo "downloaded (pip cache): $(du -sh "$PIP_CACHE_DIR" | cut -f1)"
+echo "packages downloaded: $(grep -c '^ *Downloading' make-serve.log), taken from pip's cache: $(grep -c 'Using cached' make-serve.log)"
 echo "total wall time to a served answer: $(( $(date +%s) - start )) s"
