@@ -1,6 +1,7 @@
-"""Adapters folded into their base: the one merge (peft's `merge_and_unload`) that `pricer merge`
-(app/training/merge.py) and the merged engine (app/engine/merged.py) share, and the cache of merged
-folders the engine keeps under the store, `<models_dir>/merged/<name>/<version>/`.
+"""Adapters folded into their base: the one merge (transformers loads the base, app/store/lora_merge.py
+folds the LoRA pairs in with torch alone, no peft) that `pricer merge` (app/training/merge.py) and the
+merged engine (app/engine/merged.py) share, and the cache of merged folders the engine keeps under
+the store, `<models_dir>/merged/<name>/<version>/`.
 
 A merged folder is a plain HF model (config.json, safetensors) built in a hidden folder and renamed
 into place (app.runtime.atomic), with `pricer-source.json` saying what it was made from: the
@@ -39,15 +40,18 @@ def merge_into(base: Path | str, adapter: Path | str, dest: Path | str, dtype: s
                source: dict | None = None, tokenizer: bool = True, replace: bool = True) -> Path:
     """Load `base` in `dtype`, fold the LoRA `adapter` into its weights and write the result to
     `dest` atomically (with the base's tokenizer when `tokenizer`; `source` as pricer-source.json).
-    Raises whatever transformers or peft raise for an adapter that does not fit the base (wrong
-    shapes, a corrupt or missing file): callers say what it means to them."""
+    Raises a ValueError naming the file for an adapter that cannot be merged (wrong shapes, a
+    corrupt or missing file, a LoRA feature the merge does not do; app.store.lora_merge), and
+    whatever transformers raises for the base: callers say what it means to them."""
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from app.store.lora_merge import merge_lora, read_lora
+
     base, adapter = Path(base), Path(adapter)
+    pairs = read_lora(adapter)  # an adapter that cannot be merged is refused before the base is loaded
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype))
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merge_lora(model, adapter, pairs)
     with building(Path(dest), replace=replace) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         if tokenizer:
