@@ -1,5 +1,6 @@
 """`pricer merge`: an adapter folded into its base, written as a plain HF model under base/ (the
-merge itself, shared with the merged engine, is app.store.merged.merge_into)."""
+merge itself, shared with the merged engine, is app.store.merged.merge_into: torch and transformers,
+no peft, so it runs in the lean serve install too)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ def merge(adapter: Path, settings: Settings, name: str | None = None, base: str 
           store: Path | None = None, force: bool = False, dtype: str = "bfloat16") -> Path:
     """Merge `adapter` into its base in `dtype` (a QLoRA adapter too: its base is loaded
     unquantized, which is the dequantized model) and write `<store>/base/<name>/` atomically."""
-    import peft  # noqa: F401 - the train extra's: a lean install says so before anything is read
-
     from app.store.base import fingerprint, is_model_folder
     from app.store.merged import merge_into
 

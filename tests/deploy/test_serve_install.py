@@ -6,7 +6,8 @@ GGUF file without accelerate and only the train extra brought it. These tests re
 environment inside a subprocess: every installed distribution outside what the serving extras pull
 in (transitively, by the installed packages' own metadata) is made unimportable, then the serving
 code is imported and transformers is asked to load a GGUF file. In the same process, the commands whose
-extra `make serve` leaves out are run: each must name the extra and exit 2, not print a traceback.
+extra `make serve` leaves out are run: each must name the extra and exit 2, not print a traceback; and
+`pricer merge` merges a real adapter (merged serving mode's merge: torch, no peft).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -33,6 +35,7 @@ SERVING_MODULES = (
     "app.ensemble.service", "app.index.service", "app.index.embedders", "app.estimators.details_gbm",
     "app.estimators.embeddings", "app.index.minilm", "app.estimators.llm_head", "app.estimators.knowledge",
     "app.estimators.knn", "app.pricing.llm_estimator", "app.pricing.bases", "app.store.chunks",
+    "app.engine.merged", "app.store.merged", "app.store.lora_merge", "app.training.merge",
     "vllm", "faiss", "sentence_transformers",
 )
 QWEN = "qwen2.5-coder-1.5b"
@@ -90,7 +93,8 @@ print(json.dumps({"failed": failed, "gguf": gguf, "chunks": chunks, "commands": 
 
 
 def commands_without_their_extra(folder) -> list[list[str]]:
-    """A command line for each command whose extra `make serve` does not install (batch, train, build)."""
+    """A command line for each command whose extra `make serve` does not install (batch, train, build;
+    `pricer merge` needs none since its merge went without peft)."""
     items = folder / "items.jsonl"
     items.write_text(json.dumps({"id": "1", "title": "Kettle", "category": "Home", "price": 78.0, "text": "Kettle",
                                  "details": None}) + "\n")
@@ -101,7 +105,6 @@ def commands_without_their_extra(folder) -> list[list[str]]:
         ["price", str(items), "--out", str(folder / "priced")],
         ["bench-catalog", "--data", str(items), "--items", "1", "--out", str(folder / "bench")],
         ["train", "--preset", "smollm2-cpu", "--data", str(items), "--val", str(items)],
-        ["merge", str(folder / "no-such-adapter")],
         ["build", str(recipe), "--workspace", str(folder / "ws")],
     ]
 
@@ -153,13 +156,22 @@ def hidden_modules(closure: set[str]) -> list[str]:
     return sorted(m for m, dists in providers.items() if not dists & closure and m.isidentifier())
 
 
+def merge_command(base, folder) -> list[str]:
+    """`pricer merge` of a real adapter (made here, where peft is) on the tiny base, into `folder`."""
+    from tests.factories import make_lora_adapter
+
+    adapter = make_lora_adapter(base, folder / "adapters", "served", rank=4)
+    return ["merge", str(adapter), "--base", str(base), "--store", str(folder / "store")]
+
+
 @pytest.fixture(scope="module")
-def serve_only(tmp_path_factory):
+def serve_only(tmp_path_factory, tiny_model_dir):
     closure = install_closure(serve_extras())
     hidden = hidden_modules(closure)
     installed = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]}
     hidden_dists = sorted(installed - closure)
-    commands = [*commands_without_their_extra(tmp_path_factory.mktemp("cli")), ["model", "needed", "--json"]]
+    commands = [*commands_without_their_extra(tmp_path_factory.mktemp("cli")), ["model", "needed", "--json"],
+                merge_command(tiny_model_dir, tmp_path_factory.mktemp("merge"))]
     out = subprocess.run(
         [sys.executable, "-c", _HIDE_AND_RUN, json.dumps(hidden), json.dumps(SERVING_MODULES),
          str(tmp_path_factory.mktemp("gguf")), json.dumps(hidden_dists), json.dumps(commands)],
@@ -191,8 +203,7 @@ def test_transformers_loads_a_gguf_file_with_only_what_make_serve_installs(serve
     assert "accelerate" not in result["gguf"], result["gguf"]
 
 
-@pytest.mark.parametrize(("command", "extra"), [("price", "batch"), ("bench-catalog", "batch"), ("train", "train"), ("merge", "train"),
-                                               ("build", "build")])
+@pytest.mark.parametrize(("command", "extra"), [("price", "batch"), ("bench-catalog", "batch"), ("train", "train"), ("build", "build")])
 def test_a_command_whose_extra_is_missing_names_it_and_exits_2(serve_only, command, extra):
     """After `make serve`, `pricer price` once ended in a traceback (No module named 'ray')."""
     _, hidden, result = serve_only
@@ -202,6 +213,18 @@ def test_a_command_whose_extra_is_missing_names_it_and_exits_2(serve_only, comma
     assert "Traceback" not in ran["output"] and "ModuleNotFoundError" not in ran["output"], ran["output"]
     assert f"`{extra}` extra" in ran["output"] and "make install" in ran["output"], ran["output"]
     assert f"pip install -e '.[{extra}]'" in ran["output"]
+
+
+def test_merge_runs_with_only_what_make_serve_installs(serve_only):
+    """Merged serving mode (PRICER_ADAPTER_MODE=merged) and `pricer merge` share the merge: without
+    peft (the train extra's, hidden here) it folds a real adapter into the base and writes the model."""
+    _, hidden, result = serve_only
+    assert "peft" in hidden
+    ran = result["commands"]["merge"]
+    assert ran["code"] == 0, ran
+    merged = Path(ran["output"].strip().splitlines()[-1])
+    assert merged.name == "served-20260101-000000-s1-merged", ran["output"]
+    assert (merged / "config.json").is_file() and list(merged.glob("*.safetensors"))
 
 
 def test_the_closure_has_the_knowledge_bases_chunk_wheels():
