@@ -37,6 +37,10 @@ class SklearnEstimator(Estimator):
     def meta(self) -> dict:
         return {}
 
+    def more_models(self) -> dict[str, object]:
+        """Further fitted models saved beside model.skops, by file name (a subclass with several heads)."""
+        return {}
+
     def fit(self, items: Sequence[Item]) -> SklearnEstimator:
         self.check_training_items(items)
         return self.fit_inputs(self.inputs(items), items)
@@ -64,6 +68,8 @@ class SklearnEstimator(Estimator):
             raise RuntimeError(f"{self.name}: nothing to save before fit")
         with estimator_folder(directory, self.name, self.meta()) as tmp:
             dump_model(self.model, tmp / MODEL_FILE)
+            for file, model in self.more_models().items():
+                dump_model(model, tmp / file)
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> SklearnEstimator:

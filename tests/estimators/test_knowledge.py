@@ -91,3 +91,40 @@ def _bundle_with_a_constant(tmp_path, store, items, seed: int):
                         {"name": "pricer-ensemble", "version": "20260101-000000",
                          "members": [{"name": "knowledge"}, {"name": "constant"}]},
                         {"knowledge": tmp_path / "work" / "knowledge", "constant": tmp_path / "work" / "constant"})
+
+
+def test_a_title_head_answers_titles_and_the_full_head_everything_else(tmp_path, tokenizer_dir):
+    """title_head: a second ridge fitted on the training items' titles answers items that are only a
+    title; richer items get the first head's answer, unchanged; both heads saved and read back."""
+    from app.estimators.base import EstimatorOptions, create
+    from app.estimators.knowledge import TITLE_MODEL_FILE
+    from app.estimators.storage import SavedEstimatorError
+    from app.model.richness import TITLE, richness
+    from tests.conftest import tiny_engine_settings
+    from tests.tiny_model import build_tiny_llama
+
+    base = build_tiny_llama(tmp_path / "store" / "base" / "knows", tokenizer_dir, seed=3)
+    settings = tiny_engine_settings(base, knowledge_base="knows")
+    options = EstimatorOptions(settings=settings)
+    items = make_items(60, seed=1)
+    one = create("knowledge", options).fit(items)
+    two = create("knowledge", options)
+    two.title_head = True
+    two.fit(items)
+    asked = items[:4] + [i.title_only() for i in items[:4]]
+    assert [richness(i) for i in asked].count(TITLE) == 4
+    both, single = two.predict(asked), one.predict(asked)  # the same batch (bf16 states move with padding)
+    assert both[:4] == pytest.approx(single[:4])  # the full head is the one-head member's
+    assert both[4:] != pytest.approx(single[4:], rel=0.05)  # titles: the other head
+    assert two.predict(asked[4:]) == pytest.approx(both[4:], rel=0.02)  # alone or beside full items
+
+    two.save(tmp_path / "two")
+    assert (tmp_path / "two" / TITLE_MODEL_FILE).is_file()
+    loaded = create(str(tmp_path / "two"), options)
+    assert loaded.title_model is not None and loaded.predict(asked) == pytest.approx(both)
+    one.save(tmp_path / "one")
+    assert not (tmp_path / "one" / TITLE_MODEL_FILE).exists()
+    assert create(str(tmp_path / "one"), options).title_model is None
+    (tmp_path / "two" / TITLE_MODEL_FILE).unlink()
+    with pytest.raises(SavedEstimatorError, match="title_head is recorded"):
+        create(str(tmp_path / "two"), options)
