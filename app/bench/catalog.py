@@ -72,7 +72,8 @@ def rest_leg(url: str, bodies: list[dict], batch: int, concurrency: int, api_key
 
 
 def raw_leg(settings, bodies: list[dict], versions: dict) -> dict:
-    """vLLM's offline LLM on the prompts the LLM member gets (the same texts, adapter, comparables)."""
+    """vLLM's offline LLM on the prompts the LLM member gets (the same texts, adapter, comparables),
+    with the engine of the settings' adapter mode (app.bench.engine_mode), as the batch job's."""
     from app.bench import raw_offline
     from app.model.spec import ServingSpec, text_ceiling
     from app.pricing.fields import ItemFields
@@ -81,9 +82,9 @@ def raw_leg(settings, bodies: list[dict], versions: dict) -> dict:
 
     model_dir = resolve_base(settings)
     spec = ServingSpec.load(settings, model_dir)
-    folder, comparables = raw_offline.served_adapter(settings, versions.get("adapter"), spec)
+    _, comparables = raw_offline.served_adapter(settings, versions.get("adapter"), spec)
     texts = [item_text(ItemFields.model_validate(b), text_ceiling(settings)) for b in bodies]
-    return raw_offline.run(spec, model_dir, spec.prompt_ids(texts, comparables), folder)
+    return raw_offline.run_served(settings, spec, model_dir, spec.prompt_ids(texts, comparables), versions.get("adapter"))
 
 
 def batch_leg(path: Path, out: Path, settings, workers: int | None, batch_size: int | None, say) -> dict:

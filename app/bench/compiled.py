@@ -31,7 +31,6 @@ from pydantic import BaseModel, Field
 from app.cli_options import cli, fail
 
 VARIANTS = ("lora-eager", "lora-compiled", "merged-compiled")
-LORA_KEYS = ("enable_lora", "max_lora_rank", "max_loras")
 
 
 class Options(BaseModel):
@@ -110,11 +109,10 @@ def bench(o: Options) -> None:
             job = job_for(spec, base, prompts, served.path) | {"warm_all": True}
             if variant == "lora-compiled":
                 job["compile_under_lora"] = True
-            elif variant == "merged-compiled":
+            elif variant == "merged-compiled":  # MergedVllmEngine's arguments (no LoRA), weights in place
                 folders = [str(merge(row.path, settings, name=row.version, store=Path(scratch), force=True))
                            for row in (served, other)]
-                job.update(lora=None, weights=folders[0], swaps=[folders[1], folders[0]],
-                           engine_kwargs={k: v for k, v in job["engine_kwargs"].items() if k not in LORA_KEYS})
+                job = job_for(spec, base, prompts, None, "merged", folders[0]) | {"warm_all": True, "swaps": [folders[1], folders[0]]}
             typer.echo(f"{variant}: starting a fresh engine ...")
             try:
                 results[variant] = run_job(job)

@@ -1,8 +1,9 @@
 """Raw vLLM offline generation, in a process of its own: the yardstick for the LLM path.
 
 `python -m app.bench.raw_offline JOB.json` reads the engine arguments, environment, prompt token
-ids, sampling and LoRA adapter that `run` wrote (all from the serving spec), starts
-vLLM's offline `LLM`, warms it on a few prompts, generates for all of them at once and prints one
+ids, sampling and LoRA adapter (or merged weights) that `run` wrote (all from the serving spec, in
+the service's adapter mode: app.bench.engine_mode), starts vLLM's offline `LLM`, warms it on a few
+prompts, resets its prefix cache, generates for all of them at once and prints one
 line (RESULT, then JSON): start seconds, generation seconds, requests/s, tokens. A process of its own so that each
 run gets the environment it names (thread binding is read when vLLM spawns its engine core) and
 leaves nothing running (app.runtime.processes stops it with its parent). `pricer bench cpu` and
@@ -38,14 +39,43 @@ def served_adapter(settings, label: str | None, spec=None) -> tuple[Path | None,
     return folder, comparables
 
 
-def run(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None) -> dict:
+def run(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None, mode: str = "lora",
+        weights: Path | None = None, warm: list[list[int]] | None = None) -> dict:
     """`main` on these prompt token ids in a child process; its result."""
-    return run_job(job_for(spec, model_dir, prompts, adapter))
+    return run_job(job_for(spec, model_dir, prompts, adapter, mode, weights, warm))
 
 
-def job_for(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None) -> dict:
-    return {"engine_kwargs": spec.engine_kwargs(model_dir), "env": spec.engine_env(), "sampling": spec.sampling_kwargs(),
-            "prompts": prompts, "lora": [adapter.name, str(adapter)] if adapter else None}
+def run_served(settings, spec, model_dir: Path, prompts: list[list[int]], label: str | None,
+               warm: list[list[int]] | None = None) -> dict:
+    """`run` serving `label` (name@version, "base" or None) the way the service's engine does in the
+    settings' adapter mode; the result says which (`mode`, `engine`: "lora, eager", "merged, compiled")."""
+    from app.bench.engine_mode import describe, merged_weights
+    from app.model.hardware import resolve_device
+
+    mode = settings.adapter_mode
+    folder, _ = served_adapter(settings, label)
+    weights = merged_weights(settings, model_dir, label) if mode == "merged" else None
+    job = job_for(spec, model_dir, prompts, folder, mode, weights, warm)
+    return run_job(job) | {"mode": mode, "engine": describe(mode, job["engine_kwargs"], resolve_device(settings)),
+                           "weights": str(weights) if weights else None}
+
+
+def job_for(spec, model_dir: Path, prompts: list[list[int]], adapter: Path | None, mode: str = "lora",
+            weights: Path | None = None, warm: list[list[int]] | None = None) -> dict:
+    """What `main` runs, as the service's engine of `mode` serves (app.bench.engine_mode): `lora`:
+    VllmEngine's engine arguments (LoRA on) and `adapter` as the LoRA request; `merged`:
+    MergedVllmEngine's (no LoRA: vLLM's compiled path on) on `model_dir`, then `weights` (the
+    adapter's merged folder; None: the base) loaded in place, as that engine starts, and no LoRA
+    request. `warm`: the warm-up's prompts (default: the first four of `prompts`)."""
+    from app.bench.engine_mode import engine_kwargs
+
+    job = {"engine_kwargs": engine_kwargs(spec, model_dir, mode), "env": spec.engine_env(), "sampling": spec.sampling_kwargs(),
+           "prompts": prompts, "lora": [adapter.name, str(adapter)] if adapter and mode == "lora" else None}
+    if mode == "merged" and weights:
+        job["weights"] = str(weights)
+    if warm:
+        job["warm"] = warm
+    return job
 
 
 def run_job(job: dict) -> dict:
@@ -83,10 +113,12 @@ def main(job_path: str) -> None:
     params = SamplingParams(**job["sampling"])
     lora = LoRARequest(job["lora"][0], 1, job["lora"][1]) if job.get("lora") else None
     prompts = [{"prompt_token_ids": ids} for ids in job["prompts"]]
-    # Warm-up, not counted: every prompt once when asked (a compiled engine compiles each new batch
-    # shape the first time it sees it), else four.
+    # Warm-up, not counted: the job's own warm-up prompts (`pricer bench cpu`: other items than the
+    # timed ones, as its LLM path warms), else every prompt once when asked (a compiled engine
+    # compiles each new batch shape the first time it sees it), else four.
+    warm = [{"prompt_token_ids": ids} for ids in job["warm"]] if job.get("warm") else prompts if job.get("warm_all") else prompts[:4]
     begin = time.perf_counter()
-    llm.generate(prompts if job.get("warm_all") else prompts[:4], params, lora_request=lora, use_tqdm=False)
+    llm.generate(warm, params, lora_request=lora, use_tqdm=False)
     warm_s = time.perf_counter() - begin
     llm.reset_prefix_cache()  # the timed pass computes every prompt, none reused from the warm-up
     begin = time.perf_counter()
