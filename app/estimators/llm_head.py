@@ -29,6 +29,7 @@ from app.config import Settings
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
+from app.estimators.title_head import TitleHead
 from app.model.items import Item
 from app.model.prompt import build_prompt
 from app.model.cutter import token_cutter
@@ -182,7 +183,7 @@ def _compute_features(model_dir: Path, texts: Sequence[str], layers: Sequence[in
     return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
-class LlmHeadEstimator(SklearnEstimator):
+class LlmHeadEstimator(TitleHead, SklearnEstimator):
     name = "llm-head"
 
     def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
@@ -226,7 +227,8 @@ class LlmHeadEstimator(SklearnEstimator):
         from app.store.base import fingerprint
 
         return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
-                "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads, "tokens": self.tokens}
+                "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads, "tokens": self.tokens,
+                **super().meta()}
 
     @classmethod
     def load(cls, directory: Path, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -249,7 +251,7 @@ class LlmHeadEstimator(SklearnEstimator):
         if not isinstance(tokens, int) or tokens < 8:
             raise SavedEstimatorError(f"{directory}: bad tokens {tokens!r}")
         return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
-                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens)
+                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens).load_title_head(directory)
 
 
 def _dtype(settings: Settings) -> str:

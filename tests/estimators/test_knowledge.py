@@ -94,10 +94,11 @@ def _bundle_with_a_constant(tmp_path, store, items, seed: int):
 
 
 def test_a_title_head_answers_titles_and_the_full_head_everything_else(tmp_path, tokenizer_dir):
-    """title_head: a second ridge fitted on the training items' titles answers items that are only a
-    title; richer items get the first head's answer, unchanged; both heads saved and read back."""
+    """title_head (app.estimators.title_head, llm-head's too): a second ridge fitted on the training
+    items' titles answers items that are only a title; richer items get the first head's answer,
+    unchanged; both heads saved and read back."""
     from app.estimators.base import EstimatorOptions, create
-    from app.estimators.knowledge import TITLE_MODEL_FILE
+    from app.estimators.title_head import TITLE_MODEL_FILE
     from app.estimators.storage import SavedEstimatorError
     from app.model.richness import TITLE, richness
     from tests.conftest import tiny_engine_settings
