@@ -121,3 +121,11 @@ def chosen_cpus(choice: str, settings, what: str) -> Placement | None:
         cpus = parse_cpu_list(choice) & allowed_cpus()
         placement = Placement(frozenset(cpus), len({cpu.core for cpu in topology(cpus)}), f"{what}={choice}")
     return None if not placement.cpus or placement.cpus == allowed_cpus() else placement
+
+
+def member_placement(name: str, settings) -> Placement | None:
+    """Where an ensemble member's calls compute: PRICER_MEMBER_CORES for the members PRICER_PLACED_MEMBERS
+    names (the knowledge member by default), None (the OS decides) for the others."""
+    if name not in settings.placed_members:
+        return None
+    return chosen_cpus(settings.member_cores, settings, "PRICER_MEMBER_CORES")

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.engine.cpu_binding import chosen_cpus
+from app.engine.cpu_binding import member_placement
 from app.ensemble.bundle import Bundle, BundleError, find_bundles
 from app.ensemble.combine import NoMembersError
 from app.ensemble.external import is_content_member, is_endpoint_member, load_content_member, load_endpoint_member
@@ -285,7 +285,7 @@ def is_llm_member(row: dict) -> bool:
 def _load_member(bundle: Bundle, row: dict, settings) -> tuple[MemberRunner | None, str]:
     try:
         runner = MemberRunner(row["name"], member_estimator(bundle, row, settings), gather_s=settings.member_gather_ms / 1000,
-                              placement=chosen_cpus(settings.member_cores, settings, "PRICER_MEMBER_CORES"))
+                              placement=member_placement(row["name"], settings))
         runner.warm_up(PROBE)
     except BundleError as e:
         return None, str(e)

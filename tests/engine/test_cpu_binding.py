@@ -91,3 +91,19 @@ def test_chosen_cpus_for_a_setting(monkeypatch):
     if len(allowed) > 1:
         one = chosen_cpus(str(min(allowed)), settings, "PRICER_MEMBER_CORES")
         assert one.cpus == {min(allowed)} and one.threads == 1 and "PRICER_MEMBER_CORES" in one.why
+
+
+def test_member_placement_places_only_the_named_members():
+    import os
+
+    from app.config import Settings
+    from app.engine.cpu_binding import member_placement
+
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        return
+    settings = Settings(engine="vllm", device="cpu", member_cores=str(min(allowed)))
+    assert member_placement("knowledge", settings).cpus == {min(allowed)}  # the default list names knowledge
+    assert member_placement("llm-head", settings) is None
+    assert member_placement("llm-head", settings.model_copy(update={"placed_members": ["llm-head"]})) is not None
+    assert member_placement("knowledge", Settings(engine="vllm", device="cpu")) is None  # PRICER_MEMBER_CORES=none
