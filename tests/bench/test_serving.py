@@ -35,6 +35,15 @@ def test_bad_configs_are_named(specs, says):
         parse_configs(specs)
 
 
+def test_servers_never_inherit_the_vector_cache():
+    """PRICER_VECTOR_CACHE would let a server answer members from rows an earlier server wrote."""
+    from app.bench.serving import server_env
+
+    env = server_env({"PRICER_VECTOR_CACHE": "/b/v.sqlite", "PATH": "/bin"}, {"PRICER_MEMBER_CORES": "auto"})
+    assert env == {"PATH": "/bin", "PRICER_MEMBER_CORES": "auto"}
+    assert server_env({"PRICER_VECTOR_CACHE": "a"}, {"PRICER_VECTOR_CACHE": "b"}) == {"PRICER_VECTOR_CACHE": "b"}
+
+
 def test_the_runs_pair_each_concurrency_with_its_requests():
     assert plan(Options())[1] == [(1, 40), (16, 200)]
     assert plan(Options(concurrency=" 2, 4 ", requests="10,20"))[1] == [(2, 10), (4, 20)]
