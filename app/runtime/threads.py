@@ -49,18 +49,26 @@ def pin_this_thread(cpus: set[int], torch_threads: int | None = None) -> bool:
 
 
 def set_torch_threads_here(threads: int) -> None:
-    """This thread's torch intra-op threads; the process's default for other threads unchanged."""
+    """This thread's torch intra-op threads; the process's default for other threads unchanged.
+    The default is read in a fresh thread (what a thread not yet started gets), not taken from this
+    thread's count: putting a pinned thread back must not make its pinned count the default."""
     try:
         import torch
     except ImportError:
         return
-    previous = torch.get_num_threads()  # this thread's, initialised from the process's default
-    if previous == threads:
+    if torch.get_num_threads() == threads:
         return
+    default = _in_new_thread(torch.get_num_threads, "torch-threads-read")
     torch.set_num_threads(threads)
-    restore = threading.Thread(target=torch.set_num_threads, args=(previous,), name="torch-threads-default")
-    restore.start()
-    restore.join()
+    _in_new_thread(lambda: torch.set_num_threads(default), "torch-threads-default")
+
+
+def _in_new_thread(fn, name: str):
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn()), name=name)
+    thread.start()
+    thread.join()
+    return out[0]
 
 
 @contextmanager

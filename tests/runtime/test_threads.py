@@ -65,9 +65,13 @@ def test_torch_threads_change_for_this_thread_and_the_default_is_put_back(monkey
 def test_on_cpus_pins_for_the_block_and_puts_the_thread_back(monkeypatch):
     from app.runtime.threads import on_cpus
 
-    local = threading.local()
+    local, state = threading.local(), {"default": 4}  # torch: set_num_threads also sets the default
+
+    def set_num_threads(n):
+        local.n = state["default"] = n
+
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(
-        get_num_threads=lambda: getattr(local, "n", 4), set_num_threads=lambda n: setattr(local, "n", n)))
+        get_num_threads=lambda: getattr(local, "n", state["default"]), set_num_threads=set_num_threads))
     allowed = allowed_cpus()
     target = {max(allowed)}
 
@@ -78,6 +82,7 @@ def test_on_cpus_pins_for_the_block_and_puts_the_thread_back(monkeypatch):
 
     inside, after = in_thread(inside_and_after)
     assert inside == (target, 1) and after == (allowed, 4)
+    assert state["default"] == 4  # putting the thread back left the process's default as it was
     with on_cpus(None, 1):  # no placement: nothing changes
         assert os.sched_getaffinity(0) == allowed
     with pytest.raises(RuntimeError), on_cpus(target):  # an error inside still puts the thread back
