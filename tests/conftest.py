@@ -9,6 +9,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs on its own settings: a PRICER_* variable exported in the shell that starts it (a build's
+# PRICER_VECTOR_CACHE served cached rows to the embedding and llm-head tests in a clean-clone run) would
+# change what the tests see. Tests that need one set it themselves (monkeypatch.setenv).
+for _name in [name for name in os.environ if name.startswith("PRICER_")]:
+    del os.environ[_name]
 
 from pathlib import Path
 
