@@ -218,7 +218,7 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
         if self.reads not in READS:
             raise ValueError(f"{self.name}: reads must be one of {', '.join(READS)}, got {self.reads!r}")
         texts = [item.text if self.reads == "text" else item.title_only().text for item in items]
-        if not isinstance(self.tokens, int) or self.tokens < 8:
+        if not _good_tokens(self.tokens):
             raise ValueError(f"{self.name}: tokens must be a whole number of at least 8, got {self.tokens!r}")
         return hidden_features(self.model_dir, texts, self.layers, depth=self.depth, dtype=self.dtype,
                                tokens=self.tokens)
@@ -248,10 +248,15 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
         except (TypeError, ValueError):
             raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
         tokens = meta.get("tokens", TEXT_TOKENS)  # a folder that records none was fitted on 140
-        if not isinstance(tokens, int) or tokens < 8:
+        if not _good_tokens(tokens):
             raise SavedEstimatorError(f"{directory}: bad tokens {tokens!r}")
         return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
                    dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens).load_title_head(directory)
+
+
+def _good_tokens(tokens) -> bool:
+    """A text cut the head can read: a whole number of tokens, at least 8 (not a bool)."""
+    return isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 8
 
 
 def _dtype(settings: Settings) -> str:
