@@ -162,7 +162,12 @@ class Follower:
         if self.lag is not None and not await asyncio.to_thread(self._worth_retrying, wanted):
             self.generation_seen = wanted.generation
             return
+        before = self.generation_seen
         async with self.lock:
+            if self.generation_seen != before and wanted.generation < self.generation_seen:
+                # Read before an activation that held the lock published a newer choice: following
+                # this one would undo it until the next poll (and answer under a version no longer chosen).
+                return
             self.generation_seen = wanted.generation
             await self.follow_locked(wanted)
 

@@ -165,3 +165,35 @@ async def test_start_follows_the_choice_or_publishes_the_policys(tmp_path):
     refusing.refusals[("e", "9")] = Refused("not in this replica's store")
     await h.start_locked(desired.read(tmp_path), by_policy)  # cannot follow: the policy's, not published
     assert h.lag["reason"] == "not in this replica's store" and desired.read(tmp_path).generation == 1
+
+
+async def test_a_poll_read_before_an_admin_choice_does_not_undo_it(tmp_path):
+    """The poll reads the state, then waits for the lock an activation holds; the activation publishes
+    a newer choice. The stale read is dropped (the merged engine's swap test caught it flapping back)."""
+    f, kind = make(tmp_path)
+    kind.active = ("e", "1")
+    await f.publish(("e", "1"), expect=0)
+    stale = desired.update(tmp_path, ensemble=("e", "2"), by="other")  # generation 2, read by the poll
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def activate():  # the admin's activation of e@3, holding the lock
+        entered.set()
+        await release.wait()
+        await kind.serve(("e", "3"))
+
+    admin = asyncio.create_task(_choose(f, ("e", "3"), activate))
+    await entered.wait()
+    poll = asyncio.create_task(f.reconcile(stale))  # waits for the lock
+    await asyncio.sleep(0)
+    release.set()
+    await admin
+    await poll
+    assert kind.active == ("e", "3") and ("e", "2") not in kind.tries
+    assert desired.read(tmp_path).ensemble == ("e", "3") and f.generation_seen == 3
+    await f.reconcile(desired.read(tmp_path))  # the next poll: nothing to do
+    assert kind.active == ("e", "3")
+
+
+async def _choose(f: Follower, key, activate):
+    async with f.lock:
+        return await f.choose_locked(key, None, activate)
