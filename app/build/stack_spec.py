@@ -10,7 +10,9 @@ params.yaml, the same bundle, the same digest (an option at its default is left 
                                # (Item.title_only()); the stack is fitted and nested-scored on both, an
                                # item and its copy always in one fold; metrics.json scores them apart
       richness: none           # indicators: a column per richness class (title, short) in the stack's
-                               # design; interactions: those and every member column times each
+                               # design; interactions: those and every member column times each;
+                               # titles-apart: interactions with no weight shared by title rows and the
+                               # rest (a title-only answer cannot move the weights full texts get)
       mondrian: false          # true: one pair of conformal offsets per richness class (title, short,
                                # full), each from its own cross-fitted residuals (the pooled pair for a
                                # class under 30 rows; the manifest says which)
@@ -35,7 +37,7 @@ class Stack(BaseModel):
     level: float = Field(0.8, ge=0.5, le=0.99)
     title_rows: bool = Field(False, exclude_if=_off(False),
                              description="Members also answer each held-out item's title-only copy; the stack fits both.")
-    richness: Literal["none", "indicators", "interactions"] = Field(
+    richness: Literal["none", "indicators", "interactions", "titles-apart"] = Field(
         "none", exclude_if=_off("none"), description="Richness columns in the stack's design.")
     mondrian: bool = Field(False, exclude_if=_off(False), description="Conformal offsets per richness class.")
 

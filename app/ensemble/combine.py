@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.model.richness import FULL, INDICATED
+from app.model.richness import FULL, INDICATED, TITLE
 
 SEP = "+"
 
@@ -101,12 +101,16 @@ def subset_offsets(fit: Mapping, richness: str | None) -> tuple[float, float]:
 def design_row(logs: list[float], columns: str, richness: str | None) -> list[float]:
     """One item's design row, as app.ensemble.stack.design builds it: the members' log prices, their
     min and max, then the richness columns ("indicators": one per INDICATED class; "interactions":
-    those, then the columns before them times each indicator). No class given: full text."""
+    those, then the columns before them times each indicator; "titles-apart": the same, the columns
+    before them zero for a title). No class given: full text."""
     row = logs + ([min(logs), max(logs)] if len(logs) > 1 else [])
     if columns == "none":
         return row
     indicators = [1.0 if (richness or FULL) == c else 0.0 for c in INDICATED]
-    return row + indicators + ([x * i for i in indicators for x in row] if columns == "interactions" else [])
+    if columns == "indicators":
+        return row + indicators
+    shared = [0.0] * len(row) if columns == "titles-apart" and (richness or FULL) == TITLE else row
+    return shared + indicators + [x * i for i in indicators for x in row]
 
 
 def _median(values: list[float]) -> float:

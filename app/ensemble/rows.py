@@ -4,7 +4,11 @@
 fitted on its twin), whether it is such a copy, and what the stack does with the class:
 
     features   "none"; "indicators": a column per class in INDICATED (1 on that class's rows);
-               "interactions": those, and every design column times each indicator (per-class weights)
+               "interactions": those, and every design column times each indicator (per-class weights);
+               "titles-apart": as interactions, but the members' shared columns are zero on title rows,
+               and the class indicators (almost) unpenalised, so title-only items get weights and an
+               intercept of their own and full texts keep theirs: a member's title answers (e.g. the
+               knowledge member's title head) move the full texts' answers only through the one alpha
     mondrian   conformal offsets per class, each from that class's out-of-fold residuals
 
 `None` in place of a StackRows everywhere means what a bundle did before: ungrouped folds, no columns,
@@ -19,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.ensemble.conformal import conformal_offsets
-from app.model.richness import CLASSES, INDICATED
+from app.model.richness import CLASSES, INDICATED, TITLE
 
-FEATURES = ("none", "indicators", "interactions")
+FEATURES = ("none", "indicators", "interactions", "titles-apart")
 MIN_CLASS_ROWS = 30  # a class with fewer out-of-fold residuals takes the pooled offsets
 
 
@@ -71,6 +75,26 @@ def extra_columns(base: np.ndarray, rows: StackRows | None) -> np.ndarray:
     if rows.features == "indicators":
         return indicators
     return np.column_stack([indicators] + [base * indicators[:, [j]] for j in range(len(INDICATED))])
+
+
+def penalties(n_base: int, n_columns: int, rows: StackRows | None, alpha: float, title_alpha: float | None = None) -> np.ndarray:
+    """The ridge penalty of each design column: `alpha`; under "titles-apart" (almost) none on the class
+    indicators and `title_alpha` on the title columns. Each class's intercept is then free and the title
+    columns read title rows only, so the shared intercept and weights are fitted by the other rows alone
+    (a tiny penalty keeps an empty class solvable)."""
+    weights = np.full(n_columns, float(alpha))
+    if rows is not None and rows.features == "titles-apart":
+        first = n_base + len(INDICATED)  # the interactions: base x title first (INDICATED's order)
+        weights[n_base:first] = 1e-9
+        weights[first:first + n_base] = alpha if title_alpha is None else title_alpha
+    return weights
+
+
+def shared_columns(base: np.ndarray, rows: StackRows | None) -> np.ndarray:
+    """The members' columns every class shares: `base`, or under "titles-apart" zero on title rows."""
+    if rows is None or rows.features != "titles-apart":
+        return base
+    return base * (rows.classes != TITLE).astype(float)[:, None]
 
 
 def class_offsets(residuals: np.ndarray, rows: StackRows, level: float, pooled: tuple[float, float]) -> dict:

@@ -43,7 +43,7 @@ def test_the_options_on_are_dumped_and_rendered():
 
 @pytest.mark.parametrize("override, message", [
     ("stack.title_row=true", "stack.title_row: Extra inputs are not permitted"),
-    ("stack.richness=columns", "stack.richness: Input should be 'none', 'indicators' or 'interactions'"),
+    ("stack.richness=columns", "stack.richness: Input should be 'none', 'indicators', 'interactions' or 'titles-apart'"),
     ("stack.mondrian=maybe", "stack.mondrian: Input should be a valid boolean"),
     ("members.embed-gbm.augment=descriptions", "members.embed-gbm.augment: Input should be 'none' or 'titles'"),
     ("members.knn.augment=titles", "`augment` is for members fitted in the build, not 'knn'"),

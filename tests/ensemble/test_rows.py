@@ -14,7 +14,7 @@ from app.ensemble.combine import Ensemble, subset_key
 from app.ensemble.crossfit import crossvalidate, fit_subset
 from app.ensemble.fit import fit_stacks, report_table
 from app.ensemble.rows import MIN_CLASS_ROWS, StackRows
-from app.ensemble.stack import design, fit_stack, fold_ids
+from app.ensemble.stack import design, fit_stack, fold_ids, ridge
 from app.evaluation.bootstrap import coverage
 
 N = 200  # items; each also as its title-only copy
@@ -87,7 +87,7 @@ def test_the_report_scores_full_and_titles_apart():
     assert set(table["by_richness"]) == {"full", "title"}
 
 
-@pytest.mark.parametrize("features, extra", [("indicators", 2), ("interactions", 2 + 2 * 5)])
+@pytest.mark.parametrize("features, extra", [("indicators", 2), ("interactions", 2 + 2 * 5), ("titles-apart", 2 + 2 * 5)])
 def test_richness_columns_and_the_served_row_agree(features, extra):
     logs, y, rows = _titled(80)
     rows = StackRows.of(rows.classes, rows.groups, rows.copies, features=features, mondrian=True)
@@ -107,6 +107,31 @@ def test_richness_columns_and_the_served_row_agree(features, extra):
         combined = ensemble.combine_full({m: answers[m][row] for m in "abc"}, klass)
         assert combined.price == pytest.approx(math.expm1(expected), rel=1e-9)
         assert combined.offsets == tuple(entry["offsets_by_richness"][klass]["offsets"])
+
+
+def test_titles_apart_leaves_title_rows_no_say_in_the_full_text_weights():
+    """Changing the members' answers on title rows changes the title weights, never the full texts'
+    answers; under interactions it moves both (the shared columns read every row)."""
+    logs, y, rows = _titled(80)
+    moved = logs.copy()
+    moved[80:] += np.random.default_rng(3).normal(0, 0.5, size=moved[80:].shape)
+    for features, full_moves in (("titles-apart", False), ("interactions", True)):
+        r = StackRows.of(rows.classes, rows.groups, rows.copies, features=features)
+        before, after = (np.asarray(ridge(x, y, 1.0, r).coef) for x in (logs, moved))
+        shared = slice(0, 5)  # the members' three columns, their min and max
+        fits = [ridge(x, y, 1.0, r) for x in (logs, moved)]
+        full = r.take(np.arange(160) < 80)
+        answers = [f.predict(logs[:80], full) for f in fits]
+        assert np.allclose(before[shared], after[shared], atol=1e-6) != full_moves
+        assert np.allclose(answers[0], answers[1], atol=1e-6) != full_moves
+        assert not np.allclose(before[7:12], after[7:12])  # the title interactions move
+    r = StackRows.of(rows.classes, rows.groups, rows.copies, features="titles-apart")
+    apart, alone = fit_stack(moved, y, 5, 0, rows=r), fit_stack(logs[:80], y[:80], 5, 0)
+    assert apart.title_alpha is not None and "title_alpha" in apart.to_dict()
+    # alpha chosen too: the full texts get what a stack fitted on full texts alone gives them
+    assert np.allclose(apart.predict(logs[:80], r.take(np.arange(160) < 80)), alone.predict(logs[:80]), atol=1e-6)
+    x = design(logs, r)
+    assert np.all(x[80:, :5] == 0) and np.all(x[:80, :5] == design(logs[:80])) and np.all(x[:80, 7:] == 0)
 
 
 def test_an_old_single_pair_bundle_loads_and_serves_every_class(tmp_path):
