@@ -25,6 +25,8 @@ def build_command(
     workspace: Annotated[Path | None, typer.Option(help="The build's DVC workspace (default: builds/<recipe name>).")] = None,
     promote: Annotated[str, Rule] = "if-better",
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage, cached or not.")] = False,
+    rerun: Annotated[list[str] | None, typer.Option(help="Rerun this stage (e.g. stack, member-knowledge) and what follows it, "
+                                                         "cached or not: code is no DVC dependency (docs/build.md); repeatable.")] = None,
     models_dir: Annotated[Path | None, typer.Option(help="The model store (default: PRICER_MODELS_DIR).")] = None,
     sweep: Annotated[list[str] | None, typer.Option(help="KEY=V1,V2,...: build every combination in turn, score each, "
                                                           "promote none (rows in <workspace>/sweep.jsonl); repeatable.")] = None,
@@ -43,9 +45,9 @@ def build_command(
         settings = settings.model_copy(update={"models_dir": models_dir})
     ws = workspace or Path("builds") / recipe.stem
     if sweep:
-        _sweep(recipe, set_ or [], sweep, ws, settings, force)
+        _sweep(recipe, set_ or [], sweep, ws, settings, force, rerun or [])
         return
-    chosen = _run(recipe, set_ or [], ws, settings, force)
+    chosen = _run(recipe, set_ or [], ws, settings, force, rerun or [])
     outcome = run_promotion(ws, chosen, recipe, settings, promote)
     for line in outcome.lines:
         typer.echo(line)
@@ -53,7 +55,7 @@ def build_command(
         typer.echo(json.dumps(outcome.summary))
 
 
-def _run(recipe: Path, overrides: list[str], ws: Path, settings, force: bool):
+def _run(recipe: Path, overrides: list[str], ws: Path, settings, force: bool, rerun: list[str]):
     """Validate the recipe, render the workspace, `dvc repro` what is out of date; the recipe used."""
     from app.build import pipeline
     from app.build import recipe as recipes
@@ -64,19 +66,25 @@ def _run(recipe: Path, overrides: list[str], ws: Path, settings, force: bool):
     except recipes.RecipeError as e:
         fail(e)
     try:
+        names = list(pipeline.stages(chosen)["stages"])
+        unknown = sorted(set(rerun) - set(names))
+        if unknown:
+            fail(f"--rerun {', '.join(unknown)}: no such stage in this recipe; its stages: {', '.join(names)}")
         pipeline.prepare(chosen, ws)
         todo = pipeline.stale(ws)
-        if not todo and not force:
+        if not todo and not force and not rerun:
             typer.echo(f"build {ws}: nothing changed since the last build; every stage is up to date (dvc status)")
         else:
-            typer.echo(f"build {ws}: {'every stage (--force)' if force else 'changed: ' + ', '.join(todo) + ' (and what depends on them)'}")
-            pipeline.repro(ws, settings, force=force)
+            what = ('every stage (--force)' if force else 'changed: ' + ', '.join(todo) + ' (and what depends on them)' if todo
+                    else 'nothing changed')
+            typer.echo(f"build {ws}: {what}" + (f"; rerun: {', '.join(rerun)} (and what follows)" if rerun and not force else ""))
+            pipeline.repro(ws, settings, force=force, rerun=() if force else tuple(rerun))
     except pipeline.PipelineError as e:
         fail(e, code=1)
     return chosen
 
 
-def _sweep(recipe: Path, overrides: list[str], sweeps: list[str], ws: Path, settings, force: bool) -> None:
+def _sweep(recipe: Path, overrides: list[str], sweeps: list[str], ws: Path, settings, force: bool, rerun: list[str]) -> None:
     from app.build.recipe import RecipeError
     from app.build.stacking import built_bundle
     from app.build.sweep import append, grid, row
@@ -88,7 +96,7 @@ def _sweep(recipe: Path, overrides: list[str], sweeps: list[str], ws: Path, sett
         fail(e)
     for number, combo in enumerate(combos, 1):
         typer.echo(f"sweep {number}/{len(combos)}: {' '.join(combo)}")
-        _run(recipe, overrides + combo, ws, settings, force)
+        _run(recipe, overrides + combo, ws, settings, force, rerun)
         got = row(ws, overrides + combo, content_digest(built_bundle(ws)))
         s = got["stack"]
         typer.echo(f"sweep {number}/{len(combos)}: {got['train_items']} training items: ${s['mean_error']:.2f} "

@@ -168,6 +168,12 @@ def clear_dead_locks(workspace: Path) -> list[int]:
     return sorted(dead)
 
 
-def repro(workspace: Path, settings, force: bool = False) -> None:
-    """Run what is out of date, with DVC's own output (stage by stage) on the terminal."""
-    run_dvc(workspace, "repro", *(["--force"] if force else []), capture=False, env=store_env(settings))
+def repro(workspace: Path, settings, force: bool = False, rerun: tuple[str, ...] = ()) -> None:
+    """Run what is out of date, with DVC's own output (stage by stage) on the terminal; then each stage
+    in `rerun` again, cached or not, and what follows it (its outputs changed)."""
+    env = store_env(settings)
+    run_dvc(workspace, "repro", *(["--force"] if force else []), capture=False, env=env)
+    for stage in rerun:
+        run_dvc(workspace, "repro", "--force", "--single-item", stage, capture=False, env=env)
+    if rerun:
+        run_dvc(workspace, "repro", capture=False, env=env)

@@ -40,6 +40,10 @@ def test_a_build_reruns_only_what_a_change_touches(folder, tiny_model_dir):
     again = build(recipe, ws, store, env=env)
     assert summary(again)["digest"] == result["digest"] and ran(again) == set()
     assert "nothing changed since the last build" in again.stdout and "is this build" in again.stdout
+    rerun = build(recipe, ws, store, "--rerun", "stack", "--promote", "never", env=env)  # after a change to the stack's code
+    assert ran(rerun) == {"stack", "evaluate"} and summary(rerun)["digest"] == result["digest"]  # the same bundle again
+    unknown = build(recipe, ws, store, "--rerun", "stak", env=env)
+    assert unknown.returncode != 0 and "--rerun stak: no such stage in this recipe" in unknown.stdout + unknown.stderr
 
     changed = build(recipe, ws, store, "--set", "members.head.params.layers=[2]", "--promote", "never", env=env)
     assert ran(changed) == {"member-head", "stack", "evaluate"}
