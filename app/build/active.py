@@ -77,9 +77,13 @@ def active_answers(bundle_folder: Path | str, items: Sequence[Item], settings,
 
 
 def active_oof(bundle_folder: Path | str, items: Sequence[Item], settings, reuse: Mapping[str, Sequence[float]],
-               fingerprints: Mapping[str, str], level: float, folds: int, seed: int) -> list[dict]:
+               fingerprints: Mapping[str, str], level: float, folds: int, seed: int,
+               reuse_titles: Mapping[str, Sequence[float]] | None = None) -> list[dict]:
     """The active bundle's out-of-fold rows on `items`: those it recorded when they are on exactly
-    these items with these folds and seed, else computed (its members' answers, then `oof_rows`)."""
+    these items with these folds and seed, else computed (its members' answers, then `oof_rows`) as
+    it was stacked: a bundle fitted with title rows and richness columns (its manifest's `richness`)
+    is stacked with them again, its members also answering the items' titles (`reuse_titles`: the new
+    build's answers on them, by its member names, reused like `reuse`)."""
     from app.build.oof import oof_rows, recorded_oof
 
     manifest = json.loads((Path(bundle_folder) / "manifest.json").read_text())
@@ -88,7 +92,21 @@ def active_oof(bundle_folder: Path | str, items: Sequence[Item], settings, reuse
         if rows is not None:
             return rows
     answers = active_answers(bundle_folder, items, settings, reuse, fingerprints)
-    return oof_rows(answers, items, level, folds, seed)
+    richness = manifest.get("richness")
+    if not richness:
+        return oof_rows(answers, items, level, folds, seed)
+    from app.ensemble.rows import StackRows
+    from app.model.richness import richness as richness_of
+
+    every, copies = list(items), [False] * len(items)
+    if richness.get("copies"):
+        titles = [i.title_only() for i in items]
+        on_titles = active_answers(bundle_folder, titles, settings, reuse_titles or {}, fingerprints)
+        answers = {name: prices + on_titles[name] for name, prices in answers.items()}
+        every, copies = every + titles, copies + [True] * len(titles)
+    rows = StackRows.of([richness_of(i) for i in every], [i % len(items) for i in range(len(every))], copies,
+                        richness.get("features", "none"), bool(richness.get("mondrian")))
+    return oof_rows(answers, items, level, folds, seed, rows, [i.price for i in every])
 
 
 def _compute(bundle, row: dict, items: Sequence[Item], settings) -> list[float]:

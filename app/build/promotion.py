@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.build.recipe import ADAPTER_STORE, Recipe
-from app.build.stacking import built_bundle
+from app.build.stacking import built_bundle, read_title_answers
 from app.build.steps import ANSWERS, EVALUATION, INDEX, heldout_items, trained_version
 
 @dataclass
@@ -41,9 +41,11 @@ def _measure(ws: Path, recipe: Recipe, active: Path | None, settings):
     items = heldout_items(ws)
     reuse = {name: answers_from_report(MemberSource(name, report=Path(ws) / ANSWERS / f"{name}.jsonl"), items)
              for name in recipe.members}
+    titles = ([i.title_only() for i in items] if recipe.stack.title_rows else [])
+    reuse_titles = {name: read_title_answers(ws, name, titles) for name in recipe.members} if titles else {}
     stack = recipe.stack
     active_rows = active_oof(active, items, settings, reuse, bundle_fingerprints(built_bundle(ws)),
-                             stack.level, stack.folds, stack.seed)
+                             stack.level, stack.folds, stack.seed, reuse_titles)
     return compare(read_oof(Path(ws) / EVALUATION / "oof.jsonl"), active_rows, items, stack.level)
 
 

@@ -24,7 +24,7 @@ def _answers(ws: Path, name: str, heldout: list[Item]) -> list[float]:
         raise StepError(str(e)) from None
 
 
-def _title_answers(ws: Path, name: str, titles: list[Item]) -> list[float]:
+def read_title_answers(ws: Path, name: str, titles: list[Item]) -> list[float]:
     """The member's answers on the title-only copies, in their order (copies may repeat: read by line)."""
     from app.build.pipeline import titles_answers
     from app.evaluation.report import item_key
@@ -51,7 +51,7 @@ def stacking_rows(ws: Path, recipe: Recipe, heldout: list[Item]):
     items, copies = list(heldout), [False] * len(heldout)
     if recipe.stack.title_rows:
         titles = [i.title_only() for i in heldout]
-        answers = {name: prices + _title_answers(ws, name, titles) for name, prices in answers.items()}
+        answers = {name: prices + read_title_answers(ws, name, titles) for name, prices in answers.items()}
         items, copies = items + titles, copies + [True] * len(titles)
     groups = [i % len(heldout) for i in range(len(items))]
     return items, answers, StackRows.of([richness(i) for i in items], groups, copies, recipe.stack.richness,

@@ -20,9 +20,11 @@ from app.build.promote import (
 from app.config import Settings
 from app.ensemble.bundle import Bundle, sha256_file, write_bundle
 from app.ensemble.fit import cross_validated, fit_stacks
+from app.ensemble.rows import StackRows
 from app.estimators.base import EstimatorOptions, create
 from app.evaluation.report import item_key
 from app.evaluation.runner import predict_all
+from app.model.richness import richness
 from app.versions import desired
 from tests.factories import make_items
 
@@ -277,6 +279,29 @@ def test_recorded_rows_on_the_same_items_are_used_as_they_are(tmp_path, fitted, 
     # other folds or seed, or other items: computed again
     assert active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED + 1) == oof_rows(answers, val, LEVEL, FOLDS, SEED + 1)
     assert active_oof(active, val[:-1], settings(store), {}, {}, LEVEL, FOLDS, SEED)[0]["guess"] != SENTINEL
+
+
+def test_an_active_bundle_fitted_with_title_rows_is_stacked_with_them_again(tmp_path, fitted, val):
+    """At another seed the active bundle is re-stacked as its manifest says it was fitted: with its
+    members' answers on the items' titles too and its richness columns, not as a plain stack."""
+    store = tmp_path / "store"
+    active, answers = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge", "constant": "constant"}, fitted, val)
+    manifest = json.loads((active / "manifest.json").read_text())
+    manifest["richness"] = {"features": "titles-apart", "mondrian": True, "rows": 2 * len(val), "copies": len(val)}
+    (active / "manifest.json").write_text(json.dumps(manifest))
+    titles = [i.title_only() for i in val]
+    on_titles = active_answers(active, titles, settings(store), {}, {})
+    rows = StackRows.of([richness(i) for i in val + titles], [i % len(val) for i in range(2 * len(val))],
+                        [False] * len(val) + [True] * len(val), "titles-apart", True)
+    expected = oof_rows({n: answers[n] + on_titles[n] for n in answers}, val, LEVEL, FOLDS, SEED + 1, rows,
+                        [i.price for i in val + titles])
+    got = active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED + 1)
+    assert got == expected and got != oof_rows(answers, val, LEVEL, FOLDS, SEED + 1)
+    # the new build's answers on the titles are reused for a member with the same fingerprint
+    prints = bundle_fingerprints(active)
+    reused = active_oof(active, val, settings(store), answers, prints, LEVEL, FOLDS, SEED + 1,
+                        {n: [SENTINEL] * len(val) for n in answers})
+    assert reused != got
 
 
 def test_the_active_folder_is_the_desired_one_else_the_newest_other(tmp_path, fitted, val):
