@@ -1,84 +1,24 @@
 """Promotion by measurement on tiny real bundles (skops members fitted on synthetic items, stacks
 from app.ensemble.fit, written by write_bundle): the out-of-fold rows, the comparison on the same
-items, the rule both ways, the active bundle's answers reused by fingerprint, the record in the
-manifest and the desired state every replica follows."""
+items, the rule both ways, the record in the manifest and the desired state every replica follows (the
+active bundle's answers: test_active.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-from app.build.active import ActiveAnswersError
 from app.build.oof import OOF_FILE, OofError, oof_rows, read_oof, write_oof
 from app.build.promote import (
-    Comparison, ComparisonError, Decision, active_answers, active_folder, active_oof, bundle_fingerprints, compare,
-    decide, promote, record,
+    Comparison, ComparisonError, Decision, active_folder, active_oof, bundle_fingerprints, compare, decide, promote, record,
 )
-from app.config import Settings
-from app.ensemble.bundle import Bundle, sha256_file, write_bundle
-from app.ensemble.fit import cross_validated, fit_stacks
-from app.ensemble.rows import StackRows
-from app.estimators.base import EstimatorOptions, create
+from app.ensemble.bundle import Bundle, sha256_file
+from app.ensemble.fit import cross_validated
 from app.evaluation.report import item_key
-from app.evaluation.runner import predict_all
-from app.model.richness import richness
 from app.versions import desired
+from tests.build.promote_bundles import FOLDS, LEVEL, NAME, SEED, make_bundle, settings
 from tests.factories import make_items
-
-LEVEL, FOLDS, SEED = 0.8, 5, 0
-NAME = "pricer-ensemble"
-SENTINEL = 12345.0  # no member fitted on these items ever answers this
-
-
-@pytest.fixture(scope="module")
-def val():
-    return make_items(80, seed=2)
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory, val):
-    """Saved member folders fitted on train only, and each one's answers on val."""
-    root, train = tmp_path_factory.mktemp("members"), make_items(120, seed=1)
-    folders, answers = {}, {}
-    for name in ("constant", "bow-ridge", "features-lr"):
-        estimator = create(name, EstimatorOptions(seed=0))
-        estimator.fit(train)
-        estimator.save(root / name)
-        folders[name] = root / name
-        answers[name] = predict_all(estimator, val)
-    return folders, answers
-
-
-def make_bundle(store: Path, version: str, members: dict[str, str], fitted, val, external: dict | None = None):
-    """A bundle under store/ensembles/pricer-ensemble/<version>: `members` {bundle name: fitted folder
-    name}, `external` {name: (manifest row, answers)}; returns (folder, the members' answers)."""
-    folders, fitted_answers = fitted
-    answers = {name: fitted_answers[source] for name, source in members.items()}
-    rows = [{"name": name} for name in members]
-    for name, (row, prices) in (external or {}).items():
-        answers[name] = prices
-        rows.append({"name": name, **row})
-    manifest = {"name": NAME, "version": version, "level": LEVEL, "folds": FOLDS, "seed": SEED, "members": rows}
-    stack = fit_stacks(answers, [i.price for i in val], LEVEL, FOLDS, SEED)
-    folder = write_bundle(store / "ensembles" / NAME / version, stack, manifest,
-                          {name: folders[source] for name, source in members.items()})
-    return folder, answers
-
-
-def llm_ref(store: Path, content: str = '{"version": "v1"}\n') -> dict:
-    """An external LLM member's row: an adapter version in the store, by ref and manifest sha256."""
-    ref = store / "adapters" / "pricer-x" / "v1"
-    ref.mkdir(parents=True, exist_ok=True)
-    (ref / "manifest.json").write_text(content)
-    return {"kind": "external", "ref": "adapters/pricer-x/v1", "file": "manifest.json",
-            "sha256": sha256_file(ref / "manifest.json")}
-
-
-def settings(store: Path) -> Settings:
-    return Settings(models_dir=store)
 
 
 # ------------------------------------------------------------------ out-of-fold rows
@@ -213,95 +153,6 @@ def test_rows_missing_an_item_or_on_other_items_are_a_clear_error(fitted, val):
     other = oof_rows({"constant": fitted[1]["constant"][:10]}, make_items(10, seed=9), LEVEL, FOLDS, SEED)
     with pytest.raises(ComparisonError, match="new out-of-fold answers .* 0 missing, 10 on other items"):
         compare(rows + other, rows, val, LEVEL)
-
-
-# ------------------------------------------------------------------ the active bundle's answers
-
-
-def test_a_member_identical_in_both_is_reused_not_recomputed(tmp_path, fitted, val):
-    """Sentinel answers under the new build's names come back for the active members with the same
-    fingerprint (a saved member under another name, the LLM by ref + sha256); the LLM is never run."""
-    store = tmp_path / "store"
-    llm = llm_ref(store)
-    n = len(val)
-    active, _ = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge", "features-lr": "features-lr"},
-                            fitted, val, external={"llm": (llm, fitted[1]["constant"])})
-    new, _ = make_bundle(store, "20260102-000000", {"ridge": "bow-ridge", "constant": "constant"}, fitted, val,
-                         external={"llm": (llm, fitted[1]["constant"])})
-    prints = bundle_fingerprints(new)
-    assert prints["ridge"] == bundle_fingerprints(active)["bow-ridge"] != prints["constant"]
-    reuse = {"ridge": [SENTINEL] * n, "constant": [SENTINEL + 1] * n, "llm": [SENTINEL + 2] * n}
-    got = active_answers(active, val, settings(store), reuse, prints)
-    assert list(got) == ["bow-ridge", "features-lr", "llm"]
-    assert got["bow-ridge"] == [SENTINEL] * n and got["llm"] == [SENTINEL + 2] * n
-    assert got["features-lr"] == pytest.approx(fitted[1]["features-lr"])  # not in the new build: computed
-
-
-def test_a_changed_member_is_recomputed(tmp_path, fitted, val):
-    store = tmp_path / "store"
-    active, _ = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge"}, fitted, val)
-    new, _ = make_bundle(store, "20260102-000000", {"bow-ridge": "features-lr"}, fitted, val)  # same name, other files
-    got = active_answers(active, val, settings(store), {"bow-ridge": [SENTINEL] * len(val)}, bundle_fingerprints(new))
-    assert got["bow-ridge"] == pytest.approx(fitted[1]["bow-ridge"])
-
-
-def test_an_llm_member_not_reused_needs_the_llm_and_says_so(tmp_path, fitted, val, monkeypatch):
-    store = tmp_path / "store"
-    active, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val,
-                            external={"llm": (llm_ref(store), fitted[1]["bow-ridge"])})
-    new, _ = make_bundle(tmp_path / "other", "20260102-000000", {"constant": "constant"}, fitted, val,
-                         external={"llm": (llm_ref(tmp_path / "other", '{"version": "v2"}\n'), fitted[1]["bow-ridge"])})
-    assert bundle_fingerprints(new)["llm"] != bundle_fingerprints(active)["llm"]
-    monkeypatch.setitem(sys.modules, "app.pricing.llm_estimator", None)  # as where the serving extras are absent
-    reuse = {"llm": [SENTINEL] * len(val), "constant": [SENTINEL] * len(val)}
-    with pytest.raises(ActiveAnswersError, match=r"needs the LLM \(pricer-x@v1\).*install the serving extras"):
-        active_answers(active, val, settings(store), reuse, bundle_fingerprints(new))
-
-
-def test_an_external_member_that_is_no_adapter_cannot_be_recomputed(tmp_path, fitted, val):
-    store = tmp_path / "store"
-    ref = store / "refs" / "oracle"
-    ref.mkdir(parents=True)
-    (ref / "manifest.json").write_text("{}\n")
-    row = {"kind": "external", "ref": "refs/oracle", "file": "manifest.json", "sha256": sha256_file(ref / "manifest.json")}
-    active, _ = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val,
-                            external={"oracle": (row, fitted[1]["bow-ridge"])})
-    with pytest.raises(ActiveAnswersError, match="'oracle' is external .* not an adapter version"):
-        active_answers(active, val, settings(store), {}, {})
-
-
-def test_recorded_rows_on_the_same_items_are_used_as_they_are(tmp_path, fitted, val):
-    store = tmp_path / "store"
-    active, answers = make_bundle(store, "20260101-000000", {"constant": "constant"}, fitted, val)
-    recorded = [{"item": item_key(i), "guess": SENTINEL, "low": 0.0, "high": 2 * SENTINEL} for i in val]
-    write_oof(active / OOF_FILE, recorded)
-    assert active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED) == recorded
-    # other folds or seed, or other items: computed again
-    assert active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED + 1) == oof_rows(answers, val, LEVEL, FOLDS, SEED + 1)
-    assert active_oof(active, val[:-1], settings(store), {}, {}, LEVEL, FOLDS, SEED)[0]["guess"] != SENTINEL
-
-
-def test_an_active_bundle_fitted_with_title_rows_is_stacked_with_them_again(tmp_path, fitted, val):
-    """At another seed the active bundle is re-stacked as its manifest says it was fitted: with its
-    members' answers on the items' titles too and its richness columns, not as a plain stack."""
-    store = tmp_path / "store"
-    active, answers = make_bundle(store, "20260101-000000", {"bow-ridge": "bow-ridge", "constant": "constant"}, fitted, val)
-    manifest = json.loads((active / "manifest.json").read_text())
-    manifest["richness"] = {"features": "titles-apart", "mondrian": True, "rows": 2 * len(val), "copies": len(val)}
-    (active / "manifest.json").write_text(json.dumps(manifest))
-    titles = [i.title_only() for i in val]
-    on_titles = active_answers(active, titles, settings(store), {}, {})
-    rows = StackRows.of([richness(i) for i in val + titles], [i % len(val) for i in range(2 * len(val))],
-                        [False] * len(val) + [True] * len(val), "titles-apart", True)
-    expected = oof_rows({n: answers[n] + on_titles[n] for n in answers}, val, LEVEL, FOLDS, SEED + 1, rows,
-                        [i.price for i in val + titles])
-    got = active_oof(active, val, settings(store), {}, {}, LEVEL, FOLDS, SEED + 1)
-    assert got == expected and got != oof_rows(answers, val, LEVEL, FOLDS, SEED + 1)
-    # the new build's answers on the titles are reused for a member with the same fingerprint
-    prints = bundle_fingerprints(active)
-    reused = active_oof(active, val, settings(store), answers, prints, LEVEL, FOLDS, SEED + 1,
-                        {n: [SENTINEL] * len(val) for n in answers})
-    assert reused != got
 
 
 def test_the_active_folder_is_the_desired_one_else_the_newest_other(tmp_path, fitted, val):
