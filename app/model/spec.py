@@ -190,9 +190,12 @@ class ServingSpec:
                 "include_stop_str_in_output": True, "allowed_token_ids": self.answer_token_ids}
 
     def sampling_params(self):
+        """The engine's: only each request's final output comes back (FINAL_ONLY, what vLLM's offline
+        LLM sets too): no output object a decoding step, with its logprobs, for answers read at the end."""
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
-        return SamplingParams(**self.sampling_kwargs())
+        return SamplingParams(**self.sampling_kwargs(), output_kind=RequestOutputKind.FINAL_ONLY)
 
     def estimate(self, steps) -> PriceEstimate:
         """Point price (the spec's point rule) and interval from one greedy answer's steps."""
