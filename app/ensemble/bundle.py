@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.ensemble.combine import Ensemble
+from app.ensemble.rows import FEATURES
 from app.index.manifest import sha256_file  # one file-hash helper (no faiss import)
 from app.runtime.atomic import atomic_write_text, building
 
@@ -144,6 +145,9 @@ class Bundle:
         names = [row["name"] for row in manifest["members"]]
         if stack["members"] != names:
             raise BundleError(f"{stack_file}: members {stack['members']} but the manifest lists {names}")
+        unknown = sorted({f.get("richness", "none") for f in stack["subsets"].values()} - set(FEATURES))
+        if unknown:
+            raise BundleError(f"{stack_file}: richness columns {unknown} this version cannot build (one of {', '.join(FEATURES)})")
         return cls(directory, manifest, Ensemble(tuple(names), stack["subsets"], float(stack["level"])), unavailable)
 
 

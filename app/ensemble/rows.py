@@ -6,9 +6,10 @@ fitted on its twin), whether it is such a copy, and what the stack does with the
     features   "none"; "indicators": a column per class in INDICATED (1 on that class's rows);
                "interactions": those, and every design column times each indicator (per-class weights);
                "titles-apart": as interactions, but the members' shared columns are zero on title rows,
-               and the class indicators (almost) unpenalised, so title-only items get weights and an
-               intercept of their own and full texts keep theirs: a member's title answers (e.g. the
-               knowledge member's title head) move the full texts' answers only through the one alpha
+               the class indicators (almost) unpenalised and the title columns under an alpha of their
+               own, so title-only items get weights, an intercept and an alpha of their own, and full
+               texts get what a stack fitted on them alone gives them (a member's title answers, e.g.
+               the knowledge member's title head, cannot move them)
     mondrian   conformal offsets per class, each from that class's out-of-fold residuals
 
 `None` in place of a StackRows everywhere means what a bundle did before: ungrouped folds, no columns,

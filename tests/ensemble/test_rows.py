@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from app.ensemble.bundle import Bundle, write_bundle
+from app.ensemble.bundle import Bundle, BundleError, write_bundle
 from app.ensemble.combine import Ensemble, subset_key
 from app.ensemble.crossfit import crossvalidate, fit_subset
 from app.ensemble.fit import fit_stacks, report_table
@@ -152,3 +152,17 @@ def test_an_old_single_pair_bundle_loads_and_serves_every_class(tmp_path):
         assert (got.price, got.low, got.high) == (plain.price, plain.low, plain.high)
         assert got.offsets == tuple(stack["subsets"]["a+b"]["offsets"])
     assert ensemble.intervals()["by_richness"] is None
+
+
+def test_a_bundle_whose_richness_columns_this_version_cannot_build_is_refused_at_load(tmp_path):
+    logs, y, _ = _titled(60)
+    answers = {m: list(np.expm1(logs[:60, i])) for i, m in enumerate("ab")}
+    stack = fit_stacks(answers, list(np.expm1(y[:60])), 0.8, 5, 0)
+    stack["subsets"]["a+b"]["richness"] = "per-brand"  # a later version's columns
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "estimator.json").write_text("{}\n")
+    dest = write_bundle(tmp_path / "e" / "v1", stack, {"name": "e", "version": "v1", "members": [{"name": "a"}, {"name": "b"}]},
+                        {"a": folder, "b": folder})
+    with pytest.raises(BundleError, match=r"richness columns \['per-brand'\] this version cannot build"):
+        Bundle.load(dest)
