@@ -30,7 +30,7 @@ from prometheus_client import Counter, Histogram
 
 from app.config import Settings
 from app.engine.base import AdapterLoadError, AdapterRef, EngineError
-from app.engine.vllm_engine import OFF_LOOP_CHARS, VllmEngine, _short
+from app.engine.vllm_engine import VllmEngine, _short
 from app.engine.weight_gate import WeightGate
 from app.model.hardware import compute_dtype, resolve_device
 from app.model.prices import PriceEstimate
@@ -120,13 +120,8 @@ class MergedVllmEngine(VllmEngine):
             key = self._merged.get(adapter.lora_id)
             if key is None:
                 raise EngineError(f"adapter {adapter.label} (id {adapter.lora_id}) is not loaded")
-        comparables = adapter.comparables if adapter is not None else 0
-        if comparables or sum(len(t) for t in texts) > OFF_LOOP_CHARS:  # retrieval embeds: off the loop too
-            prompts = await asyncio.to_thread(self.spec.prompt_ids, texts, comparables)
-        else:
-            prompts = self.spec.prompt_ids(texts, 0)
         async with self._gate.use(key):
-            return list(await asyncio.gather(*(self._one(ids, None) for ids in prompts)))
+            return await self._answers(texts, adapter.comparables if adapter is not None else 0, lambda ids: self._one(ids, None))
 
     async def _load_weights(self, key: tuple[Path, str] | None) -> None:
         """Called by the gate with nothing running: the weights of `key` (None: the base) into the engine."""

@@ -27,6 +27,9 @@ WARMUP_TEXT = "Warm-up item\nA plain steel kitchen spoon."
 SHUTDOWN_CALL_TIMEOUT_S = 5.0
 # Tokenizing a batch this large (characters) runs in a worker thread, not on the event loop.
 OFF_LOOP_CHARS = 50_000
+# Prompts with comparables are built this many at a time (a retrieval embeds each text), each group
+# generating while the next is retrieved: retrieval (on the core vLLM leaves) overlaps vLLM's compute.
+PROMPT_CHUNK = 8
 
 
 class VllmEngine(Engine):
@@ -126,13 +129,28 @@ class VllmEngine(Engine):
 
     async def estimate(self, texts: Sequence[str], adapter: AdapterRef | None = None) -> list[PriceEstimate]:
         self._require_running()
-        comparables = adapter.comparables if adapter is not None else 0
-        if comparables or sum(len(t) for t in texts) > OFF_LOOP_CHARS:  # retrieval embeds: off the loop too
-            prompts = await asyncio.to_thread(self.spec.prompt_ids, texts, comparables)
-        else:
-            prompts = self.spec.prompt_ids(texts, 0)
         lora = self._lora_request(adapter) if adapter is not None else None
-        return list(await asyncio.gather(*(self._one(ids, lora) for ids in prompts)))
+        return await self._answers(texts, adapter.comparables if adapter is not None else 0, lambda ids: self._one(ids, lora))
+
+    async def _answers(self, texts: Sequence[str], comparables: int, one) -> list[PriceEstimate]:
+        """`one(prompt_ids)` for each text's prompt, in order. Prompts that need a retrieval (or very
+        long texts) are built off the loop; with comparables PROMPT_CHUNK at a time, each group's
+        generation started before the next group is retrieved (64 texts: 3.6 s of retrieval that
+        otherwise all ran before the first token). A failure cancels what is still running."""
+        if not comparables and sum(len(t) for t in texts) <= OFF_LOOP_CHARS:
+            return list(await asyncio.gather(*(one(ids) for ids in self.spec.prompt_ids(texts, 0))))
+        step = PROMPT_CHUNK if comparables else max(1, len(texts))
+        tasks: list[asyncio.Future] = []
+        try:
+            for start in range(0, len(texts), step):
+                prompts = await asyncio.to_thread(self.spec.prompt_ids, texts[start:start + step], comparables)
+                tasks += [asyncio.ensure_future(one(ids)) for ids in prompts]
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _one(self, prompt_ids: list[int], lora) -> PriceEstimate:
         request_id = f"pricer-{self._prefix}-{next(self._ids)}"

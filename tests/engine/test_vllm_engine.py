@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import pytest
 
@@ -91,6 +92,47 @@ async def test_an_adapter_trained_with_comparables_is_asked_with_them(vllm_engin
         spec.prompt_ids = real
         spec.use_index(None)
         await vllm_engine.remove_adapter(plain)
+        await vllm_engine.remove_adapter(rag)
+
+
+async def test_prompts_with_comparables_are_retrieved_in_chunks_while_the_first_generate(vllm_engine, tmp_path):
+    """A batch that needs a retrieval per text is built PROMPT_CHUNK texts at a time: the first
+    chunk's requests are in vLLM before the second chunk is retrieved, and the answers come back in
+    the texts' order, as the same texts priced in batches no larger than one chunk."""
+    from app.engine.vllm_engine import PROMPT_CHUNK
+    from app.index.index import Index
+    from tests.index.fake_embedder import FakeEmbedder
+
+    items = make_items(2 * PROMPT_CHUNK + 3, seed=5)
+    spec, real_ids, real_one = vllm_engine.spec, vllm_engine.spec.prompt_ids, vllm_engine._one
+    calls, started = [], []
+
+    def recording(texts, comparables=None):
+        if calls:
+            time.sleep(0.3)  # the loop's turn: the previous chunk's requests start meanwhile
+        calls.append((len(texts), len(started)))
+        return real_ids(texts, comparables)
+
+    async def starting(ids, lora):
+        started.append(ids)
+        return await real_one(ids, lora)
+
+    path = make_lora_adapter(vllm_engine.model_dir, tmp_path, name="rag", version="v1", rank=8, weight_std=0.5)
+    rag = AdapterRef("rag", "v1", path, lora_id=106, comparables=2)
+    spec.use_index(Index.from_items(items, FakeEmbedder()))
+    await vllm_engine.add_adapter(rag)
+    try:
+        spec.prompt_ids, vllm_engine._one = recording, starting
+        texts = [item.text for item in items]
+        together = await vllm_engine.estimate(texts, rag)
+        assert [n for n, _ in calls] == [PROMPT_CHUNK, PROMPT_CHUNK, 3]
+        assert calls[1][1] >= PROMPT_CHUNK and calls[2][1] >= 2 * PROMPT_CHUNK  # generating while retrieving
+        spec.prompt_ids, vllm_engine._one = real_ids, real_one
+        apart = [e for start in range(0, len(texts), 4) for e in await vllm_engine.estimate(texts[start:start + 4], rag)]
+        assert [e.price for e in together] == [e.price for e in apart] and all(_valid(e) for e in together)
+    finally:
+        spec.prompt_ids, vllm_engine._one = real_ids, real_one
+        spec.use_index(None)
         await vllm_engine.remove_adapter(rag)
 
 
