@@ -135,8 +135,8 @@ class VllmEngine(Engine):
     async def _answers(self, texts: Sequence[str], comparables: int, one) -> list[PriceEstimate]:
         """`one(prompt_ids)` for each text's prompt, in order. Prompts that need a retrieval (or very
         long texts) are built off the loop; with comparables PROMPT_CHUNK at a time, each group's
-        generation started before the next group is retrieved (64 texts: 3.6 s of retrieval that
-        otherwise all ran before the first token). A failure cancels what is still running."""
+        generation started before the next group is retrieved (otherwise every retrieval of a large
+        batch ran before its first token). A failure cancels what is still running."""
         if not comparables and sum(len(t) for t in texts) <= OFF_LOOP_CHARS:
             return list(await asyncio.gather(*(one(ids) for ids in self.spec.prompt_ids(texts, 0))))
         step = PROMPT_CHUNK if comparables else max(1, len(texts))
