@@ -95,17 +95,14 @@ def active_oof(bundle_folder: Path | str, items: Sequence[Item], settings, reuse
     richness = manifest.get("richness")
     if not richness:
         return oof_rows(answers, items, level, folds, seed)
-    from app.ensemble.rows import StackRows
-    from app.model.richness import richness as richness_of
+    from app.ensemble.rows import with_title_copies
 
-    every, copies = list(items), [False] * len(items)
+    on_titles = None
     if richness.get("copies"):
         titles = [i.title_only() for i in items]
         on_titles = active_answers(bundle_folder, titles, settings, reuse_titles or {}, fingerprints)
-        answers = {name: prices + on_titles[name] for name, prices in answers.items()}
-        every, copies = every + titles, copies + [True] * len(titles)
-    rows = StackRows.of([richness_of(i) for i in every], [i % len(items) for i in range(len(every))], copies,
-                        richness.get("features", "none"), bool(richness.get("mondrian")))
+    every, answers, rows = with_title_copies(items, answers, on_titles, richness.get("features", "none"),
+                                             bool(richness.get("mondrian")))
     return oof_rows(answers, items, level, folds, seed, rows, [i.price for i in every])
 
 

@@ -42,20 +42,14 @@ def read_title_answers(ws: Path, name: str, titles: list[Item]) -> list[float]:
 def stacking_rows(ws: Path, recipe: Recipe, heldout: list[Item]):
     """(the stacking items, each member's answers on them, StackRows or None): the held-out items, then
     with stack.title_rows their title-only copies (an item and its copy in one group)."""
-    from app.ensemble.rows import StackRows
-    from app.model.richness import richness
+    from app.ensemble.rows import with_title_copies
 
     answers = {name: _answers(ws, name, heldout) for name in recipe.members}
     if not recipe.stack.uses_rows:
         return heldout, answers, None
-    items, copies = list(heldout), [False] * len(heldout)
-    if recipe.stack.title_rows:
-        titles = [i.title_only() for i in heldout]
-        answers = {name: prices + read_title_answers(ws, name, titles) for name, prices in answers.items()}
-        items, copies = items + titles, copies + [True] * len(titles)
-    groups = [i % len(heldout) for i in range(len(items))]
-    return items, answers, StackRows.of([richness(i) for i in items], groups, copies, recipe.stack.richness,
-                                        recipe.stack.mondrian)
+    titles = [i.title_only() for i in heldout] if recipe.stack.title_rows else None
+    on_titles = {name: read_title_answers(ws, name, titles) for name in recipe.members} if titles else None
+    return with_title_copies(heldout, answers, on_titles, recipe.stack.richness, recipe.stack.mondrian)
 
 
 def _row(ws: Path, recipe: Recipe, name: str, member: Member, settings) -> tuple[dict, Path | None]:

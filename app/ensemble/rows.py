@@ -18,13 +18,15 @@ one pair of offsets; the same numbers, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.ensemble.conformal import conformal_offsets
+from app.model.items import Item
 from app.model.richness import CLASSES, INDICATED, TITLE
+from app.model.richness import richness as richness_of
 
 FEATURES = ("none", "indicators", "interactions", "titles-apart")
 MIN_CLASS_ROWS = 30  # a class with fewer out-of-fold residuals takes the pooled offsets
@@ -108,6 +110,22 @@ def class_offsets(residuals: np.ndarray, rows: StackRows, level: float, pooled: 
         out[c] = {"offsets": list(conformal_offsets(mine, level) if own else pooled), "rows": int(len(mine)), "pooled": not own}
     return out
 
+
+
+def with_title_copies(items: Sequence[Item], answers: Mapping[str, Sequence[float]],
+                      title_answers: Mapping[str, Sequence[float]] | None, features: str = "none",
+                      mondrian: bool = False) -> tuple[list[Item], dict[str, list[float]], StackRows]:
+    """(the stacking items, each member's answers on them, their StackRows): `items`, then, when
+    `title_answers` (each member's answers on the items' Item.title_only() copies, in order) is given,
+    those copies; an item and its copy in one group. What a build stacks, and what the comparison
+    re-stacks an active bundle with."""
+    every, copies = list(items), [False] * len(items)
+    answers = {name: list(prices) for name, prices in answers.items()}
+    if title_answers is not None:
+        answers = {name: prices + list(title_answers[name]) for name, prices in answers.items()}
+        every, copies = every + [i.title_only() for i in items], copies + [True] * len(items)
+    groups = [i % len(items) for i in range(len(every))]
+    return every, answers, StackRows.of([richness_of(i) for i in every], groups, copies, features, mondrian)
 
 
 def take(rows: StackRows | None, mask: np.ndarray) -> StackRows | None:

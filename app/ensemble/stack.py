@@ -22,14 +22,19 @@ ALPHAS = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 def design(log_prices: np.ndarray, rows: StackRows | None = None) -> np.ndarray:
     """Columns: each member's log price, then the row's min and max (with one member, just it), then
     the rows' richness columns when they ask for them (app.ensemble.rows.extra_columns)."""
-    log_prices = np.asarray(log_prices, dtype=float)
-    if log_prices.ndim != 2 or log_prices.shape[1] == 0:
-        raise ValueError("design needs an (items x members) matrix with at least one member")
-    base = log_prices if log_prices.shape[1] == 1 else np.column_stack(
-        [log_prices, log_prices.min(axis=1), log_prices.max(axis=1)])
+    base = base_columns(log_prices)
     extra = extra_columns(base, rows)
     shared = shared_columns(base, rows)
     return np.column_stack([shared, extra]) if extra.shape[1] else shared
+
+
+def base_columns(log_prices: np.ndarray) -> np.ndarray:
+    """Each member's log price, then the row's min and max (with one member, just it)."""
+    log_prices = np.asarray(log_prices, dtype=float)
+    if log_prices.ndim != 2 or log_prices.shape[1] == 0:
+        raise ValueError("design needs an (items x members) matrix with at least one member")
+    return log_prices if log_prices.shape[1] == 1 else np.column_stack(
+        [log_prices, log_prices.min(axis=1), log_prices.max(axis=1)])
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,7 @@ def ridge(log_prices: np.ndarray, y: np.ndarray, alpha: float, rows: StackRows |
     y = np.asarray(y, dtype=float)
     x_mean, y_mean = x.mean(axis=0), y.mean()
     xc, yc = x - x_mean, y - y_mean
-    members = np.asarray(log_prices).shape[1]
-    penalty = penalties(members + (2 if members > 1 else 0), x.shape[1], rows, alpha, title_alpha)
+    penalty = penalties(base_columns(log_prices).shape[1], x.shape[1], rows, alpha, title_alpha)
     coef = np.linalg.solve(xc.T @ xc + np.diag(penalty), xc.T @ yc)
     apart = rows is not None and rows.features == "titles-apart"
     return LinearStack(float(y_mean - x_mean @ coef), tuple(float(c) for c in coef), float(alpha),
