@@ -18,14 +18,11 @@ is served as it was fitted.
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Sequence
-from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from app.config import Settings
+from app.estimators.backbone import QUANTIZE, load_backbone
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
@@ -42,85 +39,35 @@ READS = ("text", "title")  # what of an item the head reads
 BATCH = 16
 
 
-@lru_cache(maxsize=2)
-def _load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat16"):
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    # depth: only the first `depth` decoder layers are built and loaded (the rest of the weights are
-    # skipped); a model with fewer layers (the tests' tiny one) runs them all.
-    total = AutoConfig.from_pretrained(model_dir).num_hidden_layers
-    if not depth or depth >= total:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-    else:
-        # transformers would print a "LOAD REPORT" listing every skipped layer's weights as unexpected
-        # on each load; that report is silenced and the load is checked here instead. With its logger
-        # at ERROR, transformers also checks the model's tensor-parallel plan and warns, on its own
-        # logger, that the layer norms "were not sharded" (nothing is sharded on a CPU): silenced too.
-        with _quiet("transformers.modeling_utils", "transformers.distributed.tensor_parallel"):
-            model, info = AutoModelForCausalLM.from_pretrained(
-                model_dir, dtype=getattr(torch, dtype), num_hidden_layers=depth, output_loading_info=True)
-        check_cut_load(info, depth, model_dir)
-    model.eval()
-    return tokenizer, model
-
-
-_LAYER_KEY = re.compile(r"\.layers\.(\d+)\.")
-
-
-def check_cut_load(info: dict, depth: int, model_dir: str) -> None:
-    """A base loaded with its first `depth` layers: every weight it needs was there, and every weight
-    left over belongs to a layer at or past `depth`; anything else is a broken base folder."""
-    missing = list(info.get("missing_keys") or [])
-    stray = [key for key in info.get("unexpected_keys") or []
-             if not ((found := _LAYER_KEY.search(key)) and int(found.group(1)) >= depth)]
-    problems = list(info.get("mismatched_keys") or []) + list(info.get("error_msgs") or [])
-    if missing or stray or problems:
-        raise RuntimeError(f"llm-head: base {model_dir} cut to {depth} layers did not load cleanly: "
-                           f"missing {missing[:5]}, unexpected {stray[:5]}, other {problems[:5]}")
-
-
-@contextmanager
-def _quiet(*logger_names: str):
-    """Raise transformers loggers to ERROR for the duration (their levels restored afterwards)."""
-    from transformers.utils import logging as hf_logging
-
-    loggers = [hf_logging.get_logger(name) for name in logger_names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int] = LAYERS, progress: bool = True,
-                    depth: int | None = DEPTH, dtype: str = "bfloat16", tokens: int = TEXT_TOKENS):
+                    depth: int | None = DEPTH, dtype: str = "bfloat16", tokens: int = TEXT_TOKENS,
+                    quantize: str = "none"):
     """One row per text: [mean, last token] of each layer's hidden state, float32 (numpy); the model
     computes in `dtype` (app.model.hardware.compute_dtype: float32 on a CPU without native bf16).
     With PRICER_VECTOR_CACHE set, rows computed before (same base, depth, layers, dtype) are read
     back and only the other texts go through the model; unset, every text does. Each text is cut to
-    `tokens` tokens of the base's tokenizer before the prompt is built: the forward pass's cost."""
+    `tokens` tokens of the base's tokenizer before the prompt is built: the forward pass's cost.
+    quantize="int8": the decoder's linear layers in int8, the rest in float32 (app.estimators.backbone)."""
     from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
+    if quantize == "int8":
+        dtype = "float32"  # what the rest of the model computes in then, whatever the machine's dtype
     cache = configured(vector_cache_path())
     if cache is None or not texts:
-        return _compute_features(model_dir, texts, layers, progress, depth, dtype, tokens)
+        return _compute_features(model_dir, texts, layers, progress, depth, dtype, tokens, quantize)
     import numpy as np
 
     from app.runtime.vector_cache import text_key
 
-    namespace = _namespace(model_dir, layers, depth, dtype, tokens)
+    namespace = _namespace(model_dir, layers, depth, dtype, tokens, quantize)
     keys = [text_key(text) for text in texts]
     held = cache.get_many(namespace, keys)
     todo = [i for i, key in enumerate(keys) if key not in held]
     if not todo:
         return np.stack([held[key] for key in keys]).astype(np.float32)
-    computed = _compute_features(model_dir, [texts[i] for i in todo], layers, progress, depth, dtype, tokens)
+    computed = _compute_features(model_dir, [texts[i] for i in todo], layers, progress, depth, dtype, tokens,
+                                 quantize)
     cache.put_many(namespace, {keys[i]: row for i, row in zip(todo, computed, strict=True)})
     if len(todo) == len(keys):
         return computed  # nothing was held: exactly what the uncached call returns
@@ -130,7 +77,8 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     return np.stack(rows).astype(np.float32)
 
 
-def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype: str, tokens: int) -> str:
+def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype: str, tokens: int,
+               quantize: str = "none") -> str:
     """Everything a row depends on besides its text: the base's weights, the depth, layers and dtype,
     the text cut and the prompt's words, so that another configuration never reads these rows."""
     import hashlib
@@ -139,17 +87,17 @@ def _namespace(model_dir: Path, layers: Sequence[int], depth: int | None, dtype:
 
     prompt = hashlib.sha1(build_prompt("").encode("utf-8")).hexdigest()[:12]
     return (f"llm-head:{fingerprint(model_dir)}:depth={depth}:layers={','.join(map(str, layers))}:dtype={dtype}"
-            f":tokens={tokens}:prompt={prompt}")
+            f":tokens={tokens}:prompt={prompt}" + ("" if quantize == "none" else f":quantize={quantize}"))
 
 
 def _compute_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int], progress: bool,
-                      depth: int | None, dtype: str, tokens: int = TEXT_TOKENS):
+                      depth: int | None, dtype: str, tokens: int = TEXT_TOKENS, quantize: str = "none"):
     """hidden_features through the model, every text."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
-    tokenizer, model = _load_backbone(str(model_dir), depth, dtype)
+    tokenizer, model = load_backbone(str(model_dir), depth, dtype, quantize)
     cut = list(map(token_cutter(tokenizer, tokens), texts))
     prompts = [build_prompt(t) for t in cut]
     # Longest first so each batch pads little; rows are put back in order at the end.
@@ -188,7 +136,7 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
 
     def __init__(self, model: object | None = None, model_dir: Path | None = None, depth: int | None = DEPTH,
                  layers: Sequence[int] = LAYERS, dtype: str = "bfloat16", reads: str = "text",
-                 tokens: int = TEXT_TOKENS):
+                 tokens: int = TEXT_TOKENS, quantize: str = "none"):
         super().__init__(model)
         self.model_dir = model_dir
         self.depth, self.layers = depth, tuple(int(layer) for layer in layers)
@@ -198,6 +146,7 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
         # a product is mostly in its name).
         self.reads = reads
         self.tokens = tokens  # the text's cut in the base's tokens: fewer is a cheaper forward pass
+        self.quantize = quantize  # "int8": the base's linear layers in int8 (app.estimators.backbone)
 
     @classmethod
     def create(cls, options: EstimatorOptions) -> LlmHeadEstimator:
@@ -220,14 +169,17 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
         texts = [item.text if self.reads == "text" else item.title_only().text for item in items]
         if not _good_tokens(self.tokens):
             raise ValueError(f"{self.name}: tokens must be a whole number of at least 8, got {self.tokens!r}")
+        if self.quantize not in QUANTIZE:
+            raise ValueError(f"{self.name}: quantize must be one of {', '.join(QUANTIZE)}, got {self.quantize!r}")
         return hidden_features(self.model_dir, texts, self.layers, depth=self.depth, dtype=self.dtype,
-                               tokens=self.tokens)
+                               tokens=self.tokens, quantize=self.quantize)
 
     def meta(self) -> dict:
         from app.store.base import fingerprint
 
         return {"base_model": self.model_dir.name, "base_fingerprint": fingerprint(self.model_dir), "depth": self.depth,
                 "layers": list(self.layers), "fitted_dtype": self.dtype, "reads": self.reads, "tokens": self.tokens,
+                "quantize": self.quantize,
                 **super().meta()}
 
     @classmethod
@@ -248,10 +200,14 @@ class LlmHeadEstimator(TitleHead, SklearnEstimator):
         except (TypeError, ValueError):
             raise SavedEstimatorError(f"{directory}: bad depth or layers {read}") from None
         tokens = meta.get("tokens", TEXT_TOKENS)  # a folder that records none was fitted on 140
+        quantize = meta.get("quantize", "none")  # nor one that records no quantization
+        if quantize not in QUANTIZE:
+            raise SavedEstimatorError(f"{directory}: bad quantize {quantize!r} (this version knows {', '.join(QUANTIZE)})")
         if not _good_tokens(tokens):
             raise SavedEstimatorError(f"{directory}: bad tokens {tokens!r}")
         return cls(load_model(Path(directory) / MODEL_FILE), model_dir, depth=depth, layers=layers,
-                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens).load_title_head(directory)
+                   dtype=_dtype(options.settings), reads=meta.get("reads", "text"), tokens=tokens,
+                   quantize=quantize).load_title_head(directory)
 
 
 def _good_tokens(tokens) -> bool:

@@ -35,10 +35,11 @@ def test_features_skip_the_vocabulary_projection_and_match_the_causal_lm(tiny_mo
     and the states are the ones the causal LM itself would return."""
     import torch
 
-    from app.estimators.llm_head import DEPTH, LAYERS, _load_backbone, hidden_features
+    from app.estimators.backbone import load_backbone
+    from app.estimators.llm_head import DEPTH, LAYERS, hidden_features
     from app.model.prompt import build_prompt
 
-    tokenizer, model = _load_backbone(str(tiny_model_dir), DEPTH)
+    tokenizer, model = load_backbone(str(tiny_model_dir), DEPTH)
     texts = ["Acme lamp, brass, 40 W", "a much longer description of a kitchen mixer " * 6]
     calls = []
     hook = model.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
@@ -159,7 +160,7 @@ def test_a_cut_load_is_checked_quietly(tiny_model_dir):
     # tensor-parallel check, which warns on another logger that the layer norms "were not sharded".
     import logging
 
-    from app.estimators.llm_head import _load_backbone
+    from app.estimators.backbone import load_backbone
 
     class Records(logging.Handler):
         def __init__(self):
@@ -173,17 +174,17 @@ def test_a_cut_load_is_checked_quietly(tiny_model_dir):
     logger = logging.getLogger("transformers")  # every transformers logger reports to this one
     logger.addHandler(records)
     try:
-        _load_backbone.cache_clear()
-        _, model = _load_backbone(str(tiny_model_dir), 1)
+        load_backbone.cache_clear()
+        _, model = load_backbone(str(tiny_model_dir), 1)
     finally:
         logger.removeHandler(records)
-        _load_backbone.cache_clear()
+        load_backbone.cache_clear()
     assert len(model.model.layers) == 1
     assert not [m for m in records.messages if "LOAD REPORT" in m or "were not sharded" in m]
 
 
 def test_check_cut_load_accepts_only_weights_of_skipped_layers():
-    from app.estimators.llm_head import check_cut_load
+    from app.estimators.backbone import check_cut_load
 
     skipped = {"missing_keys": [], "unexpected_keys": ["model.layers.16.mlp.up_proj.weight", "model.layers.29.input_layernorm.weight"]}
     check_cut_load(skipped, 16, "base")
