@@ -8,6 +8,10 @@ it serves. For the knowledge member on the 2-core AVX-512 EPYC it took 0.62 s an
 (bf16 about 0.9) but cost RMSLE +0.028 on val, significant (docs/ensemble.md, the variants measured at
 seed 42): one scale for a whole batch of activations loses the small channels beside Qwen's outlier
 ones. So it is an option, not the default.
+
+`quantize="int8-token"` (app.estimators.int8_linear): the same int8 weights, but each token's
+activations get their own scale, so a token with outlier channels no longer flattens every other
+token of the batch.
 """
 
 from __future__ import annotations
@@ -18,20 +22,20 @@ import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 
-QUANTIZE = ("none", "int8")  # what a head's `quantize` may name
+QUANTIZE = ("none", "int8", "int8-token")  # what a head's `quantize` may name
 
 
 @lru_cache(maxsize=2)
 def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat16", quantize: str = "none"):
     """(tokenizer, model) of the base in `model_dir`: the first `depth` decoder layers (None or more
-    than it has: all of them) in `dtype`, or float32 with int8 linear layers under quantize="int8"."""
+    than it has: all of them) in `dtype`, or float32 with int8 linear layers under quantize="int8" or "int8-token"."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
-    if quantize == "int8":
-        dtype = "float32"  # torch's dynamic int8 linear layers take float32 activations
+    if quantize != "none":
+        dtype = "float32"  # int8 linear layers take and give float32 activations
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # depth: only the first `depth` decoder layers are built and loaded (the rest of the weights are
     # skipped); a model with fewer layers (the tests' tiny one) runs them all.
@@ -50,6 +54,10 @@ def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat
     model.eval()
     if quantize == "int8":
         _quantize_int8(model.get_decoder())  # the decoder only: the vocabulary projection never runs
+    elif quantize == "int8-token":
+        from app.estimators.int8_linear import quantize_linears
+
+        quantize_linears(model.get_decoder())
     return tokenizer, model
 
 

@@ -51,7 +51,7 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
-    if quantize == "int8":
+    if quantize != "none":
         dtype = "float32"  # what the rest of the model computes in then, whatever the machine's dtype
     cache = configured(vector_cache_path())
     if cache is None or not texts:
