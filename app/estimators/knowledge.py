@@ -7,7 +7,9 @@ standardised, RidgeCV on log price) scored val $108.94, RMSLE 0.754 against Smol
 0.851 when measured on an AMX Xeon (issue 30). Asked zero-shot it is poor ($290.70 on 60 val items):
 its knowledge has to be read out, not generated. The base is PRICER_KNOWLEDGE_BASE; the depth and
 layers are recorded in the saved folder and read back, as llm-head's are (and `title_head`,
-app.estimators.title_head, as for llm-head).
+app.estimators.title_head, and `quantize`, app.estimators.backbone, as for llm-head). The shipped
+recipe computes its linear layers in int8 with a scale per token (`quantize: int8-token`): as
+accurate as bf16 on val, a cheaper forward pass (docs/ensemble.md).
 """
 
 from __future__ import annotations
