@@ -29,19 +29,23 @@ QUANTIZE = ("none", "int8", "int8-token")  # what a head's `quantize` may name
 def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat16", quantize: str = "none"):
     """(tokenizer, model) of the base in `model_dir`: the first `depth` decoder layers (None or more
     than it has: all of them) in `dtype`, or float32 with int8 linear layers under quantize="int8" or "int8-token"."""
-    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
-    if quantize != "none":
-        dtype = "float32"  # int8 linear layers take and give float32 activations
+    if quantize == "int8":
+        dtype = "float32"  # quantize_dynamic converts float32 linear layers
+    elif quantize == "int8-token":
+        # Loaded as stored (a bf16 checkpoint: half the memory and time of a float32 load), each
+        # linear layer's weights quantized from their exact values, then the rest cast to float32:
+        # the same model as a float32 load gives.
+        dtype = "auto"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # depth: only the first `depth` decoder layers are built and loaded (the rest of the weights are
     # skipped); a model with fewer layers (the tests' tiny one) runs them all.
     total = AutoConfig.from_pretrained(model_dir).num_hidden_layers
     if not depth or depth >= total:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_torch_dtype(dtype))
     else:
         # transformers would print a "LOAD REPORT" listing every skipped layer's weights as unexpected
         # on each load; that report is silenced and the load is checked here instead. With its logger
@@ -49,7 +53,7 @@ def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat
         # logger, that the layer norms "were not sharded" (nothing is sharded on a CPU): silenced too.
         with _quiet("transformers.modeling_utils", "transformers.distributed.tensor_parallel"):
             model, info = AutoModelForCausalLM.from_pretrained(
-                model_dir, dtype=getattr(torch, dtype), num_hidden_layers=depth, output_loading_info=True)
+                model_dir, dtype=_torch_dtype(dtype), num_hidden_layers=depth, output_loading_info=True)
         check_cut_load(info, depth, model_dir)
     model.eval()
     if quantize == "int8":
@@ -58,7 +62,14 @@ def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat
         from app.estimators.int8_linear import quantize_linears
 
         quantize_linears(model.get_decoder())
+        model.float()  # int8 linear layers take and give float32 activations
     return tokenizer, model
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return name if name == "auto" else getattr(torch, name)
 
 
 def _quantize_int8(module) -> None:

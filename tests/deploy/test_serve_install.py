@@ -34,6 +34,7 @@ SERVING_MODULES = (
     "app.cli", "app.api.app", "app.api.server", "app.engine.vllm_engine", "app.engine.cpu_lora", "app.store.base",
     "app.ensemble.service", "app.index.service", "app.index.embedders", "app.estimators.details_gbm",
     "app.estimators.embeddings", "app.index.minilm", "app.estimators.llm_head", "app.estimators.knowledge",
+    "app.estimators.int8_linear",
     "app.estimators.knn", "app.pricing.llm_estimator", "app.pricing.bases", "app.store.chunks",
     "app.engine.merged", "app.store.merged", "app.store.lora_merge", "app.training.merge",
     "vllm", "faiss", "sentence_transformers",

@@ -61,6 +61,7 @@ def test_int8_token_states_stay_close_to_the_exact_ones(tiny_model_dir):
     _, model = load_backbone(str(tiny_model_dir), 2, "bfloat16", "int8-token")
     kinds = {type(module).__name__ for module in model.get_decoder().modules()}
     assert "Int8TokenLinear" in kinds and "Linear" not in kinds
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # the rest of the model in float32
     texts = ["a blender, 600 watts, glass jar", "a cordless drill with two batteries and a case " * 4]
     exact = torch.from_numpy(hidden_features(tiny_model_dir, texts, progress=False, dtype="float32"))
     per_token = torch.from_numpy(hidden_features(tiny_model_dir, texts, progress=False, quantize="int8-token"))
