@@ -67,3 +67,30 @@ def test_int8_token_states_stay_close_to_the_exact_ones(tiny_model_dir):
     per_token = torch.from_numpy(hidden_features(tiny_model_dir, texts, progress=False, quantize="int8-token"))
     assert (exact != per_token).any()
     assert (torch.nn.functional.cosine_similarity(exact, per_token, dim=1) > 0.999).all()
+
+
+def test_a_bf16_base_loaded_as_stored_is_the_model_a_float32_load_gives(tiny_model_dir, tmp_path):
+    """int8-token loads the base in its stored dtype, quantizes, then casts the rest to float32: the
+    same int8 weights and float32 parameters as quantizing a float32 load of that checkpoint."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from app.estimators.backbone import load_backbone
+    from app.estimators.int8_linear import quantize_linears
+
+    stored = tmp_path / "bf16"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16).save_pretrained(stored)
+    for name in tiny_model_dir.iterdir():
+        if "token" in name.name:
+            shutil.copy(name, stored / name.name)
+    _, served = load_backbone(str(stored), None, "bfloat16", "int8-token")
+    assert AutoModelForCausalLM.from_pretrained(stored, dtype="auto").dtype == torch.bfloat16  # stored in bf16
+    reference = AutoModelForCausalLM.from_pretrained(stored, dtype=torch.float32).eval()
+    quantize_linears(reference.get_decoder())
+    got, want = served.state_dict(), reference.state_dict()
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
+    assert any(value.dtype == torch.int8 for value in got.values())
