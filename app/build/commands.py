@@ -21,7 +21,7 @@ Rule = typer.Option(help="if-better: only when measurably better on the same hel
 
 def build_command(
     recipe: Annotated[Path, typer.Argument(help="A recipe file (recipes/*.yaml).")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override one choice, KEY.SUB=VALUE (e.g. stack.seed=7); repeatable.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override one choice, KEY.SUB=VALUE (e.g. stack.seed=7; KEY=null removes it: members.llm-head=null); repeatable.")] = None,
     workspace: Annotated[Path | None, typer.Option(help="The build's DVC workspace (default: builds/<recipe name>).")] = None,
     promote: Annotated[str, Rule] = "if-better",
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage, cached or not.")] = False,

@@ -208,8 +208,11 @@ class Recipe(_Strict):
         return list(dict.fromkeys(out))
 
 
+_ABSENT = object()
+
+
 def _set(tree: dict, dotted: str, value: Any) -> None:
-    """tree[a][b]... = value for `a.b...`; a number indexes a list (data.train.0.limit)."""
+    """tree[a][b]... = value for `a.b...`; a number indexes a list (data.train.0.limit); null removes the key."""
     keys = dotted.split(".")
     node: Any = tree
     for position, key in enumerate(keys):
@@ -222,7 +225,10 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
             else:
                 node = node[int(key)]
         elif isinstance(node, dict):
-            if last:
+            if last and value is None:  # KEY=null removes it: a member left out, a section back to its default
+                if node.pop(key, _ABSENT) is _ABSENT:
+                    raise RecipeError(f"--set {dotted}=null: there is no {key!r} to remove")
+            elif last:
                 node[key] = value
             else:
                 node = node.setdefault(key, {})

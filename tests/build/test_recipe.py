@@ -31,6 +31,13 @@ def test_set_overrides_one_key_and_refuses_what_is_not_there():
         recipes.load(SHIPPED, ["stack.seed"])
 
 
+def test_set_null_removes_a_member_and_says_when_there_is_none():
+    got = recipes.load(SHIPPED, ["members.knn=null"])
+    assert "knn" not in got.members and "embed-gbm" in got.members
+    with pytest.raises(recipes.RecipeError, match="no 'nope' to remove"):
+        recipes.load(SHIPPED, ["members.nope=null"])
+
+
 @pytest.mark.parametrize("change, message", [
     ({"members": {"a": {"estimator": "nonsense"}}}, "unknown estimator"),
     ({"members": {}}, "at least one member"),
