@@ -66,6 +66,12 @@ def load_backbone(model_dir: str, depth: int | None = None, dtype: str = "bfloat
     return tokenizer, model
 
 
+def computed_dtype(dtype: str, quantize: str) -> str:
+    """What the model's non-int8 parts compute in: float32 whenever the linear layers are quantized
+    (both int8 paths take and give float32 activations), else `dtype`. The vector cache keys rows by it."""
+    return dtype if quantize == "none" else "float32"
+
+
 def _torch_dtype(name: str):
     import torch
 

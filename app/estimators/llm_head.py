@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.config import Settings
-from app.estimators.backbone import QUANTIZE, load_backbone
+from app.estimators.backbone import QUANTIZE, computed_dtype, load_backbone
 from app.estimators.base import EstimatorOptions
 from app.estimators.sklearn_base import SklearnEstimator
 from app.estimators.storage import MODEL_FILE, SavedEstimatorError, load_model, read_meta
@@ -47,12 +47,11 @@ def hidden_features(model_dir: Path, texts: Sequence[str], layers: Sequence[int]
     With PRICER_VECTOR_CACHE set, rows computed before (same base, depth, layers, dtype) are read
     back and only the other texts go through the model; unset, every text does. Each text is cut to
     `tokens` tokens of the base's tokenizer before the prompt is built: the forward pass's cost.
-    quantize="int8": the decoder's linear layers in int8, the rest in float32 (app.estimators.backbone)."""
+    quantize="int8" or "int8-token": the decoder's linear layers in int8, the rest in float32 (app.estimators.backbone)."""
     from app.config import vector_cache_path
     from app.runtime.vector_cache import configured
 
-    if quantize != "none":
-        dtype = "float32"  # what the rest of the model computes in then, whatever the machine's dtype
+    dtype = computed_dtype(dtype, quantize)
     cache = configured(vector_cache_path())
     if cache is None or not texts:
         return _compute_features(model_dir, texts, layers, progress, depth, dtype, tokens, quantize)
